@@ -1,0 +1,1 @@
+namespace IlgpuDiffusion.Tensors; internal static class Placeholder {}
