@@ -1,0 +1,103 @@
+namespace IlgpuDiffusion.Tensors.Backends;
+
+/// <summary>What a device reports about itself (the <c>devices</c> listing).</summary>
+public sealed record DeviceInfo(string Name, string Description, long MemoryBytes, int ComputeUnits);
+
+/// <summary>Row-major batched GEMM: for each batch index i,
+/// C_i = Alpha · op(A_i) · op(B_i) + Beta · C_i, with op(A) of shape (M, K), op(B) of shape (K, N).
+/// A non-transposed: A[m·Lda + k]; transposed: A[k·Lda + m]. Likewise B. X_i starts at X.Offset + i·StrideX.
+/// Beta = 0 overwrites C without reading it (NaNs in C do not propagate).</summary>
+public readonly record struct GemmArgs(
+    bool TransA, bool TransB, int M, int N, int K, float Alpha,
+    BufferView A, int Lda, int StrideA,
+    BufferView B, int Ldb, int StrideB,
+    float Beta, BufferView C, int Ldc, int StrideC,
+    int Batch = 1);
+
+/// <summary>Geometry of a 2-D convolution over a batch of NCHW images: kernel (KH, KW), stride,
+/// top/left padding (PadH, PadW; the bottom/right padding is implied by OutH/OutW, so asymmetric
+/// padding works) and dilation 1. Column matrix per image: rows C·KH·KW (c-major, then kh, kw),
+/// columns OutH·OutW.</summary>
+public readonly record struct ConvGeometry(
+    int Batch, int Channels, int Height, int Width,
+    int KH, int KW, int StrideH, int StrideW, int PadH, int PadW, int OutH, int OutW)
+{
+    public int ColumnRows => Channels * KH * KW;
+    public int ColumnCols => OutH * OutW;
+    public int ColumnsPerImage => ColumnRows * ColumnCols;
+}
+
+/// <summary>
+/// The primitives an executor runs on raw device buffers. No autograd, no shapes beyond what each
+/// call needs: the tensor layer (Ops/) checks shapes and composes these. All buffers hold 4-byte
+/// elements; int32 data (indices) is passed in the same buffers. Calls may run asynchronously;
+/// <see cref="Download"/> and <see cref="Synchronize"/> wait for queued work.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    DeviceInfo Info { get; }
+
+    // ---- memory ----
+    /// <summary>New uninitialised buffer of <paramref name="length"/> elements (the caching allocator calls this on a miss).</summary>
+    DeviceBuffer Allocate(int length);
+    void Upload(ReadOnlySpan<float> source, BufferView destination);
+    void Download(BufferView source, Span<float> destination);
+    void Synchronize();
+    void Fill(BufferView destination, int count, float value);
+
+    /// <summary>dst[i·dstStrides] = src[i·srcStrides] for every multi-index i of <paramref name="shape"/>
+    /// (rank ≤ 6). Covers contiguous copy, permute, slice, concat and broadcast expansion.</summary>
+    void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank);
+
+    // ---- elementwise ----
+    /// <summary>y[i] = op(x[i]; a, b), i &lt; n. x and y may be the same view.</summary>
+    void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp;
+
+    /// <summary>dx[i] = dy[i] · op'(x[i], y[i]; a, b).</summary>
+    void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp;
+
+    /// <summary>y (contiguous, of <paramref name="shape"/>) = op(a, b) with a and b read through strides
+    /// (a stride of 0 broadcasts). Rank ≤ 6.</summary>
+    void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp;
+
+    // ---- reductions, viewing x as (outer, r, inner) ----
+    /// <summary>y[o, i] = reduce over j of x[o, j, i].</summary>
+    void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp;
+
+    /// <summary>indices[o, i] (int32) = argmax (or argmin) over j of x[o, j, i]; ties take the first index.</summary>
+    void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min);
+
+    // ---- linear algebra ----
+    void Gemm(in GemmArgs args);
+
+    /// <summary>Softmax over the last dimension of x viewed as (rows, cols).</summary>
+    void Softmax(BufferView x, BufferView y, int rows, int cols);
+
+    /// <summary>dx = y ⊙ (dy − Σ_cols dy ⊙ y), rows of length cols.</summary>
+    void SoftmaxBackward(BufferView y, BufferView dy, BufferView dx, int rows, int cols);
+
+    // ---- indexing, viewing x as (outer, n, inner) ----
+    /// <summary>y[o, j, i] = x[o, idx[j], i] for j &lt; k (idx holds int32).</summary>
+    void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner);
+
+    /// <summary>dx[o, idx[j], i] += dy[o, j, i] for j &lt; k (repeated indices accumulate).</summary>
+    void IndexAdd(BufferView dy, BufferView idx, BufferView dx, int outer, int n, int k, int inner);
+
+    // ---- convolution lowering ----
+    /// <summary>cols (Batch, ColumnRows, ColumnCols) from images x (Batch, C, H, W); padding reads 0.</summary>
+    void Im2Col(BufferView x, BufferView cols, in ConvGeometry g);
+
+    /// <summary>dx (Batch, C, H, W) = sum of column entries that read each pixel (overwrites dx).</summary>
+    void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g);
+
+    // ---- optimiser and random numbers ----
+    /// <summary>One PyTorch Adam update over n elements: g += weightDecay·p; m = β1 m + (1−β1) g;
+    /// v = β2 v + (1−β2) g²; p −= stepSize · m / (sqrt(v) / sqrtBiasCorrection2 + eps), where
+    /// stepSize = lr / (1 − β1^t) and sqrtBiasCorrection2 = sqrt(1 − β2^t) are computed by the caller.</summary>
+    void AdamStep(BufferView p, BufferView g, BufferView m, BufferView v, int n,
+        float beta1, float beta2, float eps, float weightDecay, float stepSize, float sqrtBiasCorrection2);
+
+    /// <summary>y[i] = uniform [0, 1) (normal = false) or standard normal (normal = true) from
+    /// <see cref="Philox"/> with the given key, at counter (counterBase + i): identical on every executor.</summary>
+    void FillRandom(BufferView y, int n, ulong seed, ulong counterBase, bool normal);
+}

@@ -1,1 +1,0 @@
-namespace IlgpuDiffusion.Tensors; internal static class Placeholder {}
