@@ -1,0 +1,118 @@
+namespace IlgpuDiffusion.Tensors;
+
+/// <summary>Grad mode: while a <see cref="NoGrad"/> handle lives, ops record no graph.</summary>
+public static class Autograd
+{
+    [ThreadStatic] private static int _noGradDepth;
+
+    public static bool IsEnabled => _noGradDepth == 0;
+
+    public static NoGradHandle NoGrad()
+    {
+        _noGradDepth++;
+        return new NoGradHandle();
+    }
+
+    public readonly struct NoGradHandle : IDisposable
+    {
+        public void Dispose() => _noGradDepth--;
+    }
+}
+
+public sealed partial class Tensor
+{
+    /// <summary>Attaches <paramref name="backward"/> to <paramref name="output"/> when grad mode is on and
+    /// some input requires gradients. Every differentiable op ends with this call.</summary>
+    internal static Tensor Record(Tensor output, string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+    {
+        if (!Autograd.IsEnabled) return output;
+        foreach (var input in inputs)
+            if (input.RequiresGrad)
+            {
+                output._requiresGrad = true;
+                output.Node = new GradNode(op, inputs, backward);
+                break;
+            }
+        return output;
+    }
+
+    /// <summary>
+    /// Reverse-mode differentiation from this tensor: gradients flow through the recorded graph and
+    /// accumulate into <see cref="Grad"/> of every leaf that requires them. Without an explicit
+    /// <paramref name="gradient"/> this tensor must hold one element (gradient 1). The graph is freed
+    /// afterwards, as in PyTorch.
+    /// </summary>
+    public void Backward(Tensor? gradient = null)
+    {
+        if (!RequiresGrad) throw new InvalidOperationException("backward() on a tensor that does not require gradients");
+        if (_graphReleased) throw new InvalidOperationException("backward through the graph a second time: its saved tensors were freed by the first backward()");
+        if (gradient == null && Count != 1)
+            throw new InvalidOperationException($"backward() without a gradient needs a one-element tensor, got shape {ShapeString(_shape)}");
+        if (gradient != null) CheckSameShape(this, gradient, "backward");
+
+        var order = TopologicalOrder();
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        using var noGrad = Autograd.NoGrad();
+        grads[this] = gradient?.Alias(_shape) ?? Full(_shape, 1f, Device);
+
+        for (int i = order.Count - 1; i >= 0; i--)
+        {
+            var t = order[i];
+            if (!grads.Remove(t, out var g)) continue; // no gradient reached this tensor
+            if (t._graphReleased) throw new InvalidOperationException("backward through the graph a second time: its saved tensors were freed by the first backward()");
+            if (t.Node is not { } node)
+            {
+                AccumulateLeafGradient(t, g);
+                g.Dispose();
+                continue;
+            }
+            var inputGrads = node.Backward(g);
+            for (int k = 0; k < node.Inputs.Length; k++)
+            {
+                var input = node.Inputs[k];
+                if (!input.RequiresGrad || inputGrads[k] is not { } ig) continue;
+                if (!ig.Dims.AsSpan().SequenceEqual(input.Dims))
+                    throw new InvalidOperationException($"backward of {node.Op} produced a gradient of shape {ShapeString(ig.Dims)} for an input of shape {ShapeString(input.Dims)}");
+                // Aliases keep every dictionary entry an object of its own, so each can be disposed once used.
+                if (grads.Remove(input, out var existing))
+                {
+                    grads[input] = existing.Add(ig);
+                    existing.Dispose();
+                }
+                else grads[input] = ig.Alias(ig.Dims);
+            }
+            g.Dispose(); // after the inputs' gradients, which may be g itself
+        }
+        foreach (var t in order)
+            if (t.Node != null) { t.Node = null; t._graphReleased = true; }
+    }
+
+    private static void AccumulateLeafGradient(Tensor leaf, Tensor g)
+    {
+        using var unowned = TensorScope.Suspend();
+        if (leaf.Grad == null) leaf.Grad = g.Clone();
+        else leaf.Grad.AddInPlace(g);
+    }
+
+    /// <summary>Tensors reachable from this one through recorded nodes, inputs before outputs (iterative DFS: graphs are deep).</summary>
+    private List<Tensor> TopologicalOrder()
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance) { this };
+        var stack = new Stack<(Tensor Tensor, int NextInput)>();
+        stack.Push((this, 0));
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            var inputs = t.Node?.Inputs ?? [];
+            if (next < inputs.Length)
+            {
+                stack.Push((t, next + 1));
+                var input = inputs[next];
+                if (input.RequiresGrad && visited.Add(input)) stack.Push((input, 0));
+            }
+            else order.Add(t);
+        }
+        return order;
+    }
+}

@@ -1,0 +1,387 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace IlgpuDiffusion.Tensors.Backends.Cpu;
+
+/// <summary>
+/// The managed executor: plain C# over float arrays, vectorised with TensorPrimitives (which uses
+/// Vector256/Vector512 as the CPU allows) and spread over cores with Parallel.For. Runs synchronously.
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    public DeviceInfo Info { get; } = new("cpu",
+        $"managed SIMD executor ({Environment.ProcessorCount} threads, {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")})",
+        GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, Environment.ProcessorCount);
+
+    public void Dispose() { }
+
+    private static float[] A(BufferView v) => ((CpuBuffer)v.Buffer).Data;
+    private static Span<float> S(BufferView v, int n) => A(v).AsSpan(v.Offset, n);
+    private static Span<int> I(BufferView v, int n) => MemoryMarshal.Cast<float, int>(A(v).AsSpan(v.Offset, n));
+
+    public DeviceBuffer Allocate(int length) => new CpuBuffer(length);
+    public void Upload(ReadOnlySpan<float> source, BufferView destination) => source.CopyTo(S(destination, source.Length));
+    public void Download(BufferView source, Span<float> destination) => S(source, destination.Length).CopyTo(destination);
+    public void Synchronize() { }
+    public void Fill(BufferView destination, int count, float value) => S(destination, count).Fill(value);
+
+    public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
+    {
+        float[] src = A(source), dst = A(destination);
+        int inner = rank == 0 ? 1 : shape[rank - 1];
+        int rows = 1;
+        for (int d = 0; d < rank - 1; d++) rows *= shape[d];
+        bool contiguousRows = rank > 0 && sourceStrides[rank - 1] == 1 && destinationStrides[rank - 1] == 1;
+        int si = rank == 0 ? 0 : sourceStrides[rank - 1], di = rank == 0 ? 0 : destinationStrides[rank - 1];
+        int so = source.Offset, doff = destination.Offset, outerRank = Math.Max(rank - 1, 0);
+        CpuParallel.For(rows, inner, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                int s = so + Dim6.Offset(r, shape, sourceStrides, outerRank);
+                int d = doff + Dim6.Offset(r, shape, destinationStrides, outerRank);
+                if (contiguousRows) Array.Copy(src, s, dst, d, inner);
+                else for (int i = 0; i < inner; i++) dst[d + i * di] = src[s + i * si];
+            }
+        });
+    }
+
+    public void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp
+    {
+        float[] xs = A(x), ys = A(y);
+        int xo = x.Offset, yo = y.Offset;
+        CpuParallel.For(n, 8, (start, end) =>
+        {
+            ReadOnlySpan<float> xi = xs.AsSpan(xo + start, end - start);
+            Span<float> yi = ys.AsSpan(yo + start, end - start);
+            if (!UnaryVectorised<TOp>(xi, yi, a, b))
+            {
+                var op = default(TOp);
+                for (int i = 0; i < xi.Length; i++) yi[i] = op.Apply(xi[i], a, b);
+            }
+        });
+    }
+
+    // TensorPrimitives versions of the hot functions (the type tests fold away per instantiation).
+    private static bool UnaryVectorised<TOp>(ReadOnlySpan<float> x, Span<float> y, float a, float b) where TOp : struct, IUnaryOp
+    {
+        if (typeof(TOp) == typeof(ExpOp)) TensorPrimitives.Exp(x, y);
+        else if (typeof(TOp) == typeof(LogOp)) TensorPrimitives.Log(x, y);
+        else if (typeof(TOp) == typeof(SqrtOp)) TensorPrimitives.Sqrt(x, y);
+        else if (typeof(TOp) == typeof(NegOp)) TensorPrimitives.Negate(x, y);
+        else if (typeof(TOp) == typeof(AbsOp)) TensorPrimitives.Abs(x, y);
+        else if (typeof(TOp) == typeof(TanhOp)) TensorPrimitives.Tanh(x, y);
+        else if (typeof(TOp) == typeof(SigmoidOp)) TensorPrimitives.Sigmoid(x, y);
+        else if (typeof(TOp) == typeof(AffineOp)) { TensorPrimitives.Multiply(x, a, y); TensorPrimitives.Add(y, b, y); }
+        else if (typeof(TOp) == typeof(ReluOp)) TensorPrimitives.Max(x, 0f, y);
+        else if (typeof(TOp) == typeof(SiluOp))
+        {
+            // chunked through a stack buffer so x and y may alias
+            Span<float> s = stackalloc float[1024];
+            for (int i = 0; i < x.Length; i += s.Length)
+            {
+                int len = Math.Min(s.Length, x.Length - i);
+                TensorPrimitives.Sigmoid(x.Slice(i, len), s[..len]);
+                TensorPrimitives.Multiply(x.Slice(i, len), s[..len], y.Slice(i, len));
+            }
+        }
+        else return false;
+        return true;
+    }
+
+    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
+    {
+        float[] xs = A(x), ys = A(y), dys = A(dy), dxs = A(dx);
+        int xo = x.Offset, yo = y.Offset, dyo = dy.Offset, dxo = dx.Offset;
+        CpuParallel.For(n, 8, (start, end) =>
+        {
+            var op = default(TOp);
+            for (int i = start; i < end; i++)
+                dxs[dxo + i] = dys[dyo + i] * op.Derivative(xs[xo + i], ys[yo + i], a, b);
+        });
+    }
+
+    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
+    {
+        float[] av = A(a), bv = A(b), yv = A(y);
+        int inner = rank == 0 ? 1 : shape[rank - 1];
+        int rows = 1;
+        for (int d = 0; d < rank - 1; d++) rows *= shape[d];
+        int ai = rank == 0 ? 0 : aStrides[rank - 1], bi = rank == 0 ? 0 : bStrides[rank - 1];
+        int outerRank = Math.Max(rank - 1, 0);
+        CpuParallel.For(rows, inner, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                int ao = a.Offset + Dim6.Offset(r, shape, aStrides, outerRank);
+                int bo = b.Offset + Dim6.Offset(r, shape, bStrides, outerRank);
+                var yRow = yv.AsSpan(y.Offset + r * inner, inner);
+                BinaryRow<TOp>(av, ao, ai, bv, bo, bi, yRow);
+            }
+        });
+    }
+
+    private static void BinaryRow<TOp>(float[] a, int ao, int ai, float[] b, int bo, int bi, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        int n = y.Length;
+        if (ai == 1 && bi == 1 && BinaryVectorised<TOp>(a.AsSpan(ao, n), b.AsSpan(bo, n), y)) return;
+        if (ai == 1 && bi == 0 && BinaryVectorisedScalarRight<TOp>(a.AsSpan(ao, n), b[bo], y)) return;
+        var op = default(TOp);
+        for (int i = 0; i < n; i++) y[i] = op.Apply(a[ao + i * ai], b[bo + i * bi]);
+    }
+
+    private static bool BinaryVectorised<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        if (typeof(TOp) == typeof(AddOp)) TensorPrimitives.Add(a, b, y);
+        else if (typeof(TOp) == typeof(SubOp)) TensorPrimitives.Subtract(a, b, y);
+        else if (typeof(TOp) == typeof(MulOp)) TensorPrimitives.Multiply(a, b, y);
+        else if (typeof(TOp) == typeof(DivOp)) TensorPrimitives.Divide(a, b, y);
+        else if (typeof(TOp) == typeof(MaximumOp)) TensorPrimitives.Max(a, b, y);
+        else return false;
+        return true;
+    }
+
+    private static bool BinaryVectorisedScalarRight<TOp>(ReadOnlySpan<float> a, float b, Span<float> y) where TOp : struct, IBinaryOp
+    {
+        if (typeof(TOp) == typeof(AddOp)) TensorPrimitives.Add(a, b, y);
+        else if (typeof(TOp) == typeof(SubOp)) TensorPrimitives.Subtract(a, b, y);
+        else if (typeof(TOp) == typeof(MulOp)) TensorPrimitives.Multiply(a, b, y);
+        else if (typeof(TOp) == typeof(DivOp)) TensorPrimitives.Divide(a, b, y);
+        else if (typeof(TOp) == typeof(MaximumOp)) TensorPrimitives.Max(a, b, y);
+        else return false;
+        return true;
+    }
+
+    public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
+    {
+        float[] xs = A(x), ys = A(y);
+        int xo = x.Offset, yo = y.Offset;
+        if (inner == 1)
+        {
+            CpuParallel.For(outer, r, (start, end) =>
+            {
+                for (int o = start; o < end; o++) ys[yo + o] = ReduceContiguous<TOp>(xs.AsSpan(xo + o * r, r));
+            });
+            return;
+        }
+        // Rows of length inner are combined with vector ops; split over outer and over column blocks of inner.
+        const int columnBlock = 2048;
+        int blocks = (inner + columnBlock - 1) / columnBlock;
+        CpuParallel.For(outer * blocks, (long)r * Math.Min(inner, columnBlock), (start, end) =>
+        {
+            var op = default(TOp);
+            for (int t = start; t < end; t++)
+            {
+                int o = t / blocks, c0 = t % blocks * columnBlock, len = Math.Min(columnBlock, inner - c0);
+                var acc = ys.AsSpan(yo + o * inner + c0, len);
+                acc.Fill(op.Identity);
+                for (int j = 0; j < r; j++)
+                {
+                    var row = xs.AsSpan(xo + (o * r + j) * inner + c0, len);
+                    if (typeof(TOp) == typeof(SumReduce)) TensorPrimitives.Add(acc, row, acc);
+                    else if (typeof(TOp) == typeof(MaxReduce)) TensorPrimitives.Max(acc, row, acc);
+                    else if (typeof(TOp) == typeof(MinReduce)) TensorPrimitives.Min(acc, row, acc);
+                    else for (int i = 0; i < len; i++) acc[i] = op.Combine(acc[i], row[i]);
+                }
+            }
+        });
+    }
+
+    private static float ReduceContiguous<TOp>(ReadOnlySpan<float> row) where TOp : struct, IReduceOp
+    {
+        var op = default(TOp);
+        if (row.Length == 0) return op.Identity;
+        if (typeof(TOp) == typeof(SumReduce)) return TensorPrimitives.Sum(row);
+        if (typeof(TOp) == typeof(MaxReduce)) return TensorPrimitives.Max(row);
+        if (typeof(TOp) == typeof(MinReduce)) return TensorPrimitives.Min(row);
+        float acc = op.Identity;
+        foreach (float v in row) acc = op.Combine(acc, v);
+        return acc;
+    }
+
+    public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)
+    {
+        float[] xs = A(x);
+        int xo = x.Offset;
+        var idxArray = A(indices);
+        int io = indices.Offset;
+        CpuParallel.For(outer * inner, r, (start, end) =>
+        {
+            var idx = MemoryMarshal.Cast<float, int>(idxArray.AsSpan(io, outer * inner));
+            for (int t = start; t < end; t++)
+            {
+                int o = t / inner, i = t % inner;
+                int best = 0;
+                float bestValue = xs[xo + o * r * inner + i];
+                for (int j = 1; j < r; j++)
+                {
+                    float v = xs[xo + (o * r + j) * inner + i];
+                    if (min ? v < bestValue : v > bestValue) { bestValue = v; best = j; }
+                }
+                idx[t] = best;
+            }
+        });
+    }
+
+    public void Gemm(in GemmArgs g) =>
+        CpuGemm.Gemm(g.TransA, g.TransB, g.M, g.N, g.K, g.Alpha,
+            A(g.A), g.A.Offset, g.Lda, g.StrideA, A(g.B), g.B.Offset, g.Ldb, g.StrideB,
+            g.Beta, A(g.C), g.C.Offset, g.Ldc, g.StrideC, g.Batch);
+
+    public void Softmax(BufferView x, BufferView y, int rows, int cols)
+    {
+        float[] xs = A(x), ys = A(y);
+        int xo = x.Offset, yo = y.Offset;
+        CpuParallel.For(rows, 4L * cols, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var xr = xs.AsSpan(xo + r * cols, cols);
+                var yr = ys.AsSpan(yo + r * cols, cols);
+                float max = TensorPrimitives.Max(xr);
+                TensorPrimitives.Subtract(xr, max, yr);
+                TensorPrimitives.Exp(yr, yr);
+                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
+            }
+        });
+    }
+
+    public void SoftmaxBackward(BufferView y, BufferView dy, BufferView dx, int rows, int cols)
+    {
+        float[] ys = A(y), dys = A(dy), dxs = A(dx);
+        int yo = y.Offset, dyo = dy.Offset, dxo = dx.Offset;
+        CpuParallel.For(rows, 3L * cols, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var yr = ys.AsSpan(yo + r * cols, cols);
+                var dyr = dys.AsSpan(dyo + r * cols, cols);
+                var dxr = dxs.AsSpan(dxo + r * cols, cols);
+                float dot = TensorPrimitives.Dot(dyr, yr);
+                TensorPrimitives.Subtract(dyr, dot, dxr);
+                TensorPrimitives.Multiply(dxr, yr, dxr);
+            }
+        });
+    }
+
+    public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
+    {
+        float[] xs = A(x), ys = A(y);
+        int[] indices = I(idx, k).ToArray();
+        int xo = x.Offset, yo = y.Offset;
+        CpuParallel.For(outer * k, inner, (start, end) =>
+        {
+            for (int t = start; t < end; t++)
+            {
+                int o = t / k, j = t % k;
+                Array.Copy(xs, xo + (o * n + indices[j]) * inner, ys, yo + t * inner, inner);
+            }
+        });
+    }
+
+    public void IndexAdd(BufferView dy, BufferView idx, BufferView dx, int outer, int n, int k, int inner)
+    {
+        float[] dys = A(dy), dxs = A(dx);
+        ReadOnlySpan<int> indices = I(idx, k);
+        // serial over j: repeated indices write the same rows
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < k; j++)
+            {
+                var target = dxs.AsSpan(dx.Offset + (o * n + indices[j]) * inner, inner);
+                TensorPrimitives.Add(target, dys.AsSpan(dy.Offset + (o * k + j) * inner, inner), target);
+            }
+    }
+
+    public void Im2Col(BufferView x, BufferView cols, in ConvGeometry g)
+    {
+        float[] xs = A(x), cs = A(cols);
+        int xo = x.Offset, co = cols.Offset;
+        var geo = g;
+        CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
+        {
+            for (int bc = start; bc < end; bc++)
+            {
+                int b = bc / geo.Channels, c = bc % geo.Channels;
+                int image = xo + bc * geo.Height * geo.Width;
+                for (int kh = 0; kh < geo.KH; kh++)
+                    for (int kw = 0; kw < geo.KW; kw++)
+                    {
+                        int row = (c * geo.KH + kh) * geo.KW + kw;
+                        var dst = cs.AsSpan(co + b * geo.ColumnsPerImage + row * geo.ColumnCols, geo.ColumnCols);
+                        for (int oh = 0; oh < geo.OutH; oh++)
+                        {
+                            int ih = oh * geo.StrideH - geo.PadH + kh;
+                            var dstRow = dst.Slice(oh * geo.OutW, geo.OutW);
+                            if ((uint)ih >= (uint)geo.Height) { dstRow.Clear(); continue; }
+                            int src = image + ih * geo.Width;
+                            for (int ow = 0; ow < geo.OutW; ow++)
+                            {
+                                int iw = ow * geo.StrideW - geo.PadW + kw;
+                                dstRow[ow] = (uint)iw < (uint)geo.Width ? xs[src + iw] : 0f;
+                            }
+                        }
+                    }
+            }
+        });
+    }
+
+    public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
+    {
+        float[] cs = A(cols), ds = A(dx);
+        int co = cols.Offset, dxo = dx.Offset;
+        var geo = g;
+        CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
+        {
+            for (int bc = start; bc < end; bc++)
+            {
+                int b = bc / geo.Channels, c = bc % geo.Channels;
+                var image = ds.AsSpan(dxo + bc * geo.Height * geo.Width, geo.Height * geo.Width);
+                image.Clear();
+                for (int kh = 0; kh < geo.KH; kh++)
+                    for (int kw = 0; kw < geo.KW; kw++)
+                    {
+                        int row = (c * geo.KH + kh) * geo.KW + kw;
+                        int src = co + b * geo.ColumnsPerImage + row * geo.ColumnCols;
+                        for (int oh = 0; oh < geo.OutH; oh++)
+                        {
+                            int ih = oh * geo.StrideH - geo.PadH + kh;
+                            if ((uint)ih >= (uint)geo.Height) continue;
+                            for (int ow = 0; ow < geo.OutW; ow++)
+                            {
+                                int iw = ow * geo.StrideW - geo.PadW + kw;
+                                if ((uint)iw < (uint)geo.Width) image[ih * geo.Width + iw] += cs[src + oh * geo.OutW + ow];
+                            }
+                        }
+                    }
+            }
+        });
+    }
+
+    public void AdamStep(BufferView p, BufferView g, BufferView m, BufferView v, int n,
+        float beta1, float beta2, float eps, float weightDecay, float stepSize, float sqrtBiasCorrection2)
+    {
+        float[] ps = A(p), gs = A(g), ms = A(m), vs = A(v);
+        int po = p.Offset, go = g.Offset, mo = m.Offset, vo = v.Offset;
+        CpuParallel.For(n, 16, (start, end) =>
+        {
+            for (int i = start; i < end; i++)
+            {
+                float grad = gs[go + i] + weightDecay * ps[po + i];
+                float mi = ms[mo + i] = beta1 * ms[mo + i] + (1f - beta1) * grad;
+                float vi = vs[vo + i] = beta2 * vs[vo + i] + (1f - beta2) * grad * grad;
+                ps[po + i] -= stepSize * mi / (MathF.Sqrt(vi) / sqrtBiasCorrection2 + eps);
+            }
+        });
+    }
+
+    public void FillRandom(BufferView y, int n, ulong seed, ulong counterBase, bool normal)
+    {
+        float[] ys = A(y);
+        int yo = y.Offset;
+        CpuParallel.For(n, 64, (start, end) =>
+        {
+            for (int i = start; i < end; i++)
+                ys[yo + i] = normal ? Philox.Normal(seed, counterBase + (ulong)i) : Philox.Uniform(seed, counterBase + (ulong)i);
+        });
+    }
+}

@@ -1,0 +1,129 @@
+using IlgpuDiffusion.Tensors.Backends;
+
+namespace IlgpuDiffusion.Tensors;
+
+// Elementwise unary and binary ops with NumPy broadcasting; each backward next to its forward.
+public sealed partial class Tensor
+{
+    // ---------------- unary ----------------
+
+    private Tensor Unary<TOp>(string op, float a = 0f, float b = 0f) where TOp : struct, IUnaryOp
+    {
+        RequireDType(DType.Float32, op);
+        var y = new Tensor(Device, (int[])_shape.Clone(), DType.Float32);
+        if (Count > 0) Backend.Unary<TOp>(View, y.View, Count, a, b);
+        var x = this;
+        return Record(y, op, [x], g =>
+        {
+            var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
+            if (x.Count > 0) x.Backend.UnaryBackward<TOp>(x.View, y.View, g.View, dx.View, x.Count, a, b);
+            return [dx];
+        });
+    }
+
+    public Tensor Neg() => Unary<NegOp>("neg");
+    public Tensor Exp() => Unary<ExpOp>("exp");
+    public Tensor Log() => Unary<LogOp>("log");
+    public Tensor Sqrt() => Unary<SqrtOp>("sqrt");
+    public Tensor Abs() => Unary<AbsOp>("abs");
+    public Tensor Pow(float exponent) => Unary<PowOp>("pow", exponent);
+    public Tensor Square() => Unary<PowOp>("pow", 2f);
+    public Tensor Clamp(float min, float max) => Unary<ClampOp>("clamp", min, max);
+    public Tensor Relu() => Unary<ReluOp>("relu");
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Unary<LeakyReluOp>("leaky_relu", negativeSlope);
+    public Tensor Sigmoid() => Unary<SigmoidOp>("sigmoid");
+    public Tensor Tanh() => Unary<TanhOp>("tanh");
+    public Tensor Silu() => Unary<SiluOp>("silu");
+
+    /// <summary>scale · x + shift in one pass.</summary>
+    public Tensor Affine(float scale, float shift) => Unary<AffineOp>("affine", scale, shift);
+    public Tensor Mul(float scale) => Affine(scale, 0f);
+    public Tensor Add(float shift) => Affine(1f, shift);
+
+    /// <summary>A copy that stays in the graph (gradient passes through unchanged).</summary>
+    public Tensor Clone() => Affine(1f, 0f);
+
+    // ---------------- binary with broadcasting ----------------
+
+    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op, Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward)
+        where TOp : struct, IBinaryOp
+    {
+        a.RequireDType(DType.Float32, op);
+        b.RequireDType(DType.Float32, op);
+        CheckSameDevice(a, b, op);
+        int[] shape = Layout.Broadcast(a._shape, b._shape, op);
+        var y = new Tensor(a.Device, shape, DType.Float32);
+        if (y.Count > 0)
+        {
+            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
+            if (rank == 0) { s = Dim6.From([1]); st = [Dim6.From([1]), Dim6.From([1])]; rank = 1; }
+            a.Backend.Binary<TOp>(a.View, st[0], b.View, st[1], y.View, s, rank);
+        }
+        return Record(y, op, [a, b], g =>
+        {
+            var (da, db) = backward(a, b, y, g);
+            return [da?.SumTo(a._shape), db?.SumTo(b._shape)];
+        });
+    }
+
+    public Tensor Add(Tensor other) => Binary<AddOp>(this, other, "add", (a, b, y, g) => (g, g));
+    public Tensor Sub(Tensor other) => Binary<SubOp>(this, other, "sub", (a, b, y, g) => (g, b.RequiresGrad ? g.Neg() : null));
+
+    public Tensor Mul(Tensor other) => Binary<MulOp>(this, other, "mul", (a, b, y, g) =>
+        (a.RequiresGrad ? g.Mul(b) : null, b.RequiresGrad ? g.Mul(a) : null));
+
+    public Tensor Div(Tensor other) => Binary<DivOp>(this, other, "div", (a, b, y, g) =>
+    {
+        var ga = g.Div(b);
+        return (ga, b.RequiresGrad ? ga.Mul(y).Neg() : null); // d(a/b)/db = −(a/b)/b
+    });
+
+    /// <summary>Elementwise maximum; the gradient goes to a where a ≥ b, else to b.</summary>
+    public Tensor Maximum(Tensor other) => Binary<MaximumOp>(this, other, "maximum", (a, b, y, g) =>
+    {
+        var fromA = a.GreaterEqualMask(b);
+        return (g.Mul(fromA), g.Mul(fromA.Affine(-1f, 1f)));
+    });
+
+    /// <summary>1 where this ≥ other (broadcast), else 0; not differentiable.</summary>
+    internal Tensor GreaterEqualMask(Tensor other)
+    {
+        using var noGrad = Autograd.NoGrad();
+        // (max(a, b) − b) is 0 exactly where b ≥ a; map "a ≥ b" through a − max(a, b) == 0.
+        var diff = Maximum(other).Sub(this); // ≥ 0, zero where a ≥ b
+        return diff.Unary<StepOp>("step");
+    }
+
+    /// <summary>In place, no autograd: this += other (same shape). Used for gradient accumulation.</summary>
+    public void AddInPlace(Tensor other)
+    {
+        CheckSameShape(this, other, "add_");
+        CheckSameDevice(this, other, "add_");
+        if (Count == 0) return;
+        var one = Dim6.From([1]);
+        Backend.Binary<AddOp>(View, one, other.View, one, View, Dim6.From([Count]), 1);
+    }
+
+    /// <summary>In place, no autograd: every element set to <paramref name="value"/>.</summary>
+    public void Fill(float value) => Backend.Fill(View, Count, value);
+
+    public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+    public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+    public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+    public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+    public static Tensor operator -(Tensor a) => a.Neg();
+    public static Tensor operator +(Tensor a, float s) => a.Add(s);
+    public static Tensor operator +(float s, Tensor a) => a.Add(s);
+    public static Tensor operator -(Tensor a, float s) => a.Add(-s);
+    public static Tensor operator -(float s, Tensor a) => a.Affine(-1f, s);
+    public static Tensor operator *(Tensor a, float s) => a.Mul(s);
+    public static Tensor operator *(float s, Tensor a) => a.Mul(s);
+    public static Tensor operator /(Tensor a, float s) => a.Mul(1f / s);
+}
+
+/// <summary>1 where x ≤ 0, else 0 (a mask from a non-negative difference); zero derivative.</summary>
+internal struct StepOp : IUnaryOp
+{
+    public readonly float Apply(float x, float a, float b) => x <= 0f ? 1f : 0f;
+    public readonly float Derivative(float x, float y, float a, float b) => 0f;
+}

@@ -1,0 +1,149 @@
+namespace IlgpuDiffusion.Tensors.Tests;
+
+public class AutogradTests
+{
+    private static Tensor Leaf(float[] values, params int[] shape)
+    {
+        var t = Tensor.FromArray(values, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    [Fact]
+    public void Gradients_accumulate_across_backward_calls_and_reused_inputs()
+    {
+        var x = Leaf([1f, 2f, 3f], 3);
+        (x * x).Sum().Backward();       // 2x
+        (x + x).Sum().Backward();       // + 2 (x used twice in one graph)
+        Assert.Equal(new[] { 4f, 6f, 8f }, x.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void Backward_needs_a_scalar_or_an_explicit_gradient()
+    {
+        var x = Leaf([1f, 2f], 2);
+        var y = x * 3f;
+        var e = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        Assert.Contains("[2]", e.Message);
+        y.Backward(Tensor.FromArray([1f, -1f], [2]));
+        Assert.Equal(new[] { 3f, -3f }, x.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void The_graph_is_freed_after_backward()
+    {
+        var x = Leaf([1f, 2f], 2);
+        var loss = x.Exp().Sum();
+        loss.Backward();
+        var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+        Assert.Contains("second time", e.Message);
+    }
+
+    [Fact]
+    public void No_grad_scope_and_detach_record_nothing()
+    {
+        var x = Leaf([1f, 2f], 2);
+        using (Autograd.NoGrad())
+        {
+            var y = x * 2f;
+            Assert.False(y.RequiresGrad);
+        }
+        var d = x.Detach();
+        Assert.False(d.RequiresGrad);
+        var z = (d * x).Sum();
+        z.Backward();
+        Assert.Equal(new[] { 1f, 2f }, x.Grad!.ToArray()); // d is a constant
+    }
+
+    [Fact]
+    public void Requires_grad_cannot_be_cleared_on_an_op_result()
+    {
+        var x = Leaf([1f], 1);
+        var y = x * 2f;
+        Assert.Throws<InvalidOperationException>(() => y.RequiresGrad = false);
+    }
+
+    [Fact]
+    public void Shape_errors_name_the_op_and_both_shapes()
+    {
+        var a = Tensor.Zeros([2, 3]);
+        var b = Tensor.Zeros([4, 3]);
+        var e = Assert.Throws<ArgumentException>(() => a + b);
+        Assert.Contains("add", e.Message);
+        Assert.Contains("[2, 3]", e.Message);
+        Assert.Contains("[4, 3]", e.Message);
+        var m = Assert.Throws<ArgumentException>(() => a.Matmul(b));
+        Assert.Contains("matmul", m.Message);
+    }
+
+    [Fact]
+    public void Random_tensors_depend_only_on_seed_and_position()
+    {
+        var g1 = new Generator(42);
+        var a = Tensor.Randn([10], g1).ToArray();
+        var b = Tensor.Randn([5], g1).ToArray();
+        var whole = Tensor.Randn([15], new Generator(42)).ToArray();
+        Assert.Equal(whole, a.Concat(b).ToArray());
+        Assert.NotEqual(whole, Tensor.Randn([15], new Generator(43)).ToArray());
+        var u = Tensor.Rand([10000], new Generator(1)).ToArray();
+        Assert.All(u, v => Assert.InRange(v, 0f, 1f));
+        var n = Tensor.Randn([20000], new Generator(7)).ToArray();
+        double mean = n.Average(), variance = n.Select(v => (v - mean) * (v - mean)).Average();
+        Assert.InRange(mean, -0.03, 0.03);
+        Assert.InRange(variance, 0.95, 1.05);
+    }
+
+    [Fact]
+    public void Argmax_and_argmin_return_first_index_on_ties()
+    {
+        var x = Tensor.FromArray([1f, 3f, 3f, 0f, 0f, -1f], [2, 3]);
+        Assert.Equal(new[] { 1, 0 }, x.ArgMax(1).ToIntArray());
+        Assert.Equal(new[] { 0, 2 }, x.ArgMin(1).ToIntArray());
+        Assert.Equal(new[] { 0, 0, 0 }, x.ArgMax(0).ToIntArray());
+    }
+}
+
+/// <summary>Reads the cpu allocator's global counters, so it runs alone.</summary>
+[CollectionDefinition("allocator", DisableParallelization = true)]
+public class AllocatorCollection { }
+
+[Collection("allocator")]
+public class AllocatorTests
+{
+    private static Tensor Leaf(float[] values, params int[] shape)
+    {
+        var t = Tensor.FromArray(values, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    [Fact]
+    public void A_scope_returns_its_tensors_to_the_allocator_and_keeps_what_is_kept()
+    {
+        var device = Device.Cpu;
+        var w = Leaf(Enumerable.Repeat(0.5f, 4096).ToArray(), 64, 64);
+        long before = device.Allocator.BytesInUse;
+        Tensor kept;
+        using (var scope = new TensorScope())
+        {
+            var y = w.Matmul(w).Tanh().Sum();
+            y.Backward();
+            kept = scope.Keep(w.Matmul(w));
+            Assert.True(device.Allocator.BytesInUse > before);
+        }
+        Assert.False(kept.IsDisposed);
+        Assert.NotNull(w.Grad); // leaf gradients belong to no scope
+        Assert.Equal(before + kept.Storage.Buffer.Length * 4L + w.Grad!.Storage.Buffer.Length * 4L, device.Allocator.BytesInUse);
+        kept.Dispose();
+    }
+
+    [Fact]
+    public void Reused_buffers_come_from_the_cache()
+    {
+        var device = Device.Cpu;
+        using (new TensorScope()) Tensor.Zeros([1000, 7], device);
+        long cached = device.Allocator.BytesCached;
+        using (new TensorScope()) Tensor.Zeros([1000, 7], device);
+        Assert.Equal(cached, device.Allocator.BytesCached);
+    }
+}

@@ -1,0 +1,100 @@
+namespace IlgpuDiffusion.Tensors.Tests;
+
+/// <summary>
+/// Every differentiable op once, as a function of float inputs of fixed shapes. The same list drives the
+/// finite-difference gradient checks and the executor-equality checks (tinygrad style: one helper, every op).
+/// </summary>
+public sealed record OpCase(string Name, int[][] Shapes, Func<Tensor[], Tensor> Apply, Domain Domain = Domain.Any)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>Where inputs are drawn: anywhere in [−2, 2], strictly positive [0.5, 2], or away from kinks (|x| ≥ 0.2).</summary>
+public enum Domain { Any, Positive, AwayFromZero }
+
+public static class OpCatalogue
+{
+    private static readonly Dictionary<string, OpCase> Cases = new OpCase[]
+    {
+        new("neg", [[3, 4]], x => x[0].Neg()),
+        new("exp", [[3, 4]], x => x[0].Exp()),
+        new("log", [[3, 4]], x => x[0].Log(), Domain.Positive),
+        new("sqrt", [[3, 4]], x => x[0].Sqrt(), Domain.Positive),
+        new("pow", [[3, 4]], x => x[0].Pow(2.5f), Domain.Positive),
+        new("square", [[3, 4]], x => x[0].Square()),
+        new("abs", [[3, 4]], x => x[0].Abs(), Domain.AwayFromZero),
+        new("clamp", [[3, 4]], x => x[0].Clamp(-0.5f, 0.7f), Domain.AwayFromZero),
+        new("relu", [[3, 4]], x => x[0].Relu(), Domain.AwayFromZero),
+        new("leaky_relu", [[3, 4]], x => x[0].LeakyRelu(0.2f), Domain.AwayFromZero),
+        new("sigmoid", [[3, 4]], x => x[0].Sigmoid()),
+        new("tanh", [[3, 4]], x => x[0].Tanh()),
+        new("silu", [[3, 4]], x => x[0].Silu()),
+        new("affine", [[3, 4]], x => x[0].Affine(-1.5f, 0.25f)),
+        new("add_broadcast", [[2, 3, 4], [3, 1]], x => x[0] + x[1]),
+        new("sub_broadcast", [[4], [2, 3, 4]], x => x[0] - x[1]),
+        new("mul_broadcast", [[2, 1, 4], [3, 1]], x => x[0] * x[1]),
+        new("div_broadcast", [[2, 3, 4], [1, 3, 1]], x => x[0] / x[1], Domain.Positive),
+        new("maximum", [[2, 3], [2, 3]], x => x[0].Maximum(x[1]), Domain.AwayFromZero),
+        new("sum_all", [[2, 3, 4]], x => x[0].Sum()),
+        new("sum_dims_0_2", [[2, 3, 4]], x => x[0].Sum([0, 2])),
+        new("sum_dims_keepdim", [[2, 3, 4, 2]], x => x[0].Sum([1, 3], keepDim: true)),
+        new("mean_dims", [[2, 3, 4]], x => x[0].Mean([-1, 0])),
+        new("max_dim", [[3, 5]], x => x[0].Max(1)),
+        new("min_dims", [[2, 3, 2]], x => x[0].Min([0, 2])),
+        new("matmul", [[3, 5], [5, 4]], x => x[0].Matmul(x[1])),
+        new("matmul_batched", [[2, 3, 5], [2, 5, 4]], x => x[0].Matmul(x[1])),
+        new("matmul_shared_right", [[2, 3, 5], [5, 4]], x => x[0].Matmul(x[1])),
+        new("matmul_transposed", [[2, 3, 5], [2, 4, 5]], x => x[0].MatmulTransposed(x[1])),
+        new("reshape", [[2, 6]], x => x[0].Reshape(3, -1).Mul(x[0].Reshape(3, 4))),
+        new("permute", [[2, 3, 4]], x => x[0].Permute(2, 0, 1)),
+        new("transpose", [[2, 3, 4]], x => x[0].Transpose(0, 2)),
+        new("expand", [[3, 1]], x => x[0].Expand([2, 3, 4])),
+        new("concat", [[2, 3], [2, 2]], x => Tensor.Concat([x[0], x[1], x[0]], 1)),
+        new("slice", [[4, 5]], x => x[0].Slice(1, 1, 3)),
+        new("chunk", [[5, 2]], x => x[0].Chunk(2, 0)[1]),
+        new("unsqueeze_flatten", [[2, 3, 2]], x => x[0].Unsqueeze(1).Flatten(2)),
+        new("index_select", [[4, 3]], x => x[0].IndexSelect(0, Tensor.FromArray(new[] { 2, 0, 2, 3 }, [4], x[0].Device))),
+        new("index_select_inner", [[2, 4, 3]], x => x[0].IndexSelect(1, Tensor.FromArray(new[] { 1, 1, 3 }, [3], x[0].Device))),
+        new("softmax_last", [[3, 5]], x => x[0].Mul(3f).Softmax(-1)),
+        new("softmax_dim1", [[2, 4, 3]], x => x[0].Softmax(1)),
+        new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
+    }.ToDictionary(c => c.Name);
+
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string>();
+        foreach (var n in Cases.Keys) data.Add(n);
+        return data;
+    }
+
+    public static TheoryData<string, string> NamesOnDevices()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var d in TestDevices.Names)
+            foreach (var n in Cases.Keys) data.Add(n, d);
+        return data;
+    }
+
+    public static OpCase Get(string name) => Cases[name];
+
+    /// <summary>Deterministic inputs for a case (a fixed generator per case name and input number).</summary>
+    public static float[][] Inputs(OpCase c)
+    {
+        var rng = new Random(c.Name.Aggregate(17, (h, ch) => h * 31 + ch));
+        return c.Shapes.Select(shape =>
+        {
+            var values = new float[shape.Aggregate(1, (a, b) => a * b)];
+            for (int i = 0; i < values.Length; i++)
+            {
+                float u = (float)rng.NextDouble();
+                values[i] = c.Domain switch
+                {
+                    Domain.Positive => 0.5f + 1.5f * u,
+                    Domain.AwayFromZero => (u < 0.5f ? -1 : 1) * (0.2f + 1.6f * u),
+                    _ => -2f + 4f * u,
+                };
+            }
+            return values;
+        }).ToArray();
+    }
+}
