@@ -92,7 +92,8 @@ public static class SafeTensors
         }
         catch
         {
-            File.Delete(temporaryPath);
+            // Exists is false when the folder itself is missing, where Delete would throw and hide the cause.
+            if (File.Exists(temporaryPath)) File.Delete(temporaryPath);
             throw;
         }
     }
