@@ -1,3 +1,5 @@
+using System.Reflection;
+
 namespace IlgpuDiffusion.Tensors.Tests.IO;
 
 /// <summary>Locations of the weight files the IO tests read, and scratch folders they write to.</summary>
@@ -14,6 +16,12 @@ internal static class IoTestFiles
         }
         throw new FileNotFoundException($"fixture tests/fixtures/{relativePath} not found above {AppContext.BaseDirectory}");
     }
+
+    /// <summary>The NuGet packages folder, recorded at build time by the test project.</summary>
+    public static string NuGetPackageRoot => typeof(IoTestFiles).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "NuGetPackageRoot").Value
+        ?? throw new InvalidOperationException("NuGetPackageRoot was not recorded at build time");
 
     /// <summary>A fresh empty folder, deleted when disposed.</summary>
     public sealed class ScratchFolder : IDisposable
