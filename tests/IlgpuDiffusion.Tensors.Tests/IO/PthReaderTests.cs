@@ -1,0 +1,197 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Compression;
+using System.Text;
+using IlgpuDiffusion.Tensors.IO;
+
+namespace IlgpuDiffusion.Tensors.Tests.IO;
+
+public sealed class PthReaderTests : IDisposable
+{
+    private readonly IoTestFiles.ScratchFolder _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    [Fact]
+    public void ReadsStateDictWrittenByPyTorch()
+    {
+        // Expected names (= the manifest's vqvae_tiny parameters), shapes and value sums were taken
+        // from the same file with Python's own pickle module and struct.
+        var expected = File.ReadLines(IoTestFiles.Fixture("pth/vqvae_tiny_pth.expected.tsv"))
+            .Where(line => !line.StartsWith('#'))
+            .Select(line => line.Split('\t'))
+            .Select(f => (Name: f[0], Shape: f[1].Split(',').Select(int.Parse).ToArray(),
+                Sum: double.Parse(f[2], CultureInfo.InvariantCulture)))
+            .ToList();
+
+        var tensors = PthReader.Read(IoTestFiles.Fixture("pth/vqvae_tiny_pth.pth"));
+
+        Assert.Equal(117, expected.Count);
+        Assert.Equal(expected.Select(e => e.Name), tensors.Keys);
+        foreach (var (name, shape, sum) in expected)
+        {
+            var tensor = tensors[name];
+            Assert.Equal(shape, tensor.Shape);
+            Assert.Equal(DType.Float32, tensor.DType);
+            Assert.Equal(sum, tensor.Floats!.Sum(v => (double)v), 1e-9 * Math.Max(1, Math.Abs(sum)));
+        }
+    }
+
+    [Fact]
+    public void HonoursStorageOffsetStridesAndConvertsTypes()
+    {
+        var longs = new byte[8 * 8];
+        for (int i = 0; i < 8; i++) BinaryPrimitives.WriteInt64LittleEndian(longs.AsSpan(8 * i), 10 * i);
+        var doubles = new byte[2 * 8];
+        BinaryPrimitives.WriteDoubleLittleEndian(doubles, 0.5);
+        BinaryPrimitives.WriteDoubleLittleEndian(doubles.AsSpan(8), -1.25);
+
+        var pickle = new PickleWriter().Proto()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Mark()
+            // "view": a transposed 2×3 view starting at element 1 of an int64 storage of 8.
+            .Str("view").Global("torch._utils", "_rebuild_tensor_v2").Mark()
+            .Storage("LongStorage", "0", 8).Int(1).Ints(2, 3).Ints(1, 2).False()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Tuple().Reduce()
+            // "param": an nn.Parameter around a float64 vector.
+            .Str("param").Global("torch._utils", "_rebuild_parameter").Mark()
+            .Global("torch._utils", "_rebuild_tensor_v2").Mark()
+            .Storage("DoubleStorage", "1", 2).Int(0).Ints(2).Ints(1).False()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Tuple().Reduce()
+            .True().Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Tuple().Reduce()
+            .SetItems().Stop();
+        var path = WriteTorchZip("strided.pth", pickle, new() { ["0"] = longs, ["1"] = doubles });
+
+        var tensors = PthReader.Read(path);
+
+        Assert.Equal([2, 3], tensors["view"].Shape);
+        Assert.Equal([10, 30, 50, 20, 40, 60], tensors["view"].Ints!);
+        Assert.Equal([0.5f, -1.25f], tensors["param"].Floats!);
+    }
+
+    [Theory]
+    [InlineData(false, "os", "system")]
+    [InlineData(true, "builtins", "eval")]
+    [InlineData(true, "posix", "system")]
+    public void RefusesForeignGlobals(bool stackGlobal, string module, string name)
+    {
+        var pickle = new PickleWriter().Proto();
+        pickle = stackGlobal ? pickle.Str(module).Str(name).StackGlobal() : pickle.Global(module, name);
+        var path = WriteTorchZip("evil.pth", pickle.Str("touch /tmp/pwned").Tuple1().Reduce().Stop(), []);
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains($"'{module}.{name}'", error.Message);
+    }
+
+    [Fact]
+    public void StorageShorterThanItsPersistentIdIsAnError()
+    {
+        var pickle = new PickleWriter().Proto()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Str("w").Global("torch._utils", "_rebuild_tensor_v2").Mark()
+            .Storage("FloatStorage", "0", 4).Int(0).Ints(4).Ints(1).False()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Tuple().Reduce().SetItem().Stop();
+        var path = WriteTorchZip("short.pth", pickle, new() { ["0"] = new byte[12] });
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("archive/data/0", error.Message);
+    }
+
+    [Fact]
+    public void MissingFileNamesThePath()
+    {
+        var path = _scratch.File("absent.pth");
+        Assert.Contains(path, Assert.Throws<FileNotFoundException>(() => PthReader.Read(path)).Message);
+    }
+
+    [Fact]
+    public void NonZipFileIsAnError()
+    {
+        var path = _scratch.File("legacy.pth");
+        File.WriteAllBytes(path, [0x80, 0x02, 0x8a, 0x0a]);
+        Assert.Contains(path, Assert.Throws<InvalidDataException>(() => PthReader.Read(path)).Message);
+    }
+
+    private string WriteTorchZip(string name, PickleWriter pickle, Dictionary<string, byte[]> storages)
+    {
+        var path = _scratch.File(name);
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        WriteEntry(zip, "archive/data.pkl", pickle.ToArray());
+        WriteEntry(zip, "archive/version", "3\n"u8.ToArray());
+        foreach (var (key, bytes) in storages) WriteEntry(zip, "archive/data/" + key, bytes);
+        return path;
+
+        static void WriteEntry(ZipArchive zip, string entryName, byte[] bytes)
+        {
+            using var stream = zip.CreateEntry(entryName, CompressionLevel.NoCompression).Open();
+            stream.Write(bytes);
+        }
+    }
+
+    /// <summary>Emits pickle opcodes the way torch.save does (protocol 2), for hand-built files.</summary>
+    private sealed class PickleWriter
+    {
+        private readonly MemoryStream _bytes = new();
+
+        public PickleWriter Proto() => Op(0x80).Op(2);
+        public PickleWriter Mark() => Op((byte)'(');
+        public PickleWriter EmptyTuple() => Op((byte)')');
+        public PickleWriter Tuple() => Op((byte)'t');
+        public PickleWriter Tuple1() => Op(0x85);
+        public PickleWriter Reduce() => Op((byte)'R');
+        public PickleWriter SetItem() => Op((byte)'s');
+        public PickleWriter SetItems() => Op((byte)'u');
+        public PickleWriter True() => Op(0x88);
+        public PickleWriter False() => Op(0x89);
+        public PickleWriter StackGlobal() => Op(0x93);
+        public PickleWriter Stop() => Op((byte)'.');
+
+        public PickleWriter Global(string module, string name) =>
+            Op((byte)'c').Raw(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
+
+        public PickleWriter Str(string text)
+        {
+            var utf8 = Encoding.UTF8.GetBytes(text);
+            var length = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(length, utf8.Length);
+            return Op((byte)'X').Raw(length).Raw(utf8);
+        }
+
+        public PickleWriter Int(int value)
+        {
+            var bytes = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(bytes, value);
+            return Op((byte)'J').Raw(bytes);
+        }
+
+        public PickleWriter Ints(params int[] values)
+        {
+            Mark();
+            foreach (int value in values) Int(value);
+            return Tuple();
+        }
+
+        // A persistent storage id ('storage', torch.<type>, key, 'cpu', numel), loaded by BINPERSID.
+        public PickleWriter Storage(string storageType, string key, int elementCount) =>
+            Mark().Str("storage").Global("torch", storageType).Str(key).Str("cpu").Int(elementCount).Tuple()
+                .Op((byte)'Q');
+
+        public byte[] ToArray() => _bytes.ToArray();
+
+        private PickleWriter Op(byte opcode) => Raw([opcode]);
+
+        private PickleWriter Raw(byte[] bytes)
+        {
+            _bytes.Write(bytes);
+            return this;
+        }
+    }
+}
