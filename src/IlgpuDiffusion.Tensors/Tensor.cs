@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using IlgpuDiffusion.Tensors.Backends;
+using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Tensors;
 
@@ -169,6 +170,27 @@ public sealed partial class Tensor : IDisposable
         if (source.Device == Device) Backend.StridedCopy(source.View, Dim6.From([1]), View, Dim6.From([1]), Dim6.From([Count]), 1);
         else { var host = new float[Count]; source.Backend.Download(source.View, host); Backend.Upload(host, View); }
     }
+
+    /// <summary>Overwrites this tensor's values from a host tensor of the same shape (int ↔ float converted).</summary>
+    public void CopyFrom(HostTensor value)
+    {
+        if (!value.Shape.AsSpan().SequenceEqual(_shape))
+            throw new ArgumentException($"copy_: host tensor of shape {ShapeString(value.Shape)} into a tensor of shape {ShapeString(_shape)}");
+        if (DType == DType.Int32)
+            Backend.Upload(MemoryMarshal.Cast<int, float>(value.Ints ?? value.Floats!.Select(f => (int)f).ToArray()), View);
+        else CopyFrom(value.Floats ?? value.Ints!.Select(i => (float)i).ToArray());
+    }
+
+    public static Tensor FromHost(HostTensor value, Device? device = null)
+    {
+        var t = Empty(value.Shape, device, value.DType);
+        t.CopyFrom(value);
+        return t;
+    }
+
+    public HostTensor ToHost() => DType == DType.Int32
+        ? HostTensor.FromInts((int[])_shape.Clone(), ToIntArray())
+        : HostTensor.FromFloats((int[])_shape.Clone(), ToArray());
 
     public void CopyFrom(ReadOnlySpan<float> values)
     {

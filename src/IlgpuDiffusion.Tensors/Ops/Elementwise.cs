@@ -91,8 +91,11 @@ public sealed partial class Tensor
         using var noGrad = Autograd.NoGrad();
         // (max(a, b) − b) is 0 exactly where b ≥ a; map "a ≥ b" through a − max(a, b) == 0.
         var diff = Maximum(other).Sub(this); // ≥ 0, zero where a ≥ b
-        return diff.Unary<StepOp>("step");
+        return diff.NonPositiveMask();
     }
+
+    /// <summary>1 where x ≤ 0, else 0; not differentiable.</summary>
+    internal Tensor NonPositiveMask() => Unary<StepOp>("step");
 
     /// <summary>In place, no autograd: this += other (same shape). Used for gradient accumulation.</summary>
     public void AddInPlace(Tensor other)
