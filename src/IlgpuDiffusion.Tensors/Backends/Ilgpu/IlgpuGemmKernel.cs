@@ -32,6 +32,23 @@ internal struct Vec8
     public readonly float this[int i] => i switch { 0 => E0, 1 => E1, 2 => E2, 3 => E3, 4 => E4, 5 => E5, 6 => E6, _ => E7 };
 }
 
+/// <summary>A thread's 8x8 block of C: row i is Ri, column j is element Ej of each row.</summary>
+internal struct MicroTile
+{
+    public Vec8 R0, R1, R2, R3, R4, R5, R6, R7;
+
+    /// <summary>Adds the outer product of column k of the A tile (this thread's rows) and row k of
+    /// the B tile (this thread's columns); thread (tx, ty) owns rows ty + 16·i and columns tx + 16·j.</summary>
+    public void Step(ArrayView<float> aTile, ArrayView<float> bTile, int k, int tx, int ty)
+    {
+        const int tile = IlgpuGemmKernel.Tile, stride = IlgpuGemmKernel.ThreadsPerSide;
+        Vec8 a = Vec8.Load(aTile, k * tile + ty, stride);
+        Vec8 b = Vec8.Load(bTile, k * tile + tx, stride);
+        R0.MultiplyAdd(a.E0, b); R1.MultiplyAdd(a.E1, b); R2.MultiplyAdd(a.E2, b); R3.MultiplyAdd(a.E3, b);
+        R4.MultiplyAdd(a.E4, b); R5.MultiplyAdd(a.E5, b); R6.MultiplyAdd(a.E6, b); R7.MultiplyAdd(a.E7, b);
+    }
+}
+
 /// <summary>
 /// Register-blocked SGEMM: a group of 256 threads computes a 128x128 tile of C, stepping K by 8
 /// through shared memory; each thread owns an 8x8 micro tile. Thread (tx, ty) of the 16x16 grid owns
@@ -40,8 +57,7 @@ internal struct Vec8
 /// </summary>
 internal static class IlgpuGemmKernel
 {
-    public const int Tile = 128, TileK = 8, GroupSize = 256;
-    private const int ThreadsPerSide = 16, MicroTile = 8;
+    public const int Tile = 128, TileK = 8, GroupSize = 256, ThreadsPerSide = 16;
 
     public static KernelConfig Config(in GemmParams p, int batch) => new(
         new Index3D((p.N + Tile - 1) / Tile, (p.M + Tile - 1) / Tile, batch),
@@ -57,31 +73,29 @@ internal static class IlgpuGemmKernel
         int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = batch * p.StrideC;
 
         // op(A)(m, k) is k-contiguous unless A is transposed; op(B)(k, n) is n-contiguous unless B is.
-        Vec8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        MicroTile acc = default;
         for (int k0 = 0; k0 < p.K; k0 += TileK)
         {
             LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, p.K, row0, k0, t, aTile);
             LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, p.K, col0, k0, t, bTile);
             Group.Barrier();
-            for (int k = 0; k < TileK; k++)
-            {
-                Vec8 av = Vec8.Load(aTile, k * Tile + ty, ThreadsPerSide);
-                Vec8 bv = Vec8.Load(bTile, k * Tile + tx, ThreadsPerSide);
-                c0.MultiplyAdd(av.E0, bv); c1.MultiplyAdd(av.E1, bv); c2.MultiplyAdd(av.E2, bv); c3.MultiplyAdd(av.E3, bv);
-                c4.MultiplyAdd(av.E4, bv); c5.MultiplyAdd(av.E5, bv); c6.MultiplyAdd(av.E6, bv); c7.MultiplyAdd(av.E7, bv);
-            }
+            // Unrolled by hand (ILGPU does not unroll loops): constant shared-memory offsets, no loop overhead.
+            acc.Step(aTile, bTile, 0, tx, ty); acc.Step(aTile, bTile, 1, tx, ty);
+            acc.Step(aTile, bTile, 2, tx, ty); acc.Step(aTile, bTile, 3, tx, ty);
+            acc.Step(aTile, bTile, 4, tx, ty); acc.Step(aTile, bTile, 5, tx, ty);
+            acc.Step(aTile, bTile, 6, tx, ty); acc.Step(aTile, bTile, 7, tx, ty);
             Group.Barrier();
         }
 
         int row = row0 + ty, col = col0 + tx;
-        StoreRow(c, cBase, p, row, col, c0);
-        StoreRow(c, cBase, p, row + ThreadsPerSide, col, c1);
-        StoreRow(c, cBase, p, row + 2 * ThreadsPerSide, col, c2);
-        StoreRow(c, cBase, p, row + 3 * ThreadsPerSide, col, c3);
-        StoreRow(c, cBase, p, row + 4 * ThreadsPerSide, col, c4);
-        StoreRow(c, cBase, p, row + 5 * ThreadsPerSide, col, c5);
-        StoreRow(c, cBase, p, row + 6 * ThreadsPerSide, col, c6);
-        StoreRow(c, cBase, p, row + 7 * ThreadsPerSide, col, c7);
+        StoreRow(c, cBase, p, row, col, acc.R0);
+        StoreRow(c, cBase, p, row + ThreadsPerSide, col, acc.R1);
+        StoreRow(c, cBase, p, row + 2 * ThreadsPerSide, col, acc.R2);
+        StoreRow(c, cBase, p, row + 3 * ThreadsPerSide, col, acc.R3);
+        StoreRow(c, cBase, p, row + 4 * ThreadsPerSide, col, acc.R4);
+        StoreRow(c, cBase, p, row + 5 * ThreadsPerSide, col, acc.R5);
+        StoreRow(c, cBase, p, row + 6 * ThreadsPerSide, col, acc.R6);
+        StoreRow(c, cBase, p, row + 7 * ThreadsPerSide, col, acc.R7);
     }
 
     /// <summary>Loads the Tile x TileK slab (rows row0.., k k0..) of an operand whose element (r, k) is at
@@ -106,7 +120,7 @@ internal static class IlgpuGemmKernel
     {
         if (row >= p.M) return;
         int rowOffset = cBase + row * p.Ldc;
-        for (int j = 0; j < MicroTile; j++)
+        for (int j = 0; j < 8; j++)
         {
             int cj = col + j * ThreadsPerSide;
             if (cj >= p.N) return;
