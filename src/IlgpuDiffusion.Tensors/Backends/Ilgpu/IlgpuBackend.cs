@@ -1,7 +1,276 @@
+using ILGPU;
+using ILGPU.Runtime;
+
 namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
-// TEMPORARY stub (not committed)
-public sealed class IlgpuBackend
+
+/// <summary>
+/// Executor on one ILGPU accelerator: <c>cuda[:N]</c>, <c>opencl[:N]</c> or <c>ilgpu-cpu</c>. Kernels
+/// are queued on the accelerator's default stream and run asynchronously; <see cref="Download"/> and
+/// <see cref="Synchronize"/> wait. Each kernel (each op instantiation) is compiled once per backend.
+/// </summary>
+public sealed class IlgpuBackend : IBackend
 {
-    public static IReadOnlyList<DeviceInfo> Enumerate() => [];
-    public static IBackend Create(string kind, int index) => throw new ArgumentException("no " + kind);
+    private readonly Accelerator accelerator;
+    private readonly Dictionary<(string Kernel, Type? Op), Delegate> launchers = new();
+
+    private IlgpuBackend(Accelerator accelerator, DeviceInfo info)
+    {
+        this.accelerator = accelerator;
+        Info = info;
+    }
+
+    public DeviceInfo Info { get; }
+
+    /// <summary>Opens device <paramref name="index"/> of <paramref name="kind"/> ("cuda", "opencl" or
+    /// "ilgpu-cpu"); throws, listing the present devices, when it is absent.</summary>
+    public static IlgpuBackend Create(string kind, int index = 0)
+    {
+        string name = IlgpuRuntime.DeviceName(kind, index);
+        var devices = IlgpuRuntime.Devices();
+        foreach (var (deviceName, device) in devices)
+        {
+            if (deviceName != name) continue;
+            var accelerator = device.CreateAccelerator(IlgpuRuntime.Context);
+            if (accelerator.MaxNumThreadsPerGroup < IlgpuGemmKernel.GroupSize)
+            {
+                accelerator.Dispose();
+                throw new NotSupportedException($"{name} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the kernels need {IlgpuGemmKernel.GroupSize}");
+            }
+            return new IlgpuBackend(accelerator, IlgpuRuntime.Describe(name, device));
+        }
+        string present = devices.Count == 0 ? "none" : string.Join(", ", devices.Select(d => d.Name));
+        throw new ArgumentException($"ILGPU device '{name}' is not present; present ILGPU devices: {present}", nameof(kind));
+    }
+
+    /// <summary>The devices ILGPU can open on this machine (no drivers: only ilgpu-cpu).</summary>
+    public static IReadOnlyList<DeviceInfo> Enumerate() =>
+        IlgpuRuntime.Devices().Select(d => IlgpuRuntime.Describe(d.Name, d.Device)).ToList();
+
+    public void Dispose() => accelerator.Dispose();
+
+    private AcceleratorStream Stream => accelerator.DefaultStream;
+
+    private static ArrayView<float> View(BufferView view) => ((IlgpuBuffer)view.Buffer).ViewFrom(view.Offset);
+
+    private static ArrayView<int> IntView(BufferView view) => View(view).Cast<int>();
+
+    /// <summary>The compiled launcher of a kernel, loading it on first use.</summary>
+    private T Launcher<T>(string kernel, Type? op, Func<T> load) where T : Delegate
+    {
+        lock (launchers)
+        {
+            if (!launchers.TryGetValue((kernel, op), out var launcher)) launchers[(kernel, op)] = launcher = load();
+            return (T)launcher;
+        }
+    }
+
+    // ---- memory ----
+
+    public DeviceBuffer Allocate(int length) => new IlgpuBuffer(accelerator.Allocate1D<float>(length));
+
+    // The host span is pinned for the copy: ILGPU takes a raw reference and the GC could move it.
+    public unsafe void Upload(ReadOnlySpan<float> source, BufferView destination)
+    {
+        if (source.IsEmpty) return;
+        fixed (float* host = source)
+            View(destination).SubView(0, source.Length).CopyFromCPU(Stream, ref *host, source.Length);
+    }
+
+    public unsafe void Download(BufferView source, Span<float> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            Synchronize();
+            return;
+        }
+        fixed (float* host = destination)
+            View(source).SubView(0, destination.Length).CopyToCPU(Stream, ref *host, destination.Length);
+    }
+
+    public void Synchronize() => Stream.Synchronize();
+
+    public void Fill(BufferView destination, int count, float value)
+    {
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.Fill), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(IlgpuKernels.Fill))
+            (count, View(destination), value);
+    }
+
+    public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
+    {
+        int count = StridedLayout.Count(shape, rank);
+        if (count == 0) return;
+        rank = StridedLayout.Collapse(ref shape, rank, ref sourceStrides, ref destinationStrides);
+        if (rank == 1 && sourceStrides.D0 == 1 && destinationStrides.D0 == 1)
+        {
+            View(source).SubView(0, count).CopyTo(Stream, View(destination).SubView(0, count));
+            return;
+        }
+        Launcher(nameof(IlgpuKernels.StridedCopy), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, Dim6, ArrayView<float>, Dim6, Dim6, int>(IlgpuKernels.StridedCopy))
+            (count, View(source), sourceStrides, View(destination), destinationStrides, shape, rank);
+    }
+
+    // ---- elementwise ----
+
+    public void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp
+    {
+        if (n == 0) return;
+        Launcher(nameof(IlgpuKernels.Unary), typeof(TOp),
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Unary<TOp>))
+            (n, View(x), View(y), a, b);
+    }
+
+    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
+    {
+        if (n == 0) return;
+        Launcher(nameof(IlgpuKernels.UnaryBackward), typeof(TOp),
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.UnaryBackward<TOp>))
+            (n, View(x), View(y), View(dy), View(dx), a, b);
+    }
+
+    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
+    {
+        int count = StridedLayout.Count(shape, rank);
+        if (count == 0) return;
+        Dim6 yStrides = StridedLayout.Contiguous(shape, rank);
+        rank = StridedLayout.Collapse(ref shape, rank, ref aStrides, ref bStrides, ref yStrides);
+        if (rank == 1 && aStrides.D0 == 1 && bStrides.D0 == 1)
+        {
+            Launcher(nameof(IlgpuKernels.BinaryContiguous), typeof(TOp),
+                () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IlgpuKernels.BinaryContiguous<TOp>))
+                (count, View(a), View(b), View(y));
+            return;
+        }
+        Launcher(nameof(IlgpuKernels.Binary), typeof(TOp),
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6, int>(IlgpuKernels.Binary<TOp>))
+            (count, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
+    }
+
+    // ---- reductions ----
+
+    /// <summary>Rows at least this long get a whole group each (inner == 1); shorter ones a thread.</summary>
+    private const int GroupPerRowThreshold = 128;
+
+    public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
+    {
+        if (outer == 0 || inner == 0) return;
+        if (inner == 1 && r >= GroupPerRowThreshold)
+        {
+            Launcher(nameof(IlgpuKernels.ReduceRows), typeof(TOp),
+                () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.ReduceRows<TOp>))
+                (RowConfig(outer), View(x), View(y), r);
+            return;
+        }
+        Launcher(nameof(IlgpuKernels.ReducePerOutput), typeof(TOp),
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReducePerOutput<TOp>))
+            (outer * inner, View(x), View(y), r, inner);
+    }
+
+    public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)
+    {
+        if (outer == 0 || inner == 0) return;
+        if (r == 0) throw new ArgumentException("argmax/argmin over an empty dimension", nameof(r));
+        Launcher(nameof(IlgpuKernels.ArgReduce), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int>(IlgpuKernels.ArgReduce))
+            (outer * inner, View(x), IntView(indices), r, inner, min ? 1 : 0);
+    }
+
+    private static KernelConfig RowConfig(int rows) => new(rows, IlgpuKernels.RowGroupSize);
+
+    // ---- linear algebra ----
+
+    public void Gemm(in GemmArgs args)
+    {
+        if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
+        var p = new GemmParams
+        {
+            TransA = args.TransA ? 1 : 0, TransB = args.TransB ? 1 : 0, M = args.M, N = args.N, K = args.K,
+            Lda = args.Lda, StrideA = args.StrideA, Ldb = args.Ldb, StrideB = args.StrideB, Ldc = args.Ldc, StrideC = args.StrideC,
+            Alpha = args.Alpha, Beta = args.Beta,
+        };
+        Launcher(nameof(IlgpuGemmKernel.Gemm), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.Gemm))
+            (IlgpuGemmKernel.Config(p, args.Batch), View(args.A), View(args.B), View(args.C), p);
+    }
+
+    public void Softmax(BufferView x, BufferView y, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Launcher(nameof(IlgpuKernels.Softmax), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.Softmax))
+            (RowConfig(rows), View(x), View(y), cols);
+    }
+
+    public void SoftmaxBackward(BufferView y, BufferView dy, BufferView dx, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Launcher(nameof(IlgpuKernels.SoftmaxBackward), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.SoftmaxBackward))
+            (RowConfig(rows), View(y), View(dy), View(dx), cols);
+    }
+
+    // ---- indexing ----
+
+    public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
+    {
+        int count = outer * k * inner;
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.IndexSelect), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexSelect))
+            (count, View(x), IntView(idx), View(y), n, k, inner);
+    }
+
+    public void IndexAdd(BufferView dy, BufferView idx, BufferView dx, int outer, int n, int k, int inner)
+    {
+        int count = outer * k * inner;
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.IndexAdd), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexAdd))
+            (count, View(dy), IntView(idx), View(dx), n, k, inner);
+    }
+
+    // ---- convolution lowering ----
+
+    public void Im2Col(BufferView x, BufferView cols, in ConvGeometry g)
+    {
+        int count = g.Batch * g.ColumnsPerImage;
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.Im2Col), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Im2Col))
+            (count, View(x), View(cols), g);
+    }
+
+    public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
+    {
+        int count = g.Batch * g.Channels * g.Height * g.Width;
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.Col2Im), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Col2Im))
+            (count, View(cols), View(dx), g);
+    }
+
+    // ---- optimiser and random numbers ----
+
+    public void AdamStep(BufferView p, BufferView g, BufferView m, BufferView v, int n,
+        float beta1, float beta2, float eps, float weightDecay, float stepSize, float sqrtBiasCorrection2)
+    {
+        if (n == 0) return;
+        var parameters = new AdamParams
+        {
+            Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay, StepSize = stepSize, SqrtBiasCorrection2 = sqrtBiasCorrection2,
+        };
+        Launcher(nameof(IlgpuKernels.AdamStep), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.AdamStep))
+            (n, View(p), View(g), View(m), View(v), parameters);
+    }
+
+    public void FillRandom(BufferView y, int n, ulong seed, ulong counterBase, bool normal)
+    {
+        if (n == 0) return;
+        Launcher(nameof(IlgpuKernels.FillRandom), null,
+            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong, int>(IlgpuKernels.FillRandom))
+            (n, View(y), seed, counterBase, normal ? 1 : 0);
+    }
 }

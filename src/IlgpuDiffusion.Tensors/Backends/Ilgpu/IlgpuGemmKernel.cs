@@ -1,0 +1,131 @@
+using ILGPU;
+
+namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
+
+/// <summary><see cref="GemmArgs"/> without the buffers, as a kernel parameter (flags as ints).</summary>
+internal struct GemmParams
+{
+    public int TransA, TransB, M, N, K, Lda, StrideA, Ldb, StrideB, Ldc, StrideC;
+    public float Alpha, Beta;
+}
+
+/// <summary>Eight floats held in registers: one row or column strip of a thread's 8x8 micro tile.
+/// Named fields rather than an array so that the accumulators never spill to local memory.</summary>
+internal struct Vec8
+{
+    public float E0, E1, E2, E3, E4, E5, E6, E7;
+
+    /// <summary>Elements offset, offset + stride, …, offset + 7·stride of shared memory.</summary>
+    public static Vec8 Load(ArrayView<float> source, int offset, int stride) => new()
+    {
+        E0 = source[offset], E1 = source[offset + stride], E2 = source[offset + 2 * stride], E3 = source[offset + 3 * stride],
+        E4 = source[offset + 4 * stride], E5 = source[offset + 5 * stride], E6 = source[offset + 6 * stride], E7 = source[offset + 7 * stride],
+    };
+
+    /// <summary>this += a · b.</summary>
+    public void MultiplyAdd(float a, Vec8 b)
+    {
+        E0 += a * b.E0; E1 += a * b.E1; E2 += a * b.E2; E3 += a * b.E3;
+        E4 += a * b.E4; E5 += a * b.E5; E6 += a * b.E6; E7 += a * b.E7;
+    }
+
+    public readonly float this[int i] => i switch { 0 => E0, 1 => E1, 2 => E2, 3 => E3, 4 => E4, 5 => E5, 6 => E6, _ => E7 };
+}
+
+/// <summary>A thread's 8x8 block of C: row i is Ri, column j is element Ej of each row.</summary>
+internal struct MicroTile
+{
+    public Vec8 R0, R1, R2, R3, R4, R5, R6, R7;
+
+    /// <summary>Adds the outer product of column k of the A tile (this thread's rows) and row k of
+    /// the B tile (this thread's columns); thread (tx, ty) owns rows ty + 16·i and columns tx + 16·j.</summary>
+    public void Step(ArrayView<float> aTile, ArrayView<float> bTile, int k, int tx, int ty)
+    {
+        const int tile = IlgpuGemmKernel.Tile, stride = IlgpuGemmKernel.ThreadsPerSide;
+        Vec8 a = Vec8.Load(aTile, k * tile + ty, stride);
+        Vec8 b = Vec8.Load(bTile, k * tile + tx, stride);
+        R0.MultiplyAdd(a.E0, b); R1.MultiplyAdd(a.E1, b); R2.MultiplyAdd(a.E2, b); R3.MultiplyAdd(a.E3, b);
+        R4.MultiplyAdd(a.E4, b); R5.MultiplyAdd(a.E5, b); R6.MultiplyAdd(a.E6, b); R7.MultiplyAdd(a.E7, b);
+    }
+}
+
+/// <summary>
+/// Register-blocked SGEMM: a group of 256 threads computes a 128x128 tile of C, stepping K by 8
+/// through shared memory; each thread owns an 8x8 micro tile. Thread (tx, ty) of the 16x16 grid owns
+/// rows ty + 16·i and columns tx + 16·j, so a warp reads shared memory without bank conflicts and
+/// writes C in coalesced runs. Edge tiles load zeros outside the matrices and skip those stores.
+/// </summary>
+internal static class IlgpuGemmKernel
+{
+    public const int Tile = 128, TileK = 8, GroupSize = 256, ThreadsPerSide = 16;
+
+    public static KernelConfig Config(in GemmParams p, int batch) => new(
+        new Index3D((p.N + Tile - 1) / Tile, (p.M + Tile - 1) / Tile, batch),
+        new Index3D(GroupSize, 1, 1));
+
+    public static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    {
+        // Tiles stored k-major: [k · Tile + row] for A, [k · Tile + col] for B.
+        var aTile = SharedMemory.Allocate<float>(Tile * TileK);
+        var bTile = SharedMemory.Allocate<float>(Tile * TileK);
+        int t = Group.IdxX, tx = t % ThreadsPerSide, ty = t / ThreadsPerSide;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, batch = Grid.IdxZ;
+        int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = batch * p.StrideC;
+
+        // op(A)(m, k) is k-contiguous unless A is transposed; op(B)(k, n) is n-contiguous unless B is.
+        MicroTile acc = default;
+        for (int k0 = 0; k0 < p.K; k0 += TileK)
+        {
+            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, p.K, row0, k0, t, aTile);
+            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, p.K, col0, k0, t, bTile);
+            Group.Barrier();
+            // Unrolled by hand (ILGPU does not unroll loops): constant shared-memory offsets, no loop overhead.
+            acc.Step(aTile, bTile, 0, tx, ty); acc.Step(aTile, bTile, 1, tx, ty);
+            acc.Step(aTile, bTile, 2, tx, ty); acc.Step(aTile, bTile, 3, tx, ty);
+            acc.Step(aTile, bTile, 4, tx, ty); acc.Step(aTile, bTile, 5, tx, ty);
+            acc.Step(aTile, bTile, 6, tx, ty); acc.Step(aTile, bTile, 7, tx, ty);
+            Group.Barrier();
+        }
+
+        int row = row0 + ty, col = col0 + tx;
+        StoreRow(c, cBase, p, row, col, acc.R0);
+        StoreRow(c, cBase, p, row + ThreadsPerSide, col, acc.R1);
+        StoreRow(c, cBase, p, row + 2 * ThreadsPerSide, col, acc.R2);
+        StoreRow(c, cBase, p, row + 3 * ThreadsPerSide, col, acc.R3);
+        StoreRow(c, cBase, p, row + 4 * ThreadsPerSide, col, acc.R4);
+        StoreRow(c, cBase, p, row + 5 * ThreadsPerSide, col, acc.R5);
+        StoreRow(c, cBase, p, row + 6 * ThreadsPerSide, col, acc.R6);
+        StoreRow(c, cBase, p, row + 7 * ThreadsPerSide, col, acc.R7);
+    }
+
+    /// <summary>Loads the Tile x TileK slab (rows row0.., k k0..) of an operand whose element (r, k) is at
+    /// <c>kMajor ? k·ld + r : r·ld + k</c> into <paramref name="tile"/>[k · Tile + r]. Each thread loads
+    /// four consecutive elements of the operand's contiguous direction, so global reads coalesce.</summary>
+    private static void LoadTile(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int t, ArrayView<float> tile)
+    {
+        // kMajor: 8 k-lines of 32 threads x 4 rows; otherwise 128 rows of 2 threads x 4 k.
+        int r = kMajor ? (t % (Tile / 4)) * 4 : t / (TileK / 4);
+        int k = kMajor ? t / (Tile / 4) : (t % (TileK / 4)) * 4;
+        for (int q = 0; q < 4; q++)
+        {
+            int rq = kMajor ? r + q : r, kq = kMajor ? k : k + q;
+            int gr = row0 + rq, gk = k0 + kq;
+            bool inside = gr < rows && gk < depth;
+            tile[kq * Tile + rq] = inside ? source[baseOffset + (kMajor ? gk * ld + gr : gr * ld + gk)] : 0f;
+        }
+    }
+
+    /// <summary>C[row, col + 16·j] = α·acc[j] + β·C (C not read when β = 0), inside the matrix only.</summary>
+    private static void StoreRow(ArrayView<float> c, int cBase, GemmParams p, int row, int col, Vec8 acc)
+    {
+        if (row >= p.M) return;
+        int rowOffset = cBase + row * p.Ldc;
+        for (int j = 0; j < 8; j++)
+        {
+            int cj = col + j * ThreadsPerSide;
+            if (cj >= p.N) return;
+            float value = p.Alpha * acc[j];
+            c[rowOffset + cj] = p.Beta == 0f ? value : value + p.Beta * c[rowOffset + cj];
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
+
+/// <summary>The process-wide ILGPU context and the devices it found.</summary>
+internal static class IlgpuRuntime
+{
+    /// <summary>CPU accelerator shape: 8 warps of 32 threads, so groups of 256 threads behave as on a
+    /// GPU and the CUDA kernels (GEMM tiles, row reductions) run unchanged in CI.</summary>
+    private const int CpuWarpSize = 32, CpuWarpsPerGroup = 8, CpuMultiprocessors = 1;
+
+    private static readonly Lazy<Context> SharedContext = new(CreateContext, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static Context Context => SharedContext.Value;
+
+    private static Context CreateContext()
+    {
+        InstallNativeLibraryFallback();
+        return Context.Create(builder => builder
+            .CPU(new CPUDevice(CpuWarpSize, CpuWarpsPerGroup, CpuMultiprocessors))
+            .Cuda()
+            .OpenCL()
+            .EnableAlgorithms());
+    }
+
+    /// <summary>ILGPU asks for libcuda.so / libOpenCL.so, which only development packages install;
+    /// drivers ship the versioned .so.1. Fall back to those when the default lookup fails.</summary>
+    private static void InstallNativeLibraryFallback()
+    {
+        try
+        {
+            NativeLibrary.SetDllImportResolver(typeof(Context).Assembly, Resolve);
+        }
+        catch (InvalidOperationException)
+        {
+            // Another component already installed a resolver for ILGPU; keep it.
+        }
+    }
+
+    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        if (NativeLibrary.TryLoad(libraryName, assembly, searchPath, out IntPtr handle)) return handle;
+        string? versioned =
+            libraryName.Contains("cuda", StringComparison.OrdinalIgnoreCase) ? "libcuda.so.1" :
+            libraryName.Contains("opencl", StringComparison.OrdinalIgnoreCase) ? "libOpenCL.so.1" : null;
+        return versioned != null && NativeLibrary.TryLoad(versioned, out handle) ? handle : IntPtr.Zero;
+    }
+
+    /// <summary>The device named <c>kind:index</c> ("ilgpu-cpu" has no index).</summary>
+    public static string DeviceName(string kind, int index) => kind == "ilgpu-cpu" ? kind : $"{kind}:{index}";
+
+    /// <summary>Every usable device with its engine name, in context order.</summary>
+    public static IReadOnlyList<(string Name, Device Device)> Devices()
+    {
+        var list = new List<(string, Device)>();
+        int cuda = 0, openCL = 0;
+        bool cpuListed = false;
+        foreach (var device in Context.Devices)
+        {
+            switch (device.AcceleratorType)
+            {
+                case AcceleratorType.Cuda: list.Add((DeviceName("cuda", cuda++), device)); break;
+                case AcceleratorType.OpenCL: list.Add((DeviceName("opencl", openCL++), device)); break;
+                case AcceleratorType.CPU when !cpuListed: list.Add(("ilgpu-cpu", device)); cpuListed = true; break;
+            }
+        }
+        return list;
+    }
+
+    public static DeviceInfo Describe(string name, Device device)
+    {
+        long memory = device.AcceleratorType == AcceleratorType.CPU
+            ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes // the CPU "device" reports no meaningful size
+            : device.MemorySize;
+        return new DeviceInfo(name, $"ILGPU {device.AcceleratorType}: {device.Name}", memory, device.NumMultiprocessors);
+    }
+}

@@ -1,0 +1,468 @@
+using IlgpuDiffusion.Tensors.Backends;
+using IlgpuDiffusion.Tensors.Backends.Ilgpu;
+
+namespace IlgpuDiffusion.Tensors.Tests.Ilgpu;
+
+/// <summary>One ilgpu-cpu backend for the whole class, so every kernel compiles once.</summary>
+public sealed class IlgpuCpuFixture : IDisposable
+{
+    public IlgpuBackend Backend { get; } = IlgpuBackend.Create("ilgpu-cpu", 0);
+
+    public void Dispose() => Backend.Dispose();
+}
+
+/// <summary>Every executor primitive on ILGPU's CPU accelerator against a naive host computation.
+/// Shapes are tiny: the CPU accelerator costs about a millisecond per launch.</summary>
+public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<IlgpuCpuFixture>
+{
+    private readonly IlgpuBackend backend = fixture.Backend;
+
+    // ---- helpers ----
+
+    private BufferView Buffer(float[] data, int offset = 0)
+    {
+        var buffer = backend.Allocate(data.Length + offset);
+        var view = new BufferView(buffer, offset);
+        backend.Upload(data, view);
+        return view;
+    }
+
+    private BufferView IntBuffer(int[] data) => Buffer(data.Select(BitConverter.Int32BitsToSingle).ToArray());
+
+    private BufferView Empty(int length, float fill = float.NaN)
+    {
+        var view = new BufferView(backend.Allocate(length), 0);
+        backend.Fill(view, length, fill);
+        return view;
+    }
+
+    private float[] Read(BufferView view, int length)
+    {
+        var result = new float[length];
+        backend.Download(view, result);
+        return result;
+    }
+
+    private int[] ReadInts(BufferView view, int length) => Read(view, length).Select(BitConverter.SingleToInt32Bits).ToArray();
+
+    private static float[] Sequence(int n, int seed = 1)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+    }
+
+    private static void Near(float[] expected, float[] actual, float tolerance = 1e-5f)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float allowed = tolerance * Math.Max(1f, Math.Abs(expected[i]));
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= allowed, $"element {i}: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
+    private static Dim6 D(params int[] values) => Dim6.From(values);
+
+    // ---- devices ----
+
+    [Fact]
+    public void EnumerateListsTheCpuAccelerator()
+    {
+        var devices = IlgpuBackend.Enumerate();
+        var cpu = Assert.Single(devices, d => d.Name == "ilgpu-cpu");
+        Assert.True(cpu.ComputeUnits > 0);
+        Assert.True(cpu.MemoryBytes > 0);
+        Assert.Equal("ilgpu-cpu", backend.Info.Name);
+    }
+
+    [Fact]
+    public void AbsentDeviceFailsListingPresentOnes()
+    {
+        // The first CUDA index past those present: cuda:0 on a machine without a GPU.
+        int absent = IlgpuBackend.Enumerate().Count(d => d.Name.StartsWith("cuda:", StringComparison.Ordinal));
+        var error = Assert.Throws<ArgumentException>(() => IlgpuBackend.Create("cuda", absent));
+        Assert.Contains($"cuda:{absent}", error.Message);
+        Assert.Contains("ilgpu-cpu", error.Message);
+    }
+
+    // ---- memory ----
+
+    [Fact]
+    public void UploadDownloadAndFillRespectOffsets()
+    {
+        var view = Buffer([1, 2, 3, 4, 5], offset: 3);
+        Assert.Equal([1f, 2, 3, 4, 5], Read(view, 5));
+        backend.Fill(view.At(1), 3, 7f);
+        Assert.Equal([1f, 7, 7, 7, 5], Read(view, 5));
+    }
+
+    [Fact]
+    public void StridedCopyPermutes()
+    {
+        // x (2, 3, 4) contiguous; y = x.permute(2, 0, 1), shape (4, 2, 3), written contiguously.
+        var x = Sequence(24);
+        var src = Buffer(x);
+        var dst = Empty(24);
+        backend.StridedCopy(src, D(1, 12, 4), dst, D(6, 3, 1), D(4, 2, 3), 3);
+        var expected = new float[24];
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 3; j++)
+                    expected[(k * 2 + i) * 3 + j] = x[(i * 3 + j) * 4 + k];
+        Assert.Equal(expected, Read(dst, 24));
+    }
+
+    [Fact]
+    public void StridedCopyBroadcastsAndCopiesContiguousSlices()
+    {
+        var src = Buffer([1, 2, 3, 4], offset: 2);
+        var dst = Empty(12);
+        backend.StridedCopy(src, D(0, 1), dst, D(4, 1), D(3, 4), 2);
+        Assert.Equal([1f, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4], Read(dst, 12));
+
+        // Contiguous (fast path) into the middle of a buffer.
+        backend.StridedCopy(src.At(1), D(4, 1), dst.At(8), D(4, 1), D(1, 3), 2);
+        Assert.Equal([1f, 2, 3, 4, 1, 2, 3, 4, 2, 3, 4, 4], Read(dst, 12));
+    }
+
+    // ---- elementwise ----
+
+    private void CheckUnary<TOp>(float a, float b) where TOp : struct, IUnaryOp
+    {
+        var x = Sequence(37);
+        var dy = Sequence(37, seed: 2);
+        var y = x.Select(v => default(TOp).Apply(v, a, b)).ToArray();
+        var xView = Buffer(x);
+        var yView = Empty(37);
+        backend.Unary<TOp>(xView, yView, 37, a, b);
+        Near(y, Read(yView, 37));
+
+        var dxView = Empty(37);
+        backend.UnaryBackward<TOp>(xView, yView, Buffer(dy), dxView, 37, a, b);
+        Near(x.Select((v, i) => dy[i] * default(TOp).Derivative(v, y[i], a, b)).ToArray(), Read(dxView, 37));
+    }
+
+    [Fact] public void UnaryAffine() => CheckUnary<AffineOp>(1.5f, -0.25f);
+    [Fact] public void UnaryExp() => CheckUnary<ExpOp>(0, 0);
+    [Fact] public void UnarySilu() => CheckUnary<SiluOp>(0, 0);
+    [Fact] public void UnaryTanh() => CheckUnary<TanhOp>(0, 0);
+    [Fact] public void UnaryClamp() => CheckUnary<ClampOp>(-0.5f, 0.75f);
+    [Fact] public void UnaryPow() => CheckUnary<PowOp>(2f, 0);
+
+    [Fact]
+    public void UnaryInPlace()
+    {
+        var view = Buffer([1f, -2, 3]);
+        backend.Unary<NegOp>(view, view, 3, 0, 0);
+        Assert.Equal([-1f, 2, -3], Read(view, 3));
+    }
+
+    [Fact]
+    public void BinaryBroadcasts()
+    {
+        // a (2, 3, 4); b (3, 1) broadcast over dims 0 and 2.
+        var a = Sequence(24);
+        var b = new float[] { 1, 2, 4 };
+        var y = Empty(24);
+        backend.Binary<DivOp>(Buffer(a), D(12, 4, 1), Buffer(b), D(0, 1, 0), y, D(2, 3, 4), 3);
+        Near(a.Select((v, i) => v / b[i / 4 % 3]).ToArray(), Read(y, 24));
+    }
+
+    [Fact]
+    public void BinaryContiguousAndScalar()
+    {
+        var a = Sequence(10);
+        var b = Sequence(10, seed: 3);
+        var y = Empty(10);
+        backend.Binary<SubOp>(Buffer(a), D(5, 1), Buffer(b, offset: 1), D(5, 1), y, D(2, 5), 2);
+        Near(a.Select((v, i) => v - b[i]).ToArray(), Read(y, 10));
+
+        backend.Binary<MaximumOp>(Buffer(a), D(5, 1), Buffer([0.5f]), D(0, 0), y, D(2, 5), 2);
+        Near(a.Select(v => MathF.Max(v, 0.5f)).ToArray(), Read(y, 10));
+    }
+
+    // ---- reductions ----
+
+    private static float[] HostReduce<TOp>(float[] x, int outer, int r, int inner) where TOp : struct, IReduceOp
+    {
+        var y = new float[outer * inner];
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++)
+            {
+                float acc = default(TOp).Identity;
+                for (int j = 0; j < r; j++) acc = default(TOp).Combine(acc, x[(o * r + j) * inner + i]);
+                y[o * inner + i] = acc;
+            }
+        return y;
+    }
+
+    private void CheckReduce<TOp>(int outer, int r, int inner) where TOp : struct, IReduceOp
+    {
+        var x = Sequence(outer * r * inner);
+        var y = Empty(outer * inner);
+        backend.Reduce<TOp>(Buffer(x), y, outer, r, inner);
+        Near(HostReduce<TOp>(x, outer, r, inner), Read(y, outer * inner), 1e-4f);
+    }
+
+    [Fact] public void ReduceLongRowsSum() => CheckReduce<SumReduce>(3, 600, 1);
+    [Fact] public void ReduceLongRowsMax() => CheckReduce<MaxReduce>(2, 300, 1);
+    [Fact] public void ReduceShortRows() => CheckReduce<SumReduce>(4, 7, 1);
+    [Fact] public void ReduceInnerSum() => CheckReduce<SumReduce>(2, 5, 3);
+    [Fact] public void ReduceInnerMin() => CheckReduce<MinReduce>(3, 4, 5);
+
+    [Fact]
+    public void ArgReduceTakesTheFirstOfTies()
+    {
+        // (outer 2, r 4, inner 2)
+        float[] x = [1, 5, 3, 5, 3, 0, 2, 5,
+                     -1, 0, -1, 0, 7, 0, 7, -3];
+        var indices = Empty(4);
+        backend.ArgReduce(Buffer(x), indices, 2, 4, 2, min: false);
+        Assert.Equal([1, 0, 2, 0], ReadInts(indices, 4));
+        backend.ArgReduce(Buffer(x), indices, 2, 4, 2, min: true);
+        Assert.Equal([0, 2, 0, 3], ReadInts(indices, 4));
+    }
+
+    // ---- GEMM ----
+
+    private static float[] HostGemm(in GemmArgs g, float[] a, float[] b, float[] c)
+    {
+        var result = (float[])c.Clone();
+        for (int batch = 0; batch < g.Batch; batch++)
+            for (int m = 0; m < g.M; m++)
+                for (int n = 0; n < g.N; n++)
+                {
+                    double sum = 0;
+                    for (int k = 0; k < g.K; k++)
+                    {
+                        float av = a[batch * g.StrideA + (g.TransA ? k * g.Lda + m : m * g.Lda + k)];
+                        float bv = b[batch * g.StrideB + (g.TransB ? n * g.Ldb + k : k * g.Ldb + n)];
+                        sum += av * bv;
+                    }
+                    int ci = batch * g.StrideC + m * g.Ldc + n;
+                    result[ci] = (float)(g.Alpha * sum + (g.Beta == 0 ? 0 : g.Beta * c[ci]));
+                }
+        return result;
+    }
+
+    private void CheckGemm(bool transA, bool transB, int m, int n, int k, int batch, float alpha, float beta)
+    {
+        // Leading dimensions one wider than needed and batch strides with a gap, to catch index slips.
+        int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 1, ldc = n + 2;
+        int strideA = (transA ? k : m) * lda + 3, strideB = (transB ? n : k) * ldb + 1, strideC = m * ldc + 5;
+        var a = Sequence(strideA * batch, seed: 4);
+        var b = Sequence(strideB * batch, seed: 5);
+        var c = Sequence(strideC * batch, seed: 6);
+        if (beta == 0) Array.Fill(c, float.NaN); // must not be read
+        var cView = Buffer(c, offset: 2);
+        var args = new GemmArgs(transA, transB, m, n, k, alpha, Buffer(a, offset: 1), lda, strideA, Buffer(b), ldb, strideB,
+            beta, cView, ldc, strideC, batch);
+        backend.Gemm(args);
+        var expected = HostGemm(args, a, b, c);
+        var actual = Read(cView, c.Length);
+        // Padding between rows and batches keeps its original contents (NaN when β = 0).
+        for (int i = 0; i < c.Length; i++)
+        {
+            if (float.IsNaN(expected[i])) Assert.True(float.IsNaN(actual[i]), $"padding {i} was written");
+            else Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * Math.Max(1f, Math.Abs(expected[i])), $"C[{i}]: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void GemmSmallEdgesAllTransposes(bool transA, bool transB)
+    {
+        CheckGemm(transA, transB, 5, 7, 3, batch: 2, alpha: 1.5f, beta: 0f);
+        CheckGemm(transA, transB, 5, 7, 3, batch: 1, alpha: 1f, beta: 0.5f);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void GemmCrossesTileAndDepthSteps(bool transA, bool transB) =>
+        CheckGemm(transA, transB, 131, 130, 19, batch: 1, alpha: 0.75f, beta: 0f);
+
+    // ---- softmax ----
+
+    private static float[] HostSoftmax(float[] x, int rows, int cols)
+    {
+        var y = new float[x.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.AsSpan(r * cols, cols);
+            double max = row.ToArray().Max(), sum = 0;
+            foreach (float v in row) sum += Math.Exp(v - max);
+            for (int j = 0; j < cols; j++) y[r * cols + j] = (float)(Math.Exp(row[j] - max) / sum);
+        }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(3, 5)]
+    [InlineData(2, 300)]
+    public void SoftmaxRowsIncludingLargeValues(int rows, int cols)
+    {
+        var x = Sequence(rows * cols);
+        for (int j = 0; j < cols; j++) x[j] += 1000f; // exp(1000) overflows without the max shift
+        var y = Empty(rows * cols);
+        backend.Softmax(Buffer(x), y, rows, cols);
+        var expected = HostSoftmax(x, rows, cols);
+        Near(expected, Read(y, rows * cols));
+
+        var dy = Sequence(rows * cols, seed: 7);
+        var dx = Empty(rows * cols);
+        backend.SoftmaxBackward(Buffer(expected), Buffer(dy), dx, rows, cols);
+        var expectedDx = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            double dot = 0;
+            for (int j = 0; j < cols; j++) dot += dy[r * cols + j] * expected[r * cols + j];
+            for (int j = 0; j < cols; j++) expectedDx[r * cols + j] = (float)(expected[r * cols + j] * (dy[r * cols + j] - dot));
+        }
+        Near(expectedDx, Read(dx, rows * cols), 1e-4f);
+    }
+
+    // ---- indexing ----
+
+    [Fact]
+    public void IndexSelectAndIndexAddWithRepeatedIndices()
+    {
+        const int outer = 2, n = 4, k = 5, inner = 3;
+        int[] idx = [3, 0, 3, 1, 3];
+        var x = Sequence(outer * n * inner);
+        var y = Empty(outer * k * inner);
+        backend.IndexSelect(Buffer(x), IntBuffer(idx), y, outer, n, k, inner);
+        var expectedY = new float[outer * k * inner];
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < inner; i++)
+                    expectedY[(o * k + j) * inner + i] = x[(o * n + idx[j]) * inner + i];
+        Assert.Equal(expectedY, Read(y, expectedY.Length));
+
+        var dy = Sequence(outer * k * inner, seed: 8);
+        var dxInitial = Sequence(outer * n * inner, seed: 9);
+        var dx = Buffer(dxInitial);
+        backend.IndexAdd(Buffer(dy), IntBuffer(idx), dx, outer, n, k, inner);
+        var expectedDx = (float[])dxInitial.Clone();
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < inner; i++)
+                    expectedDx[(o * n + idx[j]) * inner + i] += dy[(o * k + j) * inner + i];
+        Near(expectedDx, Read(dx, expectedDx.Length));
+    }
+
+    // ---- convolution lowering ----
+
+    private static float[] HostIm2Col(float[] x, in ConvGeometry g)
+    {
+        var cols = new float[g.Batch * g.ColumnsPerImage];
+        for (int b = 0; b < g.Batch; b++)
+            for (int c = 0; c < g.Channels; c++)
+                for (int kh = 0; kh < g.KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++)
+                        for (int oh = 0; oh < g.OutH; oh++)
+                            for (int ow = 0; ow < g.OutW; ow++)
+                            {
+                                int h = oh * g.StrideH - g.PadH + kh, w = ow * g.StrideW - g.PadW + kw;
+                                int row = (c * g.KH + kh) * g.KW + kw;
+                                cols[b * g.ColumnsPerImage + row * g.ColumnCols + oh * g.OutW + ow] =
+                                    h >= 0 && h < g.Height && w >= 0 && w < g.Width ? x[((b * g.Channels + c) * g.Height + h) * g.Width + w] : 0f;
+                            }
+        return cols;
+    }
+
+    /// <summary>The adjoint of Im2Col, as a scatter.</summary>
+    private static float[] HostCol2Im(float[] cols, in ConvGeometry g)
+    {
+        var dx = new float[g.Batch * g.Channels * g.Height * g.Width];
+        for (int b = 0; b < g.Batch; b++)
+            for (int c = 0; c < g.Channels; c++)
+                for (int kh = 0; kh < g.KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++)
+                        for (int oh = 0; oh < g.OutH; oh++)
+                            for (int ow = 0; ow < g.OutW; ow++)
+                            {
+                                int h = oh * g.StrideH - g.PadH + kh, w = ow * g.StrideW - g.PadW + kw;
+                                if (h < 0 || h >= g.Height || w < 0 || w >= g.Width) continue;
+                                int row = (c * g.KH + kh) * g.KW + kw;
+                                dx[((b * g.Channels + c) * g.Height + h) * g.Width + w] +=
+                                    cols[b * g.ColumnsPerImage + row * g.ColumnCols + oh * g.OutW + ow];
+                            }
+        return dx;
+    }
+
+    public static TheoryData<ConvGeometry> Geometries => new()
+    {
+        // 3x3, stride 2, padding 1 on a 5x6 image: OutH = 3, OutW = 3.
+        new ConvGeometry(Batch: 2, Channels: 2, Height: 5, Width: 6, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutH: 3, OutW: 3),
+        // 2x3 kernel, strides (1, 2), padding top 0 / left 1 with extra bottom and right padding.
+        new ConvGeometry(Batch: 1, Channels: 3, Height: 4, Width: 5, KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadH: 0, PadW: 1, OutH: 4, OutW: 3),
+    };
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void Im2ColAndCol2Im(ConvGeometry g)
+    {
+        var x = Sequence(g.Batch * g.Channels * g.Height * g.Width);
+        int columnCount = g.Batch * g.ColumnsPerImage;
+        var cols = Empty(columnCount);
+        backend.Im2Col(Buffer(x), cols, g);
+        Assert.Equal(HostIm2Col(x, g), Read(cols, columnCount));
+
+        var columnGradient = Sequence(columnCount, seed: 10);
+        var dx = Empty(x.Length); // NaN: Col2Im must overwrite every pixel
+        backend.Col2Im(Buffer(columnGradient), dx, g);
+        Near(HostCol2Im(columnGradient, g), Read(dx, x.Length));
+    }
+
+    // ---- optimiser and random numbers ----
+
+    [Fact]
+    public void AdamStepMatchesTheFormula()
+    {
+        const int n = 9;
+        const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.01f, lr = 1e-3f;
+        const int step = 3;
+        float stepSize = lr / (1 - MathF.Pow(beta1, step)), sqrtBc2 = MathF.Sqrt(1 - MathF.Pow(beta2, step));
+        var p = Sequence(n, 11);
+        var g = Sequence(n, 12);
+        var m = Sequence(n, 13).Select(v => v * 0.1f).ToArray();
+        var v = Sequence(n, 14).Select(x => x * x * 0.01f).ToArray();
+        BufferView pv = Buffer(p), gv = Buffer(g), mv = Buffer(m), vv = Buffer(v);
+        backend.AdamStep(pv, gv, mv, vv, n, beta1, beta2, eps, weightDecay, stepSize, sqrtBc2);
+
+        var expectedP = new float[n];
+        var expectedM = new float[n];
+        var expectedV = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float grad = g[i] + weightDecay * p[i];
+            expectedM[i] = beta1 * m[i] + (1 - beta1) * grad;
+            expectedV[i] = beta2 * v[i] + (1 - beta2) * grad * grad;
+            expectedP[i] = p[i] - stepSize * expectedM[i] / (MathF.Sqrt(expectedV[i]) / sqrtBc2 + eps);
+        }
+        Near(expectedP, Read(pv, n));
+        Near(expectedM, Read(mv, n));
+        Near(expectedV, Read(vv, n));
+        Assert.Equal(g, Read(gv, n));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FillRandomMatchesHostPhilox(bool normal)
+    {
+        const int n = 40;
+        const ulong seed = 0x1234_5678_9ABC_DEF0, counterBase = uint.MaxValue - 5; // crosses into the high counter word
+        var y = Empty(n + 3);
+        backend.FillRandom(y.At(3), n, seed, counterBase, normal);
+        var expected = Enumerable.Range(0, n)
+            .Select(i => normal ? Philox.Normal(seed, counterBase + (ulong)i) : Philox.Uniform(seed, counterBase + (ulong)i))
+            .ToArray();
+        if (normal) Near(expected, Read(y.At(3), n));
+        else Assert.Equal(expected, Read(y.At(3), n));
+    }
+}
