@@ -57,9 +57,9 @@ internal static class IlgpuRuntime
     public static string DeviceName(string kind, int index) => kind == "ilgpu-cpu" ? kind : $"{kind}:{index}";
 
     /// <summary>Every usable device with its engine name, in context order.</summary>
-    public static IReadOnlyList<(string Name, Device Device)> Devices()
+    public static IReadOnlyList<(string Name, ILGPU.Runtime.Device Device)> Devices()
     {
-        var list = new List<(string, Device)>();
+        var list = new List<(string, ILGPU.Runtime.Device)>();
         int cuda = 0, openCL = 0;
         bool cpuListed = false;
         foreach (var device in Context.Devices)
@@ -74,7 +74,7 @@ internal static class IlgpuRuntime
         return list;
     }
 
-    public static DeviceInfo Describe(string name, Device device)
+    public static DeviceInfo Describe(string name, ILGPU.Runtime.Device device)
     {
         long memory = device.AcceleratorType == AcceleratorType.CPU
             ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes // the CPU "device" reports no meaningful size
