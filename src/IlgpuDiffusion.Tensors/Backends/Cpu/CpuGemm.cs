@@ -282,6 +282,11 @@ internal static unsafe class CpuGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernel(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            MicroKernel256(kc, a, b, c, ldc, alpha, beta);
+            return;
+        }
         Vector512<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
         c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 = c6_0 = c6_1 = c7_0 = c7_1 = c8_0 = c8_1 = c9_0 = c9_1 = c10_0 = c10_1 = c11_0 = c11_1 = Vector512<float>.Zero;
         for (int p = 0; p < kc; p++)
@@ -327,7 +332,7 @@ internal static unsafe class CpuGemm
             b += NR;
         }
         Vector512<float> va = Vector512.Create(alpha);
-        UpdateRow(c + 0 * ldc, c0_0, c0_1, va, beta);
+        UpdateRow(c, c0_0, c0_1, va, beta);
         UpdateRow(c + 1 * ldc, c1_0, c1_1, va, beta);
         UpdateRow(c + 2 * ldc, c2_0, c2_1, va, beta);
         UpdateRow(c + 3 * ldc, c3_0, c3_1, va, beta);
@@ -359,6 +364,74 @@ internal static unsafe class CpuGemm
             Vector512<float> vb = Vector512.Create(beta);
             Vector512.FusedMultiplyAdd(v0, alpha, Vector512.Load(row + 0) * vb).Store(row + 0);
             Vector512.FusedMultiplyAdd(v1, alpha, Vector512.Load(row + 16) * vb).Store(row + 16);
+        }
+    }
+
+    /// <summary>Without AVX-512 there are only 16 vector registers, so the MR × NR tile is computed as
+    /// 6 × 16 quarters (12 accumulators each) reading the same packed panels.</summary>
+    private static void MicroKernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        for (int row = 0; row < MR; row += 6)
+            for (int col = 0; col < NR; col += 16)
+                QuarterKernel256(kc, a + row, b + col, c + (nint)row * ldc + col, ldc, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void QuarterKernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        Vector256<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1;
+        c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 = Vector256<float>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> ar = Vector256.Create(a[0]);
+            c0_0 = Vector256.FusedMultiplyAdd(ar, b0, c0_0);
+            c0_1 = Vector256.FusedMultiplyAdd(ar, b1, c0_1);
+            ar = Vector256.Create(a[1]);
+            c1_0 = Vector256.FusedMultiplyAdd(ar, b0, c1_0);
+            c1_1 = Vector256.FusedMultiplyAdd(ar, b1, c1_1);
+            ar = Vector256.Create(a[2]);
+            c2_0 = Vector256.FusedMultiplyAdd(ar, b0, c2_0);
+            c2_1 = Vector256.FusedMultiplyAdd(ar, b1, c2_1);
+            ar = Vector256.Create(a[3]);
+            c3_0 = Vector256.FusedMultiplyAdd(ar, b0, c3_0);
+            c3_1 = Vector256.FusedMultiplyAdd(ar, b1, c3_1);
+            ar = Vector256.Create(a[4]);
+            c4_0 = Vector256.FusedMultiplyAdd(ar, b0, c4_0);
+            c4_1 = Vector256.FusedMultiplyAdd(ar, b1, c4_1);
+            ar = Vector256.Create(a[5]);
+            c5_0 = Vector256.FusedMultiplyAdd(ar, b0, c5_0);
+            c5_1 = Vector256.FusedMultiplyAdd(ar, b1, c5_1);
+            a += MR;
+            b += NR;
+        }
+        Vector256<float> va = Vector256.Create(alpha);
+        UpdateRow(c, c0_0, c0_1, va, beta);
+        UpdateRow(c + 1 * ldc, c1_0, c1_1, va, beta);
+        UpdateRow(c + 2 * ldc, c2_0, c2_1, va, beta);
+        UpdateRow(c + 3 * ldc, c3_0, c3_1, va, beta);
+        UpdateRow(c + 4 * ldc, c4_0, c4_1, va, beta);
+        UpdateRow(c + 5 * ldc, c5_0, c5_1, va, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateRow(float* row, Vector256<float> v0, Vector256<float> v1, Vector256<float> alpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            (v0 * alpha).Store(row + 0);
+            (v1 * alpha).Store(row + 8);
+        }
+        else if (beta == 1f)
+        {
+            Vector256.FusedMultiplyAdd(v0, alpha, Vector256.Load(row + 0)).Store(row + 0);
+            Vector256.FusedMultiplyAdd(v1, alpha, Vector256.Load(row + 8)).Store(row + 8);
+        }
+        else
+        {
+            Vector256<float> vb = Vector256.Create(beta);
+            Vector256.FusedMultiplyAdd(v0, alpha, Vector256.Load(row + 0) * vb).Store(row + 0);
+            Vector256.FusedMultiplyAdd(v1, alpha, Vector256.Load(row + 8) * vb).Store(row + 8);
         }
     }
 
