@@ -1,18 +1,486 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace IlgpuDiffusion.Tensors.Backends.Cpu;
-// TEMPORARY naive stand-in until the packed kernel lands (not committed).
-internal static class CpuGemm
+
+/// <summary>
+/// Managed single-precision GEMM with the semantics of <see cref="GemmArgs"/>: for each batch index i,
+/// C_i = alpha · op(A_i) · op(B_i) + beta · C_i, row-major, beta = 0 overwriting C without reading it.
+/// Goto/BLIS structure: A and B are packed block by block into contiguous panels (the packing reads the
+/// strided, possibly transposed source, so the micro-kernel never sees a transpose), then an
+/// MR × NR register-blocked FMA micro-kernel walks the panels. Large products split their C tiles over
+/// cores; batches of small products run one product per core instead.
+/// </summary>
+internal static unsafe class CpuGemm
 {
-    public static void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, float[] a, int aOffset, int lda, int strideA, float[] b, int bOffset, int ldb, int strideB, float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    private const int MR = 12;     // micro-tile rows (broadcast A values)
+    private const int NR = 32;     // micro-tile columns (vector lanes)
+    private const int KC = 256;    // K depth of a packed block: one KC × NR B panel stays in L1
+    private const int MC = 144;    // rows of a compute task: its MC × KC A block stays in L2
+    private const int MB = 1536;   // rows packed at once; bounds the A pack buffer
+    private const int NC = 4096;   // columns packed at once; the KC × NC B block lives in L3
+
+    /// <summary>Below this many multiply-adds per product, thread hand-off costs more than it saves.</summary>
+    private const long ParallelWork = 1L << 20;
+
+    /// <summary>Above this many multiply-adds per product, a batch splits each product over cores rather
+    /// than running one product per core (which would need batch ≫ cores to balance).</summary>
+    private const long BatchParallelMaxWork = 1L << 24;
+
+    /// <summary>Compute tasks per core, so dynamic scheduling evens out unequal tasks.</summary>
+    private const int TasksPerCore = 8;
+
+    /// <summary>Panels per packing task: enough to amortise scheduling, few enough to balance.</summary>
+    private const int PackPanelsPerTask = 4;
+
+    public static void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOffset, int lda, int strideA,
+        float[] b, int bOffset, int ldb, int strideB,
+        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
     {
-        for (int bi = 0; bi < batch; bi++)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++)
-                {
-                    float s = 0;
-                    for (int p = 0; p < k; p++)
-                        s += a[aOffset + bi * strideA + (transA ? p * lda + i : i * lda + p)] * b[bOffset + bi * strideB + (transB ? j * ldb + p : p * ldb + j)];
-                    int ci = cOffset + bi * strideC + i * ldc + j;
-                    c[ci] = alpha * s + (beta == 0 ? 0 : beta * c[ci]);
-                }
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (m == 0 || n == 0 || batch == 0)
+            return;
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, n);
+        CheckExtent(c, cOffset, strideC, batch, m, n, ldc, nameof(c));
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(beta, c, cOffset, ldc, strideC, m, n, batch);
+            return;
+        }
+        CheckExtent(a, aOffset, strideA, batch, transA ? k : m, transA ? m : k, lda, nameof(a));
+        CheckExtent(b, bOffset, strideB, batch, transB ? n : k, transB ? k : n, ldb, nameof(b));
+
+        long work = (long)m * n * k;
+        int cores = Environment.ProcessorCount;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var first = new Job(transA, transB, m, n, k, alpha, pa + aOffset, lda, pb + bOffset, ldb, beta, pc + cOffset, ldc);
+            if (cores > 1 && batch > 1 && (work < ParallelWork || (batch >= 2 * cores && work <= BatchParallelMaxWork)))
+                RunBatchAcrossCores(first, strideA, strideB, strideC, batch, cores);
+            else
+                for (int i = 0; i < batch; i++)
+                    RunOne(first.ForBatch(i, strideA, strideB, strideC), parallel: cores > 1 && work >= ParallelWork);
+        }
     }
+
+    /// <summary>One product, optionally split over cores, with pooled pack buffers.</summary>
+    private static void RunOne(in Job job, bool parallel)
+    {
+        float[] packA = ArrayPool<float>.Shared.Rent(PackALength(job));
+        float[] packB = ArrayPool<float>.Shared.Rent(PackBLength(job));
+        fixed (float* pa = packA, pb = packB)
+            Blocked(job, pa, pb, parallel);
+        ArrayPool<float>.Shared.Return(packA);
+        ArrayPool<float>.Shared.Return(packB);
+    }
+
+    /// <summary>Many small products: each worker takes a contiguous slice of the batch and runs its
+    /// products serially, reusing one pair of pack buffers.</summary>
+    private static void RunBatchAcrossCores(Job first, int strideA, int strideB, int strideC, int batch, int cores)
+    {
+        int slices = Math.Min(batch, 4 * cores);
+        Parallel.For(0, slices, slice =>
+        {
+            float[] packA = ArrayPool<float>.Shared.Rent(PackALength(first));
+            float[] packB = ArrayPool<float>.Shared.Rent(PackBLength(first));
+            fixed (float* pa = packA, pb = packB)
+            {
+                int end = (int)((long)(slice + 1) * batch / slices);
+                for (int i = (int)((long)slice * batch / slices); i < end; i++)
+                    Blocked(first.ForBatch(i, strideA, strideB, strideC), pa, pb, parallel: false);
+            }
+            ArrayPool<float>.Shared.Return(packA);
+            ArrayPool<float>.Shared.Return(packB);
+        });
+    }
+
+    private static int PackALength(in Job job) => RoundUp(Math.Min(job.M, MB), MR) * Math.Min(job.K, KC);
+
+    private static int PackBLength(in Job job) => RoundUp(Math.Min(job.N, NC), NR) * Math.Min(job.K, KC);
+
+    /// <summary>The blocked loop nest: for each NC-column × MB-row × KC-deep block, pack A and B, then
+    /// run the micro-kernel over every micro-tile. The first K block applies beta; later ones add.</summary>
+    private static void Blocked(Job job, float* packA, float* packB, bool parallel)
+    {
+        for (int jc = 0; jc < job.N; jc += NC)
+        {
+            int nc = Math.Min(NC, job.N - jc);
+            int bPanels = (nc + NR - 1) / NR;
+            for (int ic = 0; ic < job.M; ic += MB)
+            {
+                int mb = Math.Min(MB, job.M - ic);
+                int aPanels = (mb + MR - 1) / MR;
+                int rowBlocks = (aPanels + MC / MR - 1) / (MC / MR);
+                int colBlocks = parallel
+                    ? Math.Clamp((TasksPerCore * Environment.ProcessorCount + rowBlocks - 1) / rowBlocks, 1, bPanels)
+                    : 1;
+                for (int pc = 0; pc < job.K; pc += KC)
+                {
+                    int kc = Math.Min(KC, job.K - pc);
+                    float beta = pc == 0 ? job.Beta : 1f;
+                    var block = new Block(ic, mb, aPanels, jc, nc, bPanels, pc, kc, beta);
+                    if (parallel)
+                    {
+                        ParallelStep(job, block, packA, packB, rowBlocks, colBlocks);
+                    }
+                    else
+                    {
+                        PackA(job, block, packA, 0, aPanels);
+                        PackB(job, block, packB, 0, bPanels);
+                        Compute(job, block, packA, packB, 0, 1, 0, 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs, then multiplies, one block on all cores. Kept apart from <see cref="Blocked"/> so the
+    /// serial path allocates no closures.</summary>
+    private static void ParallelStep(Job job, Block block, float* packA, float* packB, int rowBlocks, int colBlocks)
+    {
+        int aTasks = (block.APanels + PackPanelsPerTask - 1) / PackPanelsPerTask;
+        int bTasks = (block.BPanels + PackPanelsPerTask - 1) / PackPanelsPerTask;
+        Parallel.For(0, aTasks + bTasks, task =>
+        {
+            if (task < aTasks)
+                PackA(job, block, packA, task * PackPanelsPerTask, Math.Min(block.APanels, (task + 1) * PackPanelsPerTask));
+            else
+                PackB(job, block, packB, (task - aTasks) * PackPanelsPerTask, Math.Min(block.BPanels, (task - aTasks + 1) * PackPanelsPerTask));
+        });
+        Parallel.For(0, rowBlocks * colBlocks, task =>
+            Compute(job, block, packA, packB, task / colBlocks, rowBlocks, task % colBlocks, colBlocks));
+    }
+
+    /// <summary>Packs A panels [first, last) of the block: rows × depth of op(A) as panel[p·MR + r],
+    /// zero-padded to MR rows.</summary>
+    private static void PackA(in Job job, in Block block, float* packA, int first, int last)
+    {
+        int kc = block.Depth;
+        if (job.TransA)
+        {
+            // op(A) rows are contiguous in memory: walk each source row once across all panels.
+            float* src = job.A + (nint)block.K0 * job.Lda + block.Row0;
+            for (int p = 0; p < kc; p++, src += job.Lda)
+            {
+                for (int panel = first; panel < last; panel++)
+                {
+                    float* dst = packA + ((nint)panel * kc + p) * MR;
+                    int row = panel * MR, rows = Math.Min(MR, block.Rows - row);
+                    if (rows == MR)
+                        Unsafe.CopyBlockUnaligned(dst, src + row, MR * sizeof(float));
+                    else
+                        for (int r = 0; r < MR; r++)
+                            dst[r] = r < rows ? src[row + r] : 0f;
+                }
+            }
+        }
+        else
+        {
+            for (int panel = first; panel < last; panel++)
+            {
+                float* dst = packA + (nint)panel * kc * MR;
+                int row = panel * MR, rows = Math.Min(MR, block.Rows - row);
+                float* src = job.A + (nint)(block.Row0 + row) * job.Lda + block.K0;
+                for (int r = 0; r < rows; r++, src += job.Lda)
+                    for (int p = 0; p < kc; p++)
+                        dst[p * MR + r] = src[p];
+                for (int r = rows; r < MR; r++)
+                    for (int p = 0; p < kc; p++)
+                        dst[p * MR + r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Packs B panels [first, last) of the block: depth × columns of op(B) as panel[p·NR + j],
+    /// zero-padded to NR columns.</summary>
+    private static void PackB(in Job job, in Block block, float* packB, int first, int last)
+    {
+        int kc = block.Depth;
+        for (int panel = first; panel < last; panel++)
+        {
+            float* dst = packB + (nint)panel * kc * NR;
+            int col = panel * NR, cols = Math.Min(NR, block.Cols - col);
+            if (job.TransB)
+            {
+                float* src = job.B + (nint)(block.Col0 + col) * job.Ldb + block.K0;
+                for (int j = 0; j < cols; j++, src += job.Ldb)
+                    for (int p = 0; p < kc; p++)
+                        dst[p * NR + j] = src[p];
+                for (int j = cols; j < NR; j++)
+                    for (int p = 0; p < kc; p++)
+                        dst[p * NR + j] = 0f;
+            }
+            else
+            {
+                float* src = job.B + (nint)block.K0 * job.Ldb + block.Col0 + col;
+                for (int p = 0; p < kc; p++, src += job.Ldb, dst += NR)
+                {
+                    if (cols == NR)
+                        Unsafe.CopyBlockUnaligned(dst, src, NR * sizeof(float));
+                    else
+                        for (int j = 0; j < NR; j++)
+                            dst[j] = j < cols ? src[j] : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs the micro-kernel over the C tiles of one (row block, column block) task. The B panel
+    /// is the outer loop so it stays in L1 while the A panels of the task stream from L2.</summary>
+    private static void Compute(in Job job, in Block block, float* packA, float* packB,
+        int rowBlock, int rowBlocks, int colBlock, int colBlocks)
+    {
+        int ip0 = (int)((long)rowBlock * block.APanels / rowBlocks), ip1 = (int)((long)(rowBlock + 1) * block.APanels / rowBlocks);
+        int jp0 = (int)((long)colBlock * block.BPanels / colBlocks), jp1 = (int)((long)(colBlock + 1) * block.BPanels / colBlocks);
+        int kc = block.Depth;
+        for (int jp = jp0; jp < jp1; jp++)
+        {
+            int col = jp * NR;
+            int cols = Math.Min(NR, block.Cols - col);
+            float* bPanel = packB + (nint)jp * NR * kc;
+            for (int ip = ip0; ip < ip1; ip++)
+            {
+                int row = ip * MR;
+                int rows = Math.Min(MR, block.Rows - row);
+                float* aPanel = packA + (nint)ip * MR * kc;
+                float* cTile = job.C + (nint)(block.Row0 + row) * job.Ldc + block.Col0 + col;
+                if (rows == MR && cols == NR)
+                    MicroKernel(kc, aPanel, bPanel, cTile, job.Ldc, job.Alpha, block.Beta);
+                else
+                    EdgeTile(kc, aPanel, bPanel, cTile, job.Ldc, job.Alpha, block.Beta, rows, cols);
+            }
+        }
+    }
+
+    /// <summary>A partial tile: the kernel writes a full tile to the stack, then only the valid part is merged into C.</summary>
+    [SkipLocalsInit]
+    private static void EdgeTile(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int rows, int cols)
+    {
+        float* tile = stackalloc float[MR * NR];
+        MicroKernel(kc, a, b, tile, NR, alpha, 0f);
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = tile + r * NR;
+            float* dst = c + (nint)r * ldc;
+            if (beta == 0f)
+                for (int j = 0; j < cols; j++)
+                    dst[j] = src[j];
+            else
+                for (int j = 0; j < cols; j++)
+                    dst[j] = src[j] + beta * dst[j];
+        }
+    }
+
+    /// <summary>C tile (MR x NR at <paramref name="c"/>) = alpha * (packed A panel x packed B panel) + beta * C tile;
+    /// beta = 0 does not read C. The 24 accumulators stay in registers for the whole K loop.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            MicroKernel256(kc, a, b, c, ldc, alpha, beta);
+            return;
+        }
+        Vector512<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
+        c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 = c6_0 = c6_1 = c7_0 = c7_1 = c8_0 = c8_1 = c9_0 = c9_1 = c10_0 = c10_1 = c11_0 = c11_1 = Vector512<float>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
+            Vector512<float> ar = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(ar, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(ar, b1, c0_1);
+            ar = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(ar, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(ar, b1, c1_1);
+            ar = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(ar, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(ar, b1, c2_1);
+            ar = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(ar, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(ar, b1, c3_1);
+            ar = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(ar, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(ar, b1, c4_1);
+            ar = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(ar, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(ar, b1, c5_1);
+            ar = Vector512.Create(a[6]);
+            c6_0 = Vector512.FusedMultiplyAdd(ar, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(ar, b1, c6_1);
+            ar = Vector512.Create(a[7]);
+            c7_0 = Vector512.FusedMultiplyAdd(ar, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(ar, b1, c7_1);
+            ar = Vector512.Create(a[8]);
+            c8_0 = Vector512.FusedMultiplyAdd(ar, b0, c8_0);
+            c8_1 = Vector512.FusedMultiplyAdd(ar, b1, c8_1);
+            ar = Vector512.Create(a[9]);
+            c9_0 = Vector512.FusedMultiplyAdd(ar, b0, c9_0);
+            c9_1 = Vector512.FusedMultiplyAdd(ar, b1, c9_1);
+            ar = Vector512.Create(a[10]);
+            c10_0 = Vector512.FusedMultiplyAdd(ar, b0, c10_0);
+            c10_1 = Vector512.FusedMultiplyAdd(ar, b1, c10_1);
+            ar = Vector512.Create(a[11]);
+            c11_0 = Vector512.FusedMultiplyAdd(ar, b0, c11_0);
+            c11_1 = Vector512.FusedMultiplyAdd(ar, b1, c11_1);
+            a += MR;
+            b += NR;
+        }
+        Vector512<float> va = Vector512.Create(alpha);
+        UpdateRow(c, c0_0, c0_1, va, beta);
+        UpdateRow(c + 1 * ldc, c1_0, c1_1, va, beta);
+        UpdateRow(c + 2 * ldc, c2_0, c2_1, va, beta);
+        UpdateRow(c + 3 * ldc, c3_0, c3_1, va, beta);
+        UpdateRow(c + 4 * ldc, c4_0, c4_1, va, beta);
+        UpdateRow(c + 5 * ldc, c5_0, c5_1, va, beta);
+        UpdateRow(c + 6 * ldc, c6_0, c6_1, va, beta);
+        UpdateRow(c + 7 * ldc, c7_0, c7_1, va, beta);
+        UpdateRow(c + 8 * ldc, c8_0, c8_1, va, beta);
+        UpdateRow(c + 9 * ldc, c9_0, c9_1, va, beta);
+        UpdateRow(c + 10 * ldc, c10_0, c10_1, va, beta);
+        UpdateRow(c + 11 * ldc, c11_0, c11_1, va, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateRow(float* row, Vector512<float> v0, Vector512<float> v1, Vector512<float> alpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            (v0 * alpha).Store(row + 0);
+            (v1 * alpha).Store(row + 16);
+        }
+        else if (beta == 1f)
+        {
+            Vector512.FusedMultiplyAdd(v0, alpha, Vector512.Load(row + 0)).Store(row + 0);
+            Vector512.FusedMultiplyAdd(v1, alpha, Vector512.Load(row + 16)).Store(row + 16);
+        }
+        else
+        {
+            Vector512<float> vb = Vector512.Create(beta);
+            Vector512.FusedMultiplyAdd(v0, alpha, Vector512.Load(row + 0) * vb).Store(row + 0);
+            Vector512.FusedMultiplyAdd(v1, alpha, Vector512.Load(row + 16) * vb).Store(row + 16);
+        }
+    }
+
+    /// <summary>Without AVX-512 there are only 16 vector registers, so the MR × NR tile is computed as
+    /// 6 × 16 quarters (12 accumulators each) reading the same packed panels.</summary>
+    private static void MicroKernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        for (int row = 0; row < MR; row += 6)
+            for (int col = 0; col < NR; col += 16)
+                QuarterKernel256(kc, a + row, b + col, c + (nint)row * ldc + col, ldc, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void QuarterKernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        Vector256<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1;
+        c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 = Vector256<float>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> ar = Vector256.Create(a[0]);
+            c0_0 = Vector256.FusedMultiplyAdd(ar, b0, c0_0);
+            c0_1 = Vector256.FusedMultiplyAdd(ar, b1, c0_1);
+            ar = Vector256.Create(a[1]);
+            c1_0 = Vector256.FusedMultiplyAdd(ar, b0, c1_0);
+            c1_1 = Vector256.FusedMultiplyAdd(ar, b1, c1_1);
+            ar = Vector256.Create(a[2]);
+            c2_0 = Vector256.FusedMultiplyAdd(ar, b0, c2_0);
+            c2_1 = Vector256.FusedMultiplyAdd(ar, b1, c2_1);
+            ar = Vector256.Create(a[3]);
+            c3_0 = Vector256.FusedMultiplyAdd(ar, b0, c3_0);
+            c3_1 = Vector256.FusedMultiplyAdd(ar, b1, c3_1);
+            ar = Vector256.Create(a[4]);
+            c4_0 = Vector256.FusedMultiplyAdd(ar, b0, c4_0);
+            c4_1 = Vector256.FusedMultiplyAdd(ar, b1, c4_1);
+            ar = Vector256.Create(a[5]);
+            c5_0 = Vector256.FusedMultiplyAdd(ar, b0, c5_0);
+            c5_1 = Vector256.FusedMultiplyAdd(ar, b1, c5_1);
+            a += MR;
+            b += NR;
+        }
+        Vector256<float> va = Vector256.Create(alpha);
+        UpdateRow(c, c0_0, c0_1, va, beta);
+        UpdateRow(c + 1 * ldc, c1_0, c1_1, va, beta);
+        UpdateRow(c + 2 * ldc, c2_0, c2_1, va, beta);
+        UpdateRow(c + 3 * ldc, c3_0, c3_1, va, beta);
+        UpdateRow(c + 4 * ldc, c4_0, c4_1, va, beta);
+        UpdateRow(c + 5 * ldc, c5_0, c5_1, va, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateRow(float* row, Vector256<float> v0, Vector256<float> v1, Vector256<float> alpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            (v0 * alpha).Store(row + 0);
+            (v1 * alpha).Store(row + 8);
+        }
+        else if (beta == 1f)
+        {
+            Vector256.FusedMultiplyAdd(v0, alpha, Vector256.Load(row + 0)).Store(row + 0);
+            Vector256.FusedMultiplyAdd(v1, alpha, Vector256.Load(row + 8)).Store(row + 8);
+        }
+        else
+        {
+            Vector256<float> vb = Vector256.Create(beta);
+            Vector256.FusedMultiplyAdd(v0, alpha, Vector256.Load(row + 0) * vb).Store(row + 0);
+            Vector256.FusedMultiplyAdd(v1, alpha, Vector256.Load(row + 8) * vb).Store(row + 8);
+        }
+    }
+
+    /// <summary>C = beta · C for every batch entry (k = 0 or alpha = 0: the product contributes nothing).</summary>
+    private static void ScaleC(float beta, float[] c, int cOffset, int ldc, int strideC, int m, int n, int batch)
+    {
+        if (beta == 1f)
+            return;
+        for (int i = 0; i < batch; i++)
+        {
+            for (int r = 0; r < m; r++)
+            {
+                Span<float> row = c.AsSpan(cOffset + i * strideC + r * ldc, n);
+                if (beta == 0f)
+                    row.Clear();
+                else
+                    TensorPrimitives.Multiply(row, beta, row);
+            }
+        }
+    }
+
+    /// <summary>The kernels use raw pointers, so every element a batch entry can touch must be inside the array.</summary>
+    private static void CheckExtent(float[] x, int offset, int stride, int batch, int rows, int cols, int ld, string name)
+    {
+        if (rows == 0 || cols == 0)
+            return;
+        ArgumentOutOfRangeException.ThrowIfNegative(ld, name + " leading dimension");
+        long last = offset + (long)(batch - 1) * stride;
+        long extent = (long)(rows - 1) * ld + cols;
+        if (Math.Min(offset, last) < 0 || Math.Max(offset, last) + extent > x.Length)
+            throw new ArgumentOutOfRangeException(name, $"{batch} matrices of {rows}×{cols} (ld {ld}, offset {offset}, stride {stride}) exceed the array of {x.Length}.");
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>One product's operands, already offset to its batch entry.</summary>
+    private readonly struct Job(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        public readonly bool TransA = transA, TransB = transB;
+        public readonly int M = m, N = n, K = k, Lda = lda, Ldb = ldb, Ldc = ldc;
+        public readonly float Alpha = alpha, Beta = beta;
+        public readonly float* A = a, B = b, C = c;
+
+        public Job ForBatch(int i, int strideA, int strideB, int strideC) =>
+            new(TransA, TransB, M, N, K, Alpha, A + (nint)i * strideA, Lda, B + (nint)i * strideB, Ldb, Beta, C + (nint)i * strideC, Ldc);
+    }
+
+    /// <summary>The packed block being multiplied: rows [Row0, Row0 + Rows) × columns [Col0, Col0 + Cols) of C,
+    /// depth [K0, K0 + Depth); Beta is the caller's beta for the first K block and 1 afterwards.</summary>
+    private readonly record struct Block(int Row0, int Rows, int APanels, int Col0, int Cols, int BPanels, int K0, int Depth, float Beta);
 }

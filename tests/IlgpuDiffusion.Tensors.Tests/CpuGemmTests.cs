@@ -1,0 +1,171 @@
+using IlgpuDiffusion.Tensors.Backends.Cpu;
+
+namespace IlgpuDiffusion.Tensors.Tests;
+
+public class CpuGemmTests
+{
+    /// <summary>One call's layout: leading dimensions padded by <paramref name="pad"/>, batch entries
+    /// separated by a gap and the first one starting at an offset, so stray reads and writes show.</summary>
+    private sealed record Case(bool TransA, bool TransB, int M, int N, int K, int Batch = 1,
+        float Alpha = 1f, float Beta = 0f, int Pad = 0, int Offset = 0, int Gap = 0)
+    {
+        public int Lda => (TransA ? M : K) + Pad;
+        public int Ldb => (TransB ? K : N) + Pad;
+        public int Ldc => N + Pad;
+        public int StrideA => (TransA ? K : M) * Lda + Gap;
+        public int StrideB => (TransB ? N : K) * Ldb + Gap;
+        public int StrideC => M * Ldc + Gap;
+    }
+
+    private const float Tolerance = 1e-5f;
+
+    public static TheoryData<int, int, int> Shapes() => new()
+    {
+        { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 17, 31, 7 }, { 12, 32, 256 }, { 13, 33, 257 },
+        { 67, 129, 65 }, { 49, 49, 8 }, { 32, 16, 600 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void MatchesReferenceForAllTransposes(int m, int n, int k)
+    {
+        foreach (bool transA in new[] { false, true })
+            foreach (bool transB in new[] { false, true })
+                Check(new Case(transA, transB, m, n, k));
+    }
+
+    [Theory]
+    [InlineData(200, 70, 300)]   // several K blocks, split over cores
+    [InlineData(1600, 40, 20)]   // more rows than one packed A block
+    [InlineData(3, 4200, 100)]   // more columns than one packed B block
+    public void LargeShapesMatchReference(int m, int n, int k)
+    {
+        Check(new Case(false, false, m, n, k, Alpha: 0.5f, Beta: 0.25f));
+        Check(new Case(true, true, m, n, k, Pad: 3));
+    }
+
+    [Theory]
+    [InlineData(1f, 0f)]
+    [InlineData(1f, 1f)]
+    [InlineData(-2f, 0.25f)]
+    [InlineData(0.5f, -1f)]
+    public void AlphaAndBetaScale(float alpha, float beta)
+    {
+        Check(new Case(false, true, 19, 37, 23, Alpha: alpha, Beta: beta));
+        Check(new Case(true, false, 67, 129, 65, Alpha: alpha, Beta: beta, Pad: 2));
+    }
+
+    [Theory]
+    [InlineData(1, 49, 49, 8)]     // many tiny products: spread over cores by batch entry
+    [InlineData(4, 32, 49, 72)]
+    [InlineData(3, 17, 31, 7)]
+    [InlineData(1, 130, 100, 80)]  // few large products: each split over cores
+    public void BatchesWithStridesAndOffsets(int batchScale, int m, int n, int k)
+    {
+        foreach (bool transA in new[] { false, true })
+            foreach (bool transB in new[] { false, true })
+                Check(new Case(transA, transB, m, n, k, Batch: 2 * batchScale, Alpha: 1.5f, Beta: 0.5f, Pad: 1, Offset: 5, Gap: 3));
+    }
+
+    [Fact]
+    public void BetaZeroIgnoresNaNInC()
+    {
+        foreach (var shape in new[] { (17, 31, 7), (67, 129, 65), (150, 70, 300) })
+        {
+            var cs = new Case(false, false, shape.Item1, shape.Item2, shape.Item3, Batch: 2, Pad: 1, Gap: 2);
+            Check(cs, initialC: float.NaN);
+            Check(cs with { K = 0 }, initialC: float.NaN);
+            Check(cs with { Alpha = 0f }, initialC: float.NaN);
+        }
+    }
+
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(1f)]
+    [InlineData(0.5f)]
+    public void ZeroDepthOrZeroAlphaOnlyScalesC(float beta)
+    {
+        Check(new Case(false, false, 9, 11, 0, Batch: 3, Beta: beta, Pad: 2, Gap: 1));
+        Check(new Case(true, true, 9, 11, 4, Batch: 3, Alpha: 0f, Beta: beta, Pad: 2, Gap: 1));
+    }
+
+    [Fact]
+    public void EmptyOutputIsANoOp()
+    {
+        var c = new[] { 7f };
+        CpuGemm.Gemm(false, false, 0, 1, 1, 1f, [], 0, 1, 0, [1f], 0, 1, 0, 0f, c, 0, 1, 0, 1);
+        CpuGemm.Gemm(false, false, 1, 1, 1, 1f, [1f], 0, 1, 0, [1f], 0, 1, 0, 0f, c, 0, 1, 0, 0);
+        Assert.Equal(7f, c[0]);
+    }
+
+    [Fact]
+    public void RejectsOperandsOutsideTheirArrays()
+    {
+        var a = new float[6];
+        var b = new float[6];
+        var c = new float[4];
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 1, 3, 0, b, 0, 2, 0, 0f, c, 0, 2, 0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 2, 0, 0f, c, 0, 2, 1, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, true, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 4, 0, 0f, c, 0, 2, 0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 2, 0, 0f, c, 0, 1, 0, 1));
+    }
+
+    /// <summary>Runs the case on random data and compares every element of every array with a double
+    /// precision triple loop; elements of C outside the matrices must keep their initial value.</summary>
+    private static void Check(Case cs, float initialC = 0.75f)
+    {
+        var rng = new Random(HashCode.Combine(cs.M, cs.N, cs.K, cs.Batch, cs.TransA, cs.TransB));
+        float[] a = Random(rng, cs.Offset + cs.Batch * cs.StrideA);
+        float[] b = Random(rng, cs.Offset + cs.Batch * cs.StrideB);
+        float[] c = Random(rng, cs.Offset + cs.Batch * cs.StrideC);
+        if (float.IsNaN(initialC))
+            Array.Fill(c, float.NaN);
+        float[] original = (float[])c.Clone();
+
+        CpuGemm.Gemm(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, cs.Alpha,
+            a, cs.Offset, cs.Lda, cs.StrideA, b, cs.Offset, cs.Ldb, cs.StrideB,
+            cs.Beta, c, cs.Offset, cs.Ldc, cs.StrideC, cs.Batch);
+
+        var written = new bool[c.Length];
+        for (int batch = 0; batch < cs.Batch; batch++)
+        {
+            int a0 = cs.Offset + batch * cs.StrideA, b0 = cs.Offset + batch * cs.StrideB, c0 = cs.Offset + batch * cs.StrideC;
+            for (int i = 0; i < cs.M; i++)
+            {
+                for (int j = 0; j < cs.N; j++)
+                {
+                    double sum = 0, magnitude = 0;
+                    for (int p = 0; p < cs.K; p++)
+                    {
+                        double product = (double)a[a0 + (cs.TransA ? p * cs.Lda + i : i * cs.Lda + p)]
+                            * b[b0 + (cs.TransB ? j * cs.Ldb + p : p * cs.Ldb + j)];
+                        sum += product;
+                        magnitude += Math.Abs(product);
+                    }
+                    int at = c0 + i * cs.Ldc + j;
+                    double expected = cs.Alpha * sum, scale = Math.Abs(cs.Alpha) * magnitude;
+                    if (cs.Beta != 0f)
+                    {
+                        expected += cs.Beta * (double)original[at];
+                        scale += Math.Abs(cs.Beta * (double)original[at]);
+                    }
+                    double error = Math.Abs(c[at] - expected);
+                    Assert.True(error <= Tolerance * scale + 1e-30,
+                        $"{cs}: batch {batch} C[{i},{j}] = {c[at]}, expected {expected} (error {error:E2}, scale {scale:E2})");
+                    written[at] = true;
+                }
+            }
+        }
+        for (int at = 0; at < c.Length; at++)
+            if (!written[at])
+                Assert.True(original[at].Equals(c[at]), $"{cs}: C[{at}] outside the matrices changed");
+    }
+
+    private static float[] Random(Random rng, int length)
+    {
+        var values = new float[length];
+        for (int i = 0; i < length; i++)
+            values[i] = (float)(rng.NextDouble() * 2 - 1);
+        return values;
+    }
+}
