@@ -5,7 +5,7 @@ namespace IlgpuDiffusion.Tensors.Tests;
 /// <summary>Every op case of the reference fixtures, on every executor.</summary>
 public class ParityTests
 {
-    public static string FixtureFolder => Path.GetDirectoryName(IO.IoTestFiles.Fixture("parity/manifest.json"))!;
+    public static string FixtureFolder => Fixtures.ParityFolder;
 
     private static readonly ParityRunner Runner = new(OpHandlers.All);
 

@@ -1,6 +1,8 @@
+using IlgpuDiffusion.Tensors;
 using IlgpuDiffusion.Tensors.Backends.Ilgpu;
+using Xunit;
 
-namespace IlgpuDiffusion.Tensors.Tests;
+namespace IlgpuDiffusion.TestSupport;
 
 /// <summary>The executors every op test runs on: cpu and ilgpu-cpu always; cuda and opencl when present,
 /// otherwise the test is reported as skipped with the reason.</summary>
