@@ -1,1 +1,8 @@
-Console.WriteLine("ildm");
+using System.CommandLine;
+using IlgpuDiffusion.Cli.Commands;
+
+var root = new RootCommand("ildm: latent diffusion (VQ-VAE + DDPM UNet) on CPU, CUDA or OpenCL, without Python");
+root.Subcommands.Add(DevicesCommand.Create());
+root.Subcommands.Add(ParityCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+return root.Parse(args).Invoke();

@@ -42,7 +42,8 @@ public sealed partial class Tensor : IDisposable
     public string? Name { get; set; }
 
     internal Storage Storage { get; }
-    internal BufferView View
+    /// <summary>The raw buffer, for calling executor primitives directly (benchmarks, custom kernels).</summary>
+    public BufferView View
     {
         get
         {

@@ -1,0 +1,42 @@
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Backends;
+
+namespace IlgpuDiffusion.Cli.Bench;
+
+/// <summary>Executor-level speed: SGEMM and elementwise bandwidth, with the project's targets as ratios.</summary>
+internal static class EngineBenchmarks
+{
+    public static void Run(Device device)
+    {
+        bool gpu = !device.IsCpu;
+        int n = gpu ? 4096 : 1024;
+        double gemmTarget = gpu ? 25_000 : 80; // GFLOP/s: issue targets (H100/H200 for GPUs, the 2-core CI machine for cpu)
+        double bandwidthTarget = gpu ? 2_500 : 20; // GB/s
+        using var scope = new TensorScope();
+        var gen = new Generator(1);
+        var a = Tensor.Randn([n, n], gen, device);
+        var b = Tensor.Randn([n, n], gen, device);
+        var c = Tensor.Zeros([n, n], device);
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
+        {
+            double ms = Timing.MedianMilliseconds(device, () => device.Backend.Gemm(new GemmArgs(ta, tb, n, n, n, 1f,
+                a.View, n, 0, b.View, n, 0, 0f, c.View, n, 0)));
+            double gflops = 2.0 * n * n * n / (ms * 1e6);
+            Timing.Report(device.Name, $"sgemm {n}x{n}x{n}{(ta ? " Aᵀ" : "")}{(tb ? " Bᵀ" : "")}", ms, $"{gflops,8:F1} GFLOP/s",
+                $"target {gemmTarget} → {gflops / gemmTarget:F2}x");
+        }
+
+        int count = gpu ? 1 << 26 : 1 << 23;
+        var x = Tensor.Randn([count], gen, device);
+        var y = Tensor.Randn([count], gen, device);
+        var z = Tensor.Zeros([count], device);
+        var one = Dim6.From([1]);
+        var shape = Dim6.From([count]);
+        double addMs = Timing.MedianMilliseconds(device, () => device.Backend.Binary<AddOp>(x.View, one, y.View, one, z.View, shape, 1));
+        double addGbs = 12.0 * count / (addMs * 1e6);
+        Timing.Report(device.Name, $"add {count:N0} floats (2 reads + 1 write)", addMs, $"{addGbs,8:F1} GB/s",
+            $"target {bandwidthTarget} → {addGbs / bandwidthTarget:F2}x");
+        double siluMs = Timing.MedianMilliseconds(device, () => device.Backend.Unary<SiluOp>(x.View, z.View, count, 0, 0));
+        Timing.Report(device.Name, $"silu {count:N0} floats", siluMs, $"{8.0 * count / (siluMs * 1e6),8:F1} GB/s");
+    }
+}

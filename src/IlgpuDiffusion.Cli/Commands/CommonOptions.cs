@@ -1,0 +1,28 @@
+using System.CommandLine;
+using IlgpuDiffusion.Tensors;
+
+namespace IlgpuDiffusion.Cli.Commands;
+
+/// <summary>Options shared by several commands.</summary>
+internal static class CommonOptions
+{
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "cpu | cuda[:N] | opencl[:N] | ilgpu-cpu | auto (cuda, then opencl, then cpu)",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>Opens the device, turning an unknown name into a one-line error instead of a stack trace.</summary>
+    public static Device? Open(string name)
+    {
+        try
+        {
+            return Tensors.Device.Get(name);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using System.CommandLine;
+using IlgpuDiffusion.Tensors.Parity;
+
+namespace IlgpuDiffusion.Cli.Commands;
+
+/// <summary><c>ildm parity</c>: checks every case of a fixture folder (read from its manifest) and prints
+/// one line per case; exits 1 when any case fails.</summary>
+internal static class ParityCommand
+{
+    public static IReadOnlyList<IParityHandler> Handlers => [.. OpHandlers.All];
+
+    public static Command Create()
+    {
+        var fixtures = new Option<DirectoryInfo>("--fixtures") { Description = "folder with manifest.json and the case files", Required = true };
+        var device = CommonOptions.Device();
+        var only = new Option<string[]>("--case") { Description = "check only these cases (prefix match); repeatable", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("parity", "Check ops and models against reference fixtures (relative L2 error per case)") { fixtures, device, only };
+        command.SetAction(parse =>
+        {
+            var folder = parse.GetValue(fixtures)!;
+            var dev = CommonOptions.Open(parse.GetValue(device)!);
+            if (dev == null) return 2;
+            IReadOnlyList<ParityCase> cases;
+            try
+            {
+                cases = ParityCase.ReadManifest(folder.FullName);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or System.Text.Json.JsonException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            var filter = parse.GetValue(only) ?? [];
+            var runner = new ParityRunner(Handlers);
+            int failed = 0, total = 0;
+            Console.WriteLine($"parity: {folder.FullName} on {dev.Name}");
+            foreach (var c in cases.Where(c => filter.Length == 0 || filter.Any(f => c.Name.StartsWith(f, StringComparison.Ordinal))))
+            {
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                var result = runner.Run(c, dev);
+                total++;
+                if (!result.Passed) failed++;
+                Console.WriteLine($"{result.Describe()}  ({watch.Elapsed.TotalSeconds:F1} s)");
+            }
+            Console.WriteLine($"{total - failed} passed, {failed} failed");
+            return failed == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}
