@@ -1,18 +1,22 @@
 namespace IlgpuDiffusion.Tensors.Tests;
 
-public class AutogradTests
+internal static class TestTensors
 {
-    private static Tensor Leaf(float[] values, params int[] shape)
+    /// <summary>A cpu tensor that requires gradients.</summary>
+    public static Tensor Leaf(float[] values, params int[] shape)
     {
         var t = Tensor.FromArray(values, shape);
         t.RequiresGrad = true;
         return t;
     }
+}
 
+public class AutogradTests
+{
     [Fact]
     public void Gradients_accumulate_across_backward_calls_and_reused_inputs()
     {
-        var x = Leaf([1f, 2f, 3f], 3);
+        var x = TestTensors.Leaf([1f, 2f, 3f], 3);
         (x * x).Sum().Backward();       // 2x
         (x + x).Sum().Backward();       // + 2 (x used twice in one graph)
         Assert.Equal(new[] { 4f, 6f, 8f }, x.Grad!.ToArray());
@@ -21,7 +25,7 @@ public class AutogradTests
     [Fact]
     public void Backward_needs_a_scalar_or_an_explicit_gradient()
     {
-        var x = Leaf([1f, 2f], 2);
+        var x = TestTensors.Leaf([1f, 2f], 2);
         var y = x * 3f;
         var e = Assert.Throws<InvalidOperationException>(() => y.Backward());
         Assert.Contains("[2]", e.Message);
@@ -32,7 +36,7 @@ public class AutogradTests
     [Fact]
     public void The_graph_is_freed_after_backward()
     {
-        var x = Leaf([1f, 2f], 2);
+        var x = TestTensors.Leaf([1f, 2f], 2);
         var loss = x.Exp().Sum();
         loss.Backward();
         var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
@@ -42,7 +46,7 @@ public class AutogradTests
     [Fact]
     public void No_grad_scope_and_detach_record_nothing()
     {
-        var x = Leaf([1f, 2f], 2);
+        var x = TestTensors.Leaf([1f, 2f], 2);
         using (Autograd.NoGrad())
         {
             var y = x * 2f;
@@ -58,7 +62,7 @@ public class AutogradTests
     [Fact]
     public void Requires_grad_cannot_be_cleared_on_an_op_result()
     {
-        var x = Leaf([1f], 1);
+        var x = TestTensors.Leaf([1f], 1);
         var y = x * 2f;
         Assert.Throws<InvalidOperationException>(() => y.RequiresGrad = false);
     }
@@ -110,18 +114,11 @@ public class AllocatorCollection { }
 [Collection("allocator")]
 public class AllocatorTests
 {
-    private static Tensor Leaf(float[] values, params int[] shape)
-    {
-        var t = Tensor.FromArray(values, shape);
-        t.RequiresGrad = true;
-        return t;
-    }
-
     [Fact]
     public void A_scope_returns_its_tensors_to_the_allocator_and_keeps_what_is_kept()
     {
         var device = Device.Cpu;
-        var w = Leaf(Enumerable.Repeat(0.5f, 4096).ToArray(), 64, 64);
+        var w = TestTensors.Leaf(Enumerable.Repeat(0.5f, 4096).ToArray(), 64, 64);
         long before = device.Allocator.BytesInUse;
         Tensor kept;
         using (var scope = new TensorScope())
