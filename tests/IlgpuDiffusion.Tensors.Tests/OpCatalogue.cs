@@ -57,6 +57,8 @@ public static class OpCatalogue
         new("index_select_inner", [[2, 4, 3]], x => x[0].IndexSelect(1, Tensor.FromArray(new[] { 1, 1, 3 }, [3], x[0].Device))),
         new("softmax_last", [[3, 5]], x => x[0].Mul(3f).Softmax(-1)),
         new("softmax_dim1", [[2, 4, 3]], x => x[0].Softmax(1)),
+        new("group_norm_4d", [[2, 4, 3, 2], [4], [4]], x => Tensor.GroupNorm(x[0], 2, x[1], x[2])),
+        new("group_norm_3d_no_affine", [[3, 6, 5]], x => Tensor.GroupNorm(x[0], 3, null, null)),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
 

@@ -76,6 +76,17 @@ public interface IBackend : IDisposable
     /// <summary>dx = y ⊙ (dy − Σ_cols dy ⊙ y), rows of length cols.</summary>
     void SoftmaxBackward(BufferView y, BufferView dy, BufferView dx, int rows, int cols);
 
+    // ---- group normalisation over x viewed as (batch, channels, spatial) ----
+    /// <summary>Per (sample, group of channels/groups channels): mean and rstd = 1/sqrt(biased var + eps),
+    /// written to <paramref name="mean"/> and <paramref name="rstd"/> (batch·groups); y = (x − mean)·rstd·γ[c] + β[c].</summary>
+    void GroupNormForward(BufferView x, BufferView gamma, BufferView beta, BufferView y, BufferView mean, BufferView rstd,
+        int batch, int channels, int spatial, int groups, float eps);
+
+    /// <summary>Gradients of <see cref="GroupNormForward"/>: dx (overwritten) and dγ, dβ (channels; overwritten
+    /// with sums over batch and spatial positions), from the saved mean and rstd.</summary>
+    void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
+        BufferView dx, BufferView dgamma, BufferView dbeta, int batch, int channels, int spatial, int groups);
+
     // ---- indexing, viewing x as (outer, n, inner) ----
     /// <summary>y[o, j, i] = x[o, idx[j], i] for j &lt; k (idx holds int32).</summary>
     void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner);

@@ -7,14 +7,28 @@ public sealed partial class Tensor
     /// channels (biased variance), then a per-channel affine transform.</summary>
     public static Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps = 1e-5f)
     {
-        if (x.Rank < 2 || x._shape[1] % groups != 0)
-            throw new ArgumentException($"group_norm: {groups} groups do not divide the channels of input {ShapeString(x._shape)}");
-        int batch = x._shape[0], channels = x._shape[1];
-        var grouped = x.Reshape(batch, groups, -1);
-        var centred = grouped - grouped.Mean(2, keepDim: true);
-        var variance = centred.Square().Mean(2, keepDim: true);
-        var normalised = (centred / (variance + eps).Sqrt()).Reshape(x._shape);
-        return Affine(normalised, weight, bias, channels);
+        const string op = "group_norm";
+        if (x.Rank < 2 || groups <= 0 || x._shape[1] % groups != 0)
+            throw new ArgumentException($"{op}: {groups} groups do not divide the channels of input {ShapeString(x._shape)}");
+        x.RequireDType(DType.Float32, op);
+        int batch = x._shape[0], channels = x._shape[1], spatial = Layout.Product(x._shape, 2);
+        foreach (var p in new[] { weight, bias })
+            if (p != null && (p.Rank != 1 || p.Count != channels))
+                throw new ArgumentException($"{op}: affine parameter of shape {ShapeString(p._shape)} for {channels} channels");
+        var gamma = weight ?? Ones([channels], x.Device);
+        var beta = bias ?? Zeros([channels], x.Device);
+        var y = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
+        var mean = new Tensor(x.Device, [batch * groups], DType.Float32);
+        var rstd = new Tensor(x.Device, [batch * groups], DType.Float32);
+        x.Backend.GroupNormForward(x.View, gamma.View, beta.View, y.View, mean.View, rstd.View, batch, channels, spatial, groups, eps);
+        return Record(y, op, [x, gamma, beta], dy =>
+        {
+            var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
+            var dgamma = new Tensor(x.Device, [channels], DType.Float32);
+            var dbeta = new Tensor(x.Device, [channels], DType.Float32);
+            x.Backend.GroupNormBackward(x.View, gamma.View, mean.View, rstd.View, dy.View, dx.View, dgamma.View, dbeta.View, batch, channels, spatial, groups);
+            return [dx, dgamma, dbeta];
+        });
     }
 
     /// <summary>torch.nn.functional.batch_norm over (B, C, …). Training: batch statistics (biased variance)

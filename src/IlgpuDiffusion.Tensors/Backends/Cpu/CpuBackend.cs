@@ -264,6 +264,90 @@ public sealed class CpuBackend : IBackend
         });
     }
 
+    public void GroupNormForward(BufferView x, BufferView gamma, BufferView beta, BufferView y, BufferView mean, BufferView rstd,
+        int batch, int channels, int spatial, int groups, float eps)
+    {
+        float[] xs = A(x), ys = A(y), gs = A(gamma), bs = A(beta), means = A(mean), rstds = A(rstd);
+        int perGroup = channels / groups, n = perGroup * spatial;
+        int xo = x.Offset, yo = y.Offset, go = gamma.Offset, bo = beta.Offset, mo = mean.Offset, ro = rstd.Offset;
+        CpuParallel.For(batch * groups, 3L * n, (start, end) =>
+        {
+            var centred = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+            for (int bg = start; bg < end; bg++)
+            {
+                var xg = xs.AsSpan(xo + bg * n, n);
+                // two passes: the centred sum of squares keeps float32 variance accurate
+                float mu = TensorPrimitives.Sum(xg) / n;
+                TensorPrimitives.Subtract(xg, mu, centred.AsSpan(0, n));
+                float r = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(centred.AsSpan(0, n)) / n + eps);
+                means[mo + bg] = mu;
+                rstds[ro + bg] = r;
+                for (int cg = 0; cg < perGroup; cg++)
+                {
+                    int c = bg % groups * perGroup + cg;
+                    float scale = r * gs[go + c], shift = bs[bo + c] - mu * scale;
+                    var yc = ys.AsSpan(yo + bg * n + cg * spatial, spatial);
+                    TensorPrimitives.Multiply(xg.Slice(cg * spatial, spatial), scale, yc);
+                    TensorPrimitives.Add(yc, shift, yc);
+                }
+            }
+            System.Buffers.ArrayPool<float>.Shared.Return(centred);
+        });
+    }
+
+    public void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
+        BufferView dx, BufferView dgamma, BufferView dbeta, int batch, int channels, int spatial, int groups)
+    {
+        float[] xs = A(x), gs = A(gamma), means = A(mean), rstds = A(rstd), dys = A(dy), dxs = A(dx);
+        int perGroup = channels / groups, n = perGroup * spatial;
+        int xo = x.Offset, go = gamma.Offset, mo = mean.Offset, ro = rstd.Offset, dyo = dy.Offset, dxo = dx.Offset;
+        // per (sample, channel): Σ dy and Σ dy·x, reduced over the batch for dγ and dβ afterwards
+        var sumDy = new float[batch * channels];
+        var sumDyX = new float[batch * channels];
+        CpuParallel.For(batch * groups, 4L * n, (start, end) =>
+        {
+            for (int bg = start; bg < end; bg++)
+            {
+                int b = bg / groups, g = bg % groups;
+                float mu = means[mo + bg], r = rstds[ro + bg];
+                float a = 0f, bsum = 0f; // Σ γ·dy and Σ γ·dy·x̂ over the group
+                for (int cg = 0; cg < perGroup; cg++)
+                {
+                    int c = g * perGroup + cg, at = bg * n + cg * spatial;
+                    var dyc = dys.AsSpan(dyo + at, spatial);
+                    float s1 = TensorPrimitives.Sum(dyc), s2 = TensorPrimitives.Dot(dyc, xs.AsSpan(xo + at, spatial));
+                    sumDy[b * channels + c] = s1;
+                    sumDyX[b * channels + c] = s2;
+                    a += gs[go + c] * s1;
+                    bsum += gs[go + c] * r * (s2 - mu * s1);
+                }
+                // dx = r·(γ·dy − A/n − x̂·B/n) = c1·dy + c2·x + c3 per channel
+                float c2 = -r * r * bsum / n, c3 = -r * a / n + mu * r * r * bsum / n;
+                for (int cg = 0; cg < perGroup; cg++)
+                {
+                    int c = g * perGroup + cg, at = bg * n + cg * spatial;
+                    float c1 = r * gs[go + c];
+                    var dxc = dxs.AsSpan(dxo + at, spatial);
+                    TensorPrimitives.Multiply(xs.AsSpan(xo + at, spatial), c2, dxc);
+                    TensorPrimitives.MultiplyAdd(dys.AsSpan(dyo + at, spatial), c1, dxc, dxc);
+                    TensorPrimitives.Add(dxc, c3, dxc);
+                }
+            }
+        });
+        var dg = S(dgamma, channels);
+        var db = S(dbeta, channels);
+        dg.Clear();
+        db.Clear();
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < channels; c++)
+            {
+                int bg = b * groups + c / perGroup;
+                float mu = means[mo + bg], r = rstds[ro + bg];
+                db[c] += sumDy[b * channels + c];
+                dg[c] += r * (sumDyX[b * channels + c] - mu * sumDy[b * channels + c]);
+            }
+    }
+
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
     {
         float[] xs = A(x), ys = A(y);

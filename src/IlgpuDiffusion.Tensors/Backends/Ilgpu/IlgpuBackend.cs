@@ -211,6 +211,29 @@ public sealed class IlgpuBackend : IBackend
             (RowConfig(rows), View(y), View(dy), View(dx), cols);
     }
 
+    // ---- group normalisation ----
+
+    public void GroupNormForward(BufferView x, BufferView gamma, BufferView beta, BufferView y, BufferView mean, BufferView rstd,
+        int batch, int channels, int spatial, int groups, float eps)
+    {
+        if (batch == 0 || channels == 0 || spatial == 0) return;
+        Launcher(nameof(IlgpuNormKernels.GroupNormForward), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuNormKernels.GroupNormForward))
+            (RowConfig(batch * groups), View(x), View(gamma), View(beta), View(y), View(mean), View(rstd), spatial, groups, channels / groups, eps);
+    }
+
+    public void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
+        BufferView dx, BufferView dgamma, BufferView dbeta, int batch, int channels, int spatial, int groups)
+    {
+        if (batch == 0 || channels == 0 || spatial == 0) return;
+        Launcher(nameof(IlgpuNormKernels.GroupNormBackwardInput), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuNormKernels.GroupNormBackwardInput))
+            (RowConfig(batch * groups), View(x), View(gamma), View(mean), View(rstd), View(dy), View(dx), spatial, groups, channels / groups);
+        Launcher(nameof(IlgpuNormKernels.GroupNormBackwardAffine), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(IlgpuNormKernels.GroupNormBackwardAffine))
+            (RowConfig(channels), View(x), View(mean), View(rstd), View(dy), View(dgamma), View(dbeta), batch, channels, spatial, groups, channels / groups);
+    }
+
     // ---- indexing ----
 
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)

@@ -89,7 +89,7 @@ internal static class IlgpuKernels
 
     /// <summary>Combines one value per thread of the group; every thread gets the result. The final
     /// barrier lets the caller reuse <paramref name="shared"/> straight away.</summary>
-    private static float GroupReduce<TOp>(float value, ArrayView<float> shared) where TOp : struct, IReduceOp
+    internal static float GroupReduce<TOp>(float value, ArrayView<float> shared) where TOp : struct, IReduceOp
     {
         int t = Group.IdxX;
         shared[t] = value;
