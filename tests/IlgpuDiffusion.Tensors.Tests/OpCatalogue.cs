@@ -57,7 +57,7 @@ public static class OpCatalogue
         new("index_select_inner", [[2, 4, 3]], x => x[0].IndexSelect(1, Tensor.FromArray(new[] { 1, 1, 3 }, [3], x[0].Device))),
         new("softmax_last", [[3, 5]], x => x[0].Mul(3f).Softmax(-1)),
         new("softmax_dim1", [[2, 4, 3]], x => x[0].Softmax(1)),
-        new("attention", [[1, 2, 3, 4], [1, 2, 5, 4], [1, 2, 5, 4]], x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], 0.5f)),
+        new("attention", [[1, 2, 2, 4], [1, 2, 3, 4], [1, 2, 3, 4]], x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], 0.5f)),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
 

@@ -121,12 +121,13 @@ internal static class IlgpuAttentionKernels
             int queries = Math.Min(Columns, p.Lq - q0);
             LoadTile(q, qBase + q0 * p.D, queries, Columns, p.D, qTile);
             LoadTile(dO, qBase + q0 * p.D, queries, Columns, p.D, dOTile);
-            // Row statistics of the query tile (BackwardRows == Columns: thread row r serves query q0 + r).
-            if (lane == 0 && row < queries)
+            // Row statistics of the query tile (BackwardRows == Columns: thread row r serves query q0 + r);
+            // rows past the end get finite values, as their dS must come out 0.
+            if (lane == 0)
             {
-                int rowOffset = qBase + (q0 + row) * p.D;
-                queryLogSumExp[row] = logSumExp[bh * p.Lq + q0 + row];
-                queryDelta[row] = GlobalDot(dO, o, rowOffset, p.D);
+                bool inside = row < queries;
+                queryLogSumExp[row] = inside ? logSumExp[bh * p.Lq + q0 + row] : 0f;
+                queryDelta[row] = inside ? GlobalDot(dO, o, qBase + (q0 + row) * p.D, p.D) : 0f;
             }
             Group.Barrier();
             for (int c = lane; c < Columns; c += RowLanes)
