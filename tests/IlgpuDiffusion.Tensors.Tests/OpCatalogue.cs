@@ -59,6 +59,7 @@ public static class OpCatalogue
         new("softmax_dim1", [[2, 4, 3]], x => x[0].Softmax(1)),
         new("group_norm_4d", [[2, 4, 3, 2], [4], [4]], x => Tensor.GroupNorm(x[0], 2, x[1], x[2])),
         new("group_norm_3d_no_affine", [[3, 6, 5]], x => Tensor.GroupNorm(x[0], 3, null, null)),
+        new("attention", [[1, 2, 2, 4], [1, 2, 3, 4], [1, 2, 3, 4]], x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], 0.5f)),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
 

@@ -87,6 +87,28 @@ public interface IBackend : IDisposable
     void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
         BufferView dx, BufferView dgamma, BufferView dbeta, int batch, int channels, int spatial, int groups);
 
+    // ---- fused attention over bh problems in contiguous buffers q, o, dO (bh, lq, d) and k, v (bh, lk, d) ----
+    /// <summary>Head dims up to this size are served by the fused primitives of every executor that prefers them.</summary>
+    const int MaxFusedAttentionHeadDim = 128;
+
+    /// <summary>Whether attention ops should call <see cref="AttentionForward"/> and <see cref="AttentionBackward"/>
+    /// (for d ≤ <see cref="MaxFusedAttentionHeadDim"/>) rather than compose GEMMs and a softmax. The fused
+    /// path never holds the (bh, lq, lk) score matrix; where batched GEMMs are faster (the managed executor),
+    /// this is false and the primitives exist as a reference.</summary>
+    bool PrefersFusedAttention { get; }
+
+    /// <summary>o_i = Σ_j softmax_j(scale·q_i·k_j)·v_j for every row i of every problem, and
+    /// logSumExp (bh, lq) = log Σ_j exp(scale·q_i·k_j), which <see cref="AttentionBackward"/> uses to recompute
+    /// the probabilities. Needs lq, lk ≥ 1; o and logSumExp are overwritten.</summary>
+    void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp,
+        int bh, int lq, int lk, int d, float scale);
+
+    /// <summary>Gradients of <see cref="AttentionForward"/> given dO (bh, lq, d), its output o and logSumExp:
+    /// with P_ij = exp(scale·q_i·k_j − logSumExp_i), D_i = dO_i·o_i and dS_ij = P_ij (dO_i·v_j − D_i):
+    /// dq_i = scale Σ_j dS_ij k_j, dk_j = scale Σ_i dS_ij q_i, dv_j = Σ_i P_ij dO_i. dq, dk, dv are overwritten.</summary>
+    void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
+        BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale);
+
     // ---- indexing, viewing x as (outer, n, inner) ----
     /// <summary>y[o, j, i] = x[o, idx[j], i] for j &lt; k (idx holds int32).</summary>
     void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner);

@@ -1,10 +1,54 @@
+using IlgpuDiffusion.Tensors.Backends;
+
 namespace IlgpuDiffusion.Tensors;
 
 public sealed partial class Tensor
 {
-    /// <summary>Softmax(Q·Kᵀ·scale)·V over (…, L, D) operands: the attention core of every head.</summary>
+    /// <summary>Softmax(Q·Kᵀ·scale)·V over (…, L, D) operands: the attention core of every head. Executors that
+    /// prefer it run the fused primitives, which never hold the (…, Lq, Lk) scores; others compose GEMMs and a softmax.</summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, float scale) =>
-        q.MatmulTransposed(k).Mul(scale).Softmax(-1).Matmul(v);
+        CanFuseAttention(q, k, v)
+            ? FusedAttention(q, k, v, scale)
+            : q.MatmulTransposed(k).Mul(scale).Softmax(-1).Matmul(v);
+
+    /// <summary>Float q (…, Lq, D), k and v (…, Lk, D) with equal leading dims on one device that prefers fused
+    /// attention, 1 ≤ D ≤ the fused kernels' limit and nothing empty. Anything else (including shapes the composed
+    /// path rejects, so its error messages stay) takes the composed path.</summary>
+    private static bool CanFuseAttention(Tensor q, Tensor k, Tensor v)
+    {
+        if (!q.Backend.PrefersFusedAttention || q.Device != k.Device || q.Device != v.Device) return false;
+        if (q.DType != DType.Float32 || k.DType != DType.Float32 || v.DType != DType.Float32) return false;
+        if (q.Rank < 2 || k.Rank != q.Rank || !k._shape.AsSpan().SequenceEqual(v._shape)) return false;
+        if (!q._shape.AsSpan(0, q.Rank - 2).SequenceEqual(k._shape.AsSpan(0, k.Rank - 2))) return false;
+        int d = q._shape[^1];
+        return d == k._shape[^1] && d >= 1 && d <= IBackend.MaxFusedAttentionHeadDim && q.Count > 0 && k.Count > 0;
+    }
+
+    private static Tensor FusedAttention(Tensor q, Tensor k, Tensor v, float scale)
+    {
+        int lq = q._shape[^2], lk = k._shape[^2], d = q._shape[^1], bh = Layout.Product(q._shape, 0, q.Rank - 2);
+        var o = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
+        var logSumExp = new Tensor(q.Device, [bh, lq], DType.Float32);
+        q.Backend.AttentionForward(q.View, k.View, v.View, o.View, logSumExp.View, bh, lq, lk, d, scale);
+        Record(o, "scaled_dot_product_attention", [q, k, v], g =>
+        {
+            var dq = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
+            var dk = new Tensor(k.Device, (int[])k._shape.Clone(), DType.Float32);
+            var dv = new Tensor(v.Device, (int[])v._shape.Clone(), DType.Float32);
+            q.Backend.AttentionBackward(q.View, k.View, v.View, o.View, g.View, logSumExp.View, dq.View, dk.View, dv.View, bh, lq, lk, d, scale);
+            return [GradientIfRequired(q, dq), GradientIfRequired(k, dk), GradientIfRequired(v, dv)];
+        });
+        if (!o.RequiresGrad) logSumExp.Dispose(); // only the backward reads it
+        return o;
+    }
+
+    /// <summary>The kernels produce every gradient at once; those of inputs that need none are released here.</summary>
+    private static Tensor? GradientIfRequired(Tensor input, Tensor gradient)
+    {
+        if (input.RequiresGrad) return gradient;
+        gradient.Dispose();
+        return null;
+    }
 
     /// <summary>
     /// nn.MultiheadAttention forward (batch_first, no masks, no dropout): query (B, Lq, E), key/value

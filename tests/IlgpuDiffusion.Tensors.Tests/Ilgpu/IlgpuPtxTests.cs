@@ -61,6 +61,18 @@ public sealed class IlgpuPtxTests
         Assert.Contains(".target sm_80", ptx);
     }
 
+    [Theory]
+    [InlineData(nameof(IlgpuAttentionKernels.Forward))]
+    [InlineData(nameof(IlgpuAttentionKernels.BackwardKeys))]
+    [InlineData(nameof(IlgpuAttentionKernels.BackwardQueries))]
+    public void AttentionKernelCompilesWithAccumulatorsInRegisters(string name)
+    {
+        string ptx = CompilePtx(Kernel(typeof(IlgpuAttentionKernels), name), explicitlyGrouped: true);
+        Assert.Contains(".target sm_80", ptx);
+        Assert.Contains(".shared", ptx);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
     [Fact]
     public void GemmCompilesWithAccumulatorsInRegisters()
     {

@@ -348,6 +348,78 @@ public sealed class CpuBackend : IBackend
             }
     }
 
+    // ---- fused attention: a plain row-by-row reference; the composed GEMM path is faster here ----
+
+    public bool PrefersFusedAttention => false;
+
+    public void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp,
+        int bh, int lq, int lk, int d, float scale)
+    {
+        float[] qs = A(q), ks = A(k), vs = A(v), os = A(o), lses = A(logSumExp);
+        CpuParallel.For(bh * lq, 4L * lk * d, (start, end) =>
+        {
+            var p = new float[lk];
+            for (int row = start; row < end; row++)
+            {
+                int kvBase = row / lq * lk * d;
+                var qi = qs.AsSpan(q.Offset + row * d, d);
+                for (int j = 0; j < lk; j++) p[j] = scale * TensorPrimitives.Dot(qi, ks.AsSpan(k.Offset + kvBase + j * d, d));
+                float max = TensorPrimitives.Max(p);
+                TensorPrimitives.Subtract(p, max, p);
+                TensorPrimitives.Exp(p, p);
+                float sum = TensorPrimitives.Sum(p);
+                var oi = os.AsSpan(o.Offset + row * d, d);
+                oi.Clear();
+                for (int j = 0; j < lk; j++) TensorPrimitives.MultiplyAdd(vs.AsSpan(v.Offset + kvBase + j * d, d), p[j], oi, oi);
+                TensorPrimitives.Multiply(oi, 1f / sum, oi);
+                lses[logSumExp.Offset + row] = max + MathF.Log(sum);
+            }
+        });
+    }
+
+    public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
+        BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
+    {
+        float[] qs = A(q), ks = A(k), vs = A(v), os = A(o), dos = A(dO), lses = A(logSumExp), dqs = A(dq), dks = A(dk), dvs = A(dv);
+        // One task per problem: every query row adds into all of the problem's dk and dv rows.
+        CpuParallel.For(bh, 6L * lq * lk * d, (start, end) =>
+        {
+            var p = new float[lk];
+            var ds = new float[lk];
+            for (int b = start; b < end; b++)
+            {
+                int kvBase = b * lk * d;
+                dks.AsSpan(dk.Offset + kvBase, lk * d).Clear();
+                dvs.AsSpan(dv.Offset + kvBase, lk * d).Clear();
+                for (int i = 0; i < lq; i++)
+                {
+                    int row = b * lq + i;
+                    var qi = qs.AsSpan(q.Offset + row * d, d);
+                    var doi = dos.AsSpan(dO.Offset + row * d, d);
+                    float lse = lses[logSumExp.Offset + row];
+                    float delta = TensorPrimitives.Dot(doi, os.AsSpan(o.Offset + row * d, d));
+                    for (int j = 0; j < lk; j++)
+                    {
+                        p[j] = MathF.Exp(scale * TensorPrimitives.Dot(qi, ks.AsSpan(k.Offset + kvBase + j * d, d)) - lse);
+                        ds[j] = p[j] * (TensorPrimitives.Dot(doi, vs.AsSpan(v.Offset + kvBase + j * d, d)) - delta);
+                    }
+                    var dqi = dqs.AsSpan(dq.Offset + row * d, d);
+                    dqi.Clear();
+                    for (int j = 0; j < lk; j++)
+                    {
+                        var kj = ks.AsSpan(k.Offset + kvBase + j * d, d);
+                        var dkj = dks.AsSpan(dk.Offset + kvBase + j * d, d);
+                        var dvj = dvs.AsSpan(dv.Offset + kvBase + j * d, d);
+                        TensorPrimitives.MultiplyAdd(kj, ds[j], dqi, dqi);
+                        TensorPrimitives.MultiplyAdd(qi, scale * ds[j], dkj, dkj);
+                        TensorPrimitives.MultiplyAdd(doi, p[j], dvj, dvj);
+                    }
+                    TensorPrimitives.Multiply(dqi, scale, dqi);
+                }
+            }
+        });
+    }
+
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
     {
         float[] xs = A(x), ys = A(y);

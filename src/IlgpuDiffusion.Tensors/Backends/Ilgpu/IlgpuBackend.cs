@@ -234,6 +234,44 @@ public sealed class IlgpuBackend : IBackend
             (RowConfig(channels), View(x), View(mean), View(rstd), View(dy), View(dgamma), View(dbeta), batch, channels, spatial, groups, channels / groups);
     }
 
+    // ---- fused attention ----
+
+    public bool PrefersFusedAttention => true;
+
+    public void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp,
+        int bh, int lq, int lk, int d, float scale)
+    {
+        var p = AttentionParams(lq, lk, d, scale);
+        if (bh == 0) return;
+        Launcher(nameof(IlgpuAttentionKernels.Forward), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(
+                IlgpuAttentionKernels.Forward))
+            (IlgpuAttentionKernels.ForwardConfig(bh, lq), View(q), View(k), View(v), View(o), View(logSumExp), p);
+    }
+
+    public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
+        BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
+    {
+        var p = AttentionParams(lq, lk, d, scale);
+        if (bh == 0) return;
+        // dk, dv per key tile and dq per query tile: each output row has one writer, so no atomics.
+        Launcher(nameof(IlgpuAttentionKernels.BackwardKeys), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardKeys))
+            (IlgpuAttentionKernels.BackwardKeysConfig(bh, lk), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dk), View(dv), p);
+        Launcher(nameof(IlgpuAttentionKernels.BackwardQueries), null,
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardQueries))
+            (IlgpuAttentionKernels.BackwardQueriesConfig(bh, lq), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dq), p);
+    }
+
+    private static AttentionParams AttentionParams(int lq, int lk, int d, float scale)
+    {
+        if (lq < 1 || lk < 1 || d < 1 || d > IlgpuAttentionKernels.MaxHeadDim)
+            throw new ArgumentException($"fused attention needs lq, lk ≥ 1 and 1 ≤ d ≤ {IlgpuAttentionKernels.MaxHeadDim}; got lq {lq}, lk {lk}, d {d}");
+        return new AttentionParams { Lq = lq, Lk = lk, D = d, Scale = scale };
+    }
+
     // ---- indexing ----
 
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)

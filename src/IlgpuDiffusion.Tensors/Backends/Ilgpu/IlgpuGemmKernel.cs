@@ -29,6 +29,12 @@ internal struct Vec8
         E4 += a * b.E4; E5 += a * b.E5; E6 += a * b.E6; E7 += a * b.E7;
     }
 
+    /// <summary>this *= a.</summary>
+    public void Scale(float a)
+    {
+        E0 *= a; E1 *= a; E2 *= a; E3 *= a; E4 *= a; E5 *= a; E6 *= a; E7 *= a;
+    }
+
     public readonly float this[int i] => i switch { 0 => E0, 1 => E1, 2 => E2, 3 => E3, 4 => E4, 5 => E5, 6 => E6, _ => E7 };
 }
 
