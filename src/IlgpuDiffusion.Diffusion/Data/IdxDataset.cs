@@ -139,17 +139,17 @@ public sealed class IdxDataset : IImageDataset
     /// file holds exactly the data they promise; returns the dimensions.</summary>
     private static int[] ReadHeader(byte[] file, string path, int expectedDims)
     {
-        if (file.Length < HeaderLength(expectedDims))
-        {
-            throw new InvalidDataException(
-                $"{path}: truncated: {file.Length} bytes, fewer than the {HeaderLength(expectedDims)}-byte IDX header");
-        }
-        if (file[0] != 0 || file[1] != 0 || file[2] != UnsignedByteType || file[3] != expectedDims)
+        if (file.Length >= 4 && (file[0] != 0 || file[1] != 0 || file[2] != UnsignedByteType || file[3] != expectedDims))
         {
             throw new InvalidDataException(
                 $"{path}: bad IDX magic number 0x{BinaryPrimitives.ReadUInt32BigEndian(file):X8}, expected " +
                 $"0x{UnsignedByteType << 8 | expectedDims:X8} (unsigned bytes, {expectedDims} dimension(s)) — " +
-                "not an IDX file of this kind, or a gzip file that lost its header");
+                "not an IDX file of this kind");
+        }
+        if (file.Length < HeaderLength(expectedDims))
+        {
+            throw new InvalidDataException(
+                $"{path}: truncated: {file.Length} bytes, fewer than the {HeaderLength(expectedDims)}-byte IDX header");
         }
         var dims = new int[expectedDims];
         // Int128: three int dimensions cannot overflow it, whatever a corrupt header says.
