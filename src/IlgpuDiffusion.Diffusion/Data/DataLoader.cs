@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using IlgpuDiffusion.Tensors;
 
@@ -23,7 +24,7 @@ public sealed record HostBatch(float[] Data, int[] Shape, int[] Indices)
 /// a resumed run sees the batches it would have seen. While the caller trains on one batch, the next
 /// <c>prefetch</c> are gathered on background tasks (items read in parallel; the data set's
 /// CopyTo must be thread-safe). Host batches only: tensors are made on the caller's thread by
-/// <see cref="HostBatch.ToTensor"/>, since tensor scopes are per thread.
+/// <see cref="HostBatch.ToTensor"/>, since tensor scopes are per thread. One consumer thread.
 /// </summary>
 public sealed class DataLoader : IDisposable
 {
@@ -75,7 +76,7 @@ public sealed class DataLoader : IDisposable
     /// <summary>The next batch of the current epoch, or false once the epoch is over; the call after
     /// that starts the next epoch. When reading a batch fails, the state stays before it, so a
     /// retry reads it again.</summary>
-    public bool TryNext(out HostBatch batch)
+    public bool TryNext([MaybeNullWhen(false)] out HostBatch batch)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Plan();
@@ -83,7 +84,7 @@ public sealed class DataLoader : IDisposable
         Plan(); // keep the background work going while this call waits
         try
         {
-            batch = next?.GetAwaiter().GetResult()!;
+            batch = next?.GetAwaiter().GetResult();
         }
         catch
         {
@@ -150,7 +151,7 @@ public sealed class DataLoader : IDisposable
     }
 
     /// <summary>Fisher–Yates with one exact uniform draw per swap.</summary>
-    internal static int[] Permutation(int count, Generator generator)
+    private static int[] Permutation(int count, Generator generator)
     {
         var order = Enumerable.Range(0, count).ToArray();
         for (int i = count - 1; i > 0; i--)
