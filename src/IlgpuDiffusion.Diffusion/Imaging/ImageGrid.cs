@@ -1,0 +1,68 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace IlgpuDiffusion.Diffusion.Imaging;
+
+/// <summary>Image grids as torchvision's make_grid + save_image write them: images left to right,
+/// <c>imagesPerRow</c> to a row (make_grid's nrow), 2 black pixels of padding around and between,
+/// values clamped to [0, 1] and stored as round(255 v).</summary>
+public static class ImageGrid
+{
+    public const int Padding = 2;
+
+    /// <param name="images">count×channels×height×width, row-major.</param>
+    /// <param name="imagesPerRow">Images in one row of the grid (torchvision's nrow; the config's
+    /// num_grid_rows).</param>
+    /// <param name="fromMinusOneToOne">Map values from [−1, 1] to [0, 1] first, as model outputs need.</param>
+    public static void Save(string path, float[] images, int count, int channels, int height, int width,
+        int imagesPerRow, bool fromMinusOneToOne)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imagesPerRow);
+        if (channels is not (1 or 3))
+        {
+            throw new ArgumentOutOfRangeException(nameof(channels), channels, "grids hold 1- or 3-channel images");
+        }
+        int plane = height * width;
+        if (images.Length != (long)count * channels * plane)
+        {
+            throw new ArgumentException(
+                $"{images.Length} values are not {count}×{channels}×{height}×{width} images", nameof(images));
+        }
+
+        int columns = Math.Min(imagesPerRow, count);
+        int rows = (count + columns - 1) / columns;
+        int gridWidth = columns * (width + Padding) + Padding;
+        int gridHeight = rows * (height + Padding) + Padding;
+        var grid = new byte[channels * gridWidth * gridHeight]; // interleaved, as the PNG stores it
+        for (int n = 0; n < count; n++)
+        {
+            int top = n / columns * (height + Padding) + Padding;
+            int left = n % columns * (width + Padding) + Padding;
+            for (int c = 0; c < channels; c++)
+            {
+                for (int y = 0; y < height; y++)
+                {
+                    for (int x = 0; x < width; x++)
+                    {
+                        float v = images[(n * channels + c) * plane + y * width + x];
+                        if (fromMinusOneToOne) v = (v + 1f) / 2f;
+                        grid[((top + y) * gridWidth + left + x) * channels + c] = ToByte(v);
+                    }
+                }
+            }
+        }
+
+        using Image image = channels == 1
+            ? Image.LoadPixelData<L8>(grid, gridWidth, gridHeight)
+            : Image.LoadPixelData<Rgb24>(grid, gridWidth, gridHeight);
+        AtomicFile.Write(path, stream => image.Save(stream, new PngEncoder()));
+    }
+
+    /// <summary>save_image's mul(255).add(0.5).clamp(0, 255); NaN becomes 0.</summary>
+    private static byte ToByte(float v) => (byte)Math.Clamp(v * 255f + 0.5f, 0f, 255f);
+}

@@ -1,0 +1,128 @@
+using IlgpuDiffusion.Diffusion.Data;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace IlgpuDiffusion.Diffusion.Tests.Data;
+
+public class ImageFolderDatasetTests
+{
+    private static float Signed(double byteValue) => (float)(byteValue / 255 * 2 - 1);
+
+    /// <summary>64 wide, 32 high: red = 4x, green = 100, blue = 8y. Linear ramps, so away from the
+    /// borders a symmetric filter returns the ramp at the destination pixel's centre.</summary>
+    private static void WriteGradient(string path)
+    {
+        using var image = new Image<Rgb24>(64, 32);
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 64; x++) image[x, y] = new Rgb24((byte)(4 * x), 100, (byte)(8 * y));
+        image.SaveAsPng(path);
+    }
+
+    [Fact]
+    public void Rgb_resizes_short_side_and_centre_crops()
+    {
+        using var folder = new TempFolder();
+        WriteGradient(folder.File("gradient.png"));
+
+        var dataset = new ImageFolderDataset(folder.Path, imageChannels: 3, imageSize: 16, skipUnreadable: false);
+        var image = dataset.Get(0);
+
+        // 64×32 → 32×16 (factor 2), then columns 8..23. Resized pixel j's centre lies at source
+        // 2j + 0.5, so red = 4(2j + 0.5) with j = x + 8, and blue = 8(2y + 0.5).
+        Assert.Equal(3 * 16 * 16, image.Length);
+        for (int y = 1; y < 15; y++)
+        {
+            for (int x = 0; x < 16; x++)
+            {
+                Assert.Equal(Signed(8 * (x + 8) + 2), image[y * 16 + x], 0.01f);
+                Assert.Equal(Signed(100), image[256 + y * 16 + x], 0.01f);
+                Assert.Equal(Signed(16 * y + 4), image[512 + y * 16 + x], 0.01f);
+            }
+        }
+    }
+
+    [Fact]
+    public void Grey_images_are_used_as_they_are_and_colour_becomes_luminance()
+    {
+        using var folder = new TempFolder();
+        var values = Enumerable.Range(0, 28 * 28).Select(i => (byte)(i % 256)).ToArray();
+        Image.LoadPixelData<L8>(values, 28, 28).SaveAsPng(folder.File("a_grey.png"));
+        using (var colour = new Image<Rgb24>(28, 28, new Rgb24(10, 20, 30))) colour.SaveAsBmp(folder.File("b_colour.bmp"));
+
+        var dataset = new ImageFolderDataset(folder.Path, imageChannels: 1, imageSize: 28, skipUnreadable: false);
+
+        Assert.Equal(2, dataset.Count);
+        Assert.EndsWith("a_grey.png", dataset.PathOf(0));
+        Assert.Equal(values.Select(v => v / 255f * 2f - 1f), dataset.Get(0));
+        // PIL's L = 0.299 R + 0.587 G + 0.114 B = 18.15 → 18.
+        Assert.All(dataset.Get(1), v => Assert.Equal(18 / 255f * 2f - 1f, v));
+    }
+
+    [Fact]
+    public void Files_are_found_recursively_in_a_fixed_order()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.File("sub"));
+        foreach (var name in new[] { "b.JPG", "sub/a.jpeg", "a.png", "notes.txt" })
+        {
+            using var image = new Image<Rgb24>(8, 8);
+            if (name.EndsWith(".txt", StringComparison.Ordinal)) File.WriteAllText(folder.File(name), "x");
+            else image.Save(folder.File(name));
+        }
+
+        var dataset = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false);
+
+        Assert.Equal(["a.png", "b.JPG", "sub/a.jpeg"],
+            Enumerable.Range(0, dataset.Count).Select(i => Path.GetRelativePath(folder.Path, dataset.PathOf(i))));
+    }
+
+    [Fact]
+    public void Corrupt_image_is_skipped_with_a_warning_or_fails_naming_it()
+    {
+        using var folder = new TempFolder();
+        using (var good = new Image<Rgb24>(8, 8)) good.SaveAsPng(folder.File("good.png"));
+        var bad = folder.File("bad.png");
+        File.WriteAllText(bad, "not a png at all");
+
+        var skipping = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: true);
+        Assert.Equal(1, skipping.Count);
+        Assert.Contains(bad, Assert.Single(skipping.Warnings));
+
+        var error = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false));
+        Assert.Contains(bad, error.Message);
+    }
+
+    [Fact]
+    public void Broken_pixel_data_is_caught_by_a_decode_scan_or_when_read()
+    {
+        using var folder = new TempFolder();
+        using (var image = new Image<Rgb24>(64, 64)) image.SaveAsPng(folder.File("a.png"));
+        var truncated = folder.File("truncated.png");
+        using (var image = new Image<Rgb24>(64, 64))
+        {
+            for (int y = 0; y < 64; y++)
+                for (int x = 0; x < 64; x++) image[x, y] = new Rgb24((byte)(x * 37), (byte)(y * 11), (byte)(x ^ y));
+            image.SaveAsPng(truncated);
+        }
+        var bytes = File.ReadAllBytes(truncated);
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+
+        var decoded = new ImageFolderDataset(folder.Path, 3, 64, skipUnreadable: true, ImageScan.Decode);
+        Assert.Equal(1, decoded.Count);
+        Assert.Contains(truncated, Assert.Single(decoded.Warnings));
+
+        var headerOnly = new ImageFolderDataset(folder.Path, 3, 64, skipUnreadable: true, ImageScan.Header);
+        Assert.Equal(2, headerOnly.Count);
+        Assert.Contains(truncated, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
+    }
+
+    [Fact]
+    public void Missing_or_empty_folder_is_an_error_naming_it()
+    {
+        using var folder = new TempFolder();
+        Assert.Contains(folder.File("none"),
+            Assert.Throws<DirectoryNotFoundException>(() => new ImageFolderDataset(folder.File("none"), 3, 8, false)).Message);
+        Assert.Contains(folder.Path,
+            Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(folder.Path, 3, 8, false)).Message);
+    }
+}
