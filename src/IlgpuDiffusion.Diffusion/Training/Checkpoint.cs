@@ -1,0 +1,92 @@
+using System.Text.Json;
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.IO;
+using IlgpuDiffusion.Tensors.Nn;
+using IlgpuDiffusion.Tensors.Optim;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>
+/// Model checkpoints carry the reference's state-dict names, so files move between the two projects:
+/// ours are safetensors (written to a temporary file and renamed, so a kill never leaves half a file),
+/// and the original's <c>torch.save(model.state_dict())</c> <c>.pth</c> files are accepted wherever a
+/// checkpoint is read. Optimiser moments and counters live in a separate training-state file beside it.
+/// </summary>
+public static class Checkpoint
+{
+    public static void SaveModel(Module model, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SafeTensors.Write(path, model.StateDictToHost(), metadata);
+
+    /// <summary>Reads a state dict from <c>.safetensors</c> or a PyTorch <c>.pth</c>; errors name the file.</summary>
+    public static IReadOnlyDictionary<string, HostTensor> ReadStateDict(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
+        return Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".pth" or ".pt" => PthReader.Read(path),
+            ".safetensors" => SafeTensors.Read(path),
+            var other => throw new InvalidDataException($"checkpoint '{path}': unknown format '{other}' (expected .safetensors, or .pth written by torch.save)"),
+        };
+    }
+
+    /// <summary>Loads weights into <paramref name="model"/>; a missing, unexpected or mis-shaped entry is an error naming it and the file.</summary>
+    public static void LoadModel(Module model, string path)
+    {
+        var state = ReadStateDict(path);
+        using var noGrad = Autograd.NoGrad();
+        model.LoadStateDict(state, strict: true, source: path);
+    }
+}
+
+/// <summary>Where a run stands: counters, the random generator's state and the data loader's position.</summary>
+public sealed record TrainingProgress(long Step, int Epoch, ulong GeneratorSeed, ulong GeneratorOffset, string LoaderState);
+
+/// <summary>
+/// Resume data: every optimiser's per-parameter moments and step counts (by parameter name) plus the
+/// <see cref="TrainingProgress"/>, in one safetensors file (atomic write).
+/// </summary>
+public static class TrainingState
+{
+    private const string ProgressKey = "progress";
+
+    public static void Save(string path, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers, TrainingProgress progress)
+    {
+        var tensors = new List<KeyValuePair<string, HostTensor>>();
+        foreach (var (name, (model, adam)) in optimizers)
+            foreach (var (param, tensor) in model.NamedParameters())
+                if (adam.StateOf(tensor) is { } s)
+                {
+                    string prefix = $"{name}.{param}.";
+                    tensors.Add(KeyValuePair.Create(prefix + "exp_avg", s.ExpAvg.ToHost()));
+                    tensors.Add(KeyValuePair.Create(prefix + "exp_avg_sq", s.ExpAvgSq.ToHost()));
+                    tensors.Add(KeyValuePair.Create(prefix + "step", HostTensor.FromInts([], [checked((int)s.Step)])));
+                }
+        SafeTensors.Write(path, tensors, new Dictionary<string, string> { [ProgressKey] = JsonSerializer.Serialize(progress) });
+    }
+
+    /// <summary>Restores optimiser state into <paramref name="optimizers"/> and returns the saved progress.</summary>
+    public static TrainingProgress Load(string path, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"training state '{path}' does not exist (it is written beside the checkpoints; resume needs both)", path);
+        var tensors = SafeTensors.Read(path);
+        var metadata = SafeTensors.ReadMetadata(path);
+        if (!metadata.TryGetValue(ProgressKey, out var json))
+            throw new InvalidDataException($"training state '{path}': no '{ProgressKey}' entry in its metadata");
+        var progress = JsonSerializer.Deserialize<TrainingProgress>(json)
+            ?? throw new InvalidDataException($"training state '{path}': '{ProgressKey}' is empty");
+        foreach (var (name, (model, adam)) in optimizers)
+            foreach (var (param, tensor) in model.NamedParameters())
+            {
+                string prefix = $"{name}.{param}.";
+                if (!tensors.TryGetValue(prefix + "exp_avg", out var m)) continue; // never stepped
+                var v = tensors.TryGetValue(prefix + "exp_avg_sq", out var sq) ? sq
+                    : throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg_sq' is missing");
+                var step = tensors.TryGetValue(prefix + "step", out var st) ? st.Ints![0]
+                    : throw new InvalidDataException($"training state '{path}': '{prefix}step' is missing");
+                if (!m.Shape.SequenceEqual(tensor.Shape))
+                    throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg' has shape {Tensor.ShapeString(m.Shape)}, the parameter {Tensor.ShapeString(tensor.Shape)}");
+                adam.SetState(tensor, m.Floats!, v.Floats!, step);
+            }
+        return progress;
+    }
+}

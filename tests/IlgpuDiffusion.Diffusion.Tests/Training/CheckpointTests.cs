@@ -1,0 +1,106 @@
+using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Nn;
+using IlgpuDiffusion.Tensors.Optim;
+
+namespace IlgpuDiffusion.Diffusion.Tests.Training;
+
+public class CheckpointTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("ildm-ckpt-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static Sequential SmallModel(int seed) =>
+        new(Device.Cpu, new Conv2d(Device.Cpu, 2, 4, 3, padding: 1, init: new Generator((ulong)seed)), new SiLU(Device.Cpu),
+            new GroupNorm(Device.Cpu, 2, 4), new BatchNorm2d(Device.Cpu, 4));
+
+    private static float[] Output(Module model, Tensor x)
+    {
+        using var scope = new TensorScope();
+        using var noGrad = Autograd.NoGrad();
+        model.Eval();
+        return ((Layer)model).Forward(x).ToArray();
+    }
+
+    [Fact]
+    public void A_saved_model_loads_back_with_identical_outputs()
+    {
+        var x = Tensor.Randn([2, 2, 5, 5], new Generator(3));
+        var a = SmallModel(1);
+        var b = SmallModel(2);
+        Assert.NotEqual(Output(a, x), Output(b, x));
+        string path = Path.Combine(_folder, "model.safetensors");
+        Checkpoint.SaveModel(a, path);
+        Checkpoint.LoadModel(b, path);
+        Assert.Equal(Output(a, x), Output(b, x));
+        Assert.Equal(a.StateDict().Select(e => e.Name), Checkpoint.ReadStateDict(path).Keys);
+    }
+
+    [Fact]
+    public void A_truncated_checkpoint_is_a_clear_error_naming_the_file()
+    {
+        string path = Path.Combine(_folder, "model.safetensors");
+        Checkpoint.SaveModel(SmallModel(1), path);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var e = Assert.ThrowsAny<Exception>(() => Checkpoint.LoadModel(SmallModel(2), path));
+        Assert.True(e is InvalidDataException, e.ToString());
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void A_missing_checkpoint_names_the_path()
+    {
+        string path = Path.Combine(_folder, "nothing.safetensors");
+        var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.LoadModel(SmallModel(1), path));
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void A_checkpoint_of_another_architecture_names_the_entry()
+    {
+        string path = Path.Combine(_folder, "other.safetensors");
+        Checkpoint.SaveModel(new Sequential(Device.Cpu, new Conv2d(Device.Cpu, 2, 8, 3)), path);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadModel(SmallModel(1), path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("missing", e.Message);
+    }
+
+    [Fact]
+    public void Training_state_restores_optimiser_moments_and_progress()
+    {
+        var model = SmallModel(1);
+        var adam = new Adam(model.Parameters(), 1e-2f, 0.5f, 0.999f);
+        void Step()
+        {
+            using var scope = new TensorScope();
+            adam.ZeroGrad();
+            ((Layer)model).Forward(Tensor.Randn([2, 2, 5, 5], new Generator(9))).Square().Mean().Backward();
+            adam.Step();
+        }
+        Step();
+        Step();
+        string path = Path.Combine(_folder, "state.safetensors");
+        var progress = new TrainingProgress(2, 1, 7, 1234, "loader");
+        TrainingState.Save(path, new Dictionary<string, (Module, Adam)> { ["generator"] = (model, adam) }, progress);
+
+        var restoredModel = SmallModel(5);
+        string weights = Path.Combine(_folder, "w.safetensors");
+        Checkpoint.SaveModel(model, weights);
+        Checkpoint.LoadModel(restoredModel, weights);
+        var restoredAdam = new Adam(restoredModel.Parameters(), 1e-2f, 0.5f, 0.999f);
+        var loaded = TrainingState.Load(path, new Dictionary<string, (Module, Adam)> { ["generator"] = (restoredModel, restoredAdam) });
+        Assert.Equal(progress, loaded);
+
+        Step();
+        using (var scope = new TensorScope())
+        {
+            restoredAdam.ZeroGrad();
+            ((Layer)restoredModel).Forward(Tensor.Randn([2, 2, 5, 5], new Generator(9))).Square().Mean().Backward();
+            restoredAdam.Step();
+        }
+        foreach (var ((name, p), (_, q)) in model.NamedParameters().Zip(restoredModel.NamedParameters()))
+            Assert.True(p.ToArray().SequenceEqual(q.ToArray()), $"{name} differs after the resumed step");
+    }
+}
