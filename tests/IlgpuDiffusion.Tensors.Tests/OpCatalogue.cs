@@ -57,6 +57,9 @@ public static class OpCatalogue
         new("index_select_inner", [[2, 4, 3]], x => x[0].IndexSelect(1, Tensor.FromArray(new[] { 1, 1, 3 }, [3], x[0].Device))),
         new("softmax_last", [[3, 5]], x => x[0].Mul(3f).Softmax(-1)),
         new("softmax_dim1", [[2, 4, 3]], x => x[0].Softmax(1)),
+        new("unfold", [[2, 2, 5, 4]], x => Tensor.Unfold(x[0], 3, 2, 2, new Padding2d(1, 0, 0, 1))),
+        new("max_pool2d", [[2, 2, 6, 5]], x => Tensor.MaxPool2d(x[0], 2, 2)),
+        new("max_pool2d_onnx_pads", [[1, 3, 7, 7]], x => Tensor.MaxPool2d(x[0], 3, 2, new Padding2d(1, 1, 0, 0))),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
 
