@@ -60,6 +60,9 @@ public static class OpCatalogue
         new("group_norm_4d", [[2, 4, 3, 2], [4], [4]], x => Tensor.GroupNorm(x[0], 2, x[1], x[2])),
         new("group_norm_3d_no_affine", [[3, 6, 5]], x => Tensor.GroupNorm(x[0], 3, null, null)),
         new("attention", [[1, 2, 2, 4], [1, 2, 3, 4], [1, 2, 3, 4]], x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], 0.5f)),
+        new("unfold", [[2, 2, 5, 4]], x => Tensor.Unfold(x[0], 3, 2, 2, new Padding2d(1, 0, 0, 1))),
+        new("max_pool2d", [[2, 2, 6, 5]], x => Tensor.MaxPool2d(x[0], 2, 2)),
+        new("max_pool2d_onnx_pads", [[1, 3, 7, 7]], x => Tensor.MaxPool2d(x[0], 3, 2, new Padding2d(1, 1, 0, 0))),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
 

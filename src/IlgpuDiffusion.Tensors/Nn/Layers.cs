@@ -116,6 +116,20 @@ public sealed class LeakyReLU(Device device, float negativeSlope = 0.01f) : Laye
     public override Tensor Forward(Tensor x) => x.LeakyRelu(NegativeSlope);
 }
 
+public sealed class ReLU(Device device) : Layer(device)
+{
+    public override Tensor Forward(Tensor x) => x.Relu();
+}
+
+/// <summary>nn.MaxPool2d with a square kernel; padding may be asymmetric (ONNX pads).</summary>
+public sealed class MaxPool2d(Device device, int kernelSize, int stride, Padding2d padding = default) : Layer(device)
+{
+    public int KernelSize { get; } = kernelSize;
+    public int Stride { get; } = stride;
+    public Padding2d Padding { get; } = padding;
+    public override Tensor Forward(Tensor x) => Tensor.MaxPool2d(x, KernelSize, Stride, Padding);
+}
+
 public sealed class Identity(Device device) : Layer(device)
 {
     public override Tensor Forward(Tensor x) => x;
