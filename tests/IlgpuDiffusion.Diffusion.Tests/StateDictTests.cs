@@ -4,9 +4,28 @@ using IlgpuDiffusion.Tensors.Nn;
 
 namespace IlgpuDiffusion.Diffusion.Tests;
 
-/// <summary>State-dict names, shapes and order equal the original's listings (fixtures/parity/state_dicts).</summary>
+/// <summary>The models' state dicts have exactly the reference's names, shapes, kinds (param/buffer) and order
+/// (tests/fixtures/parity/state_dicts), so reference checkpoints load by name.</summary>
 public class StateDictTests
 {
+    public static TheoryData<string> Listings() => new() { "vqvae_mnist", "vqvae_celebhq", "vae_mnist", "vae_celebhq", "unet_mnist", "unet_celebhq" };
+
+    [Theory]
+    [MemberData(nameof(Listings))]
+    public void State_dict_matches_the_reference_listing(string listing)
+    {
+        bool mnist = listing.EndsWith("mnist", StringComparison.Ordinal);
+        var autoencoder = mnist ? ReferenceConfigs.MnistAutoencoder : ReferenceConfigs.CelebHqAutoencoder;
+        int imChannels = mnist ? 1 : 3;
+        using Module model = listing.Split('_')[0] switch
+        {
+            "vqvae" => new VqVae(Device.Cpu, imChannels, autoencoder),
+            "vae" => new Vae(Device.Cpu, imChannels, autoencoder),
+            _ => new UNet(Device.Cpu, autoencoder.ZChannels, mnist ? ReferenceConfigs.MnistLdm : ReferenceConfigs.CelebHqLdm),
+        };
+        AssertMatches(listing, model);
+    }
+
     [Theory]
     [InlineData("discriminator_mnist", 1)]
     [InlineData("discriminator_celebhq", 3)]

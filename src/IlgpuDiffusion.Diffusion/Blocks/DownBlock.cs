@@ -1,0 +1,31 @@
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Nn;
+
+namespace IlgpuDiffusion.Diffusion.Blocks;
+
+/// <summary>numLayers × (ResNet layer, then attention if <c>attention</c>), then, if <c>downSample</c>,
+/// a 4×4 stride-2 convolution that halves H and W.</summary>
+public sealed class DownBlock : ResNetAttentionBlock
+{
+    private readonly int _numLayers;
+    private readonly Conv2d? _downSampleConv;
+
+    public DownBlock(Device device, int inChannels, int outChannels, int? timeEmbDim, bool downSample,
+        int numHeads, int numLayers, bool attention, int normChannels)
+        : base(device, inChannels, outChannels, timeEmbDim, numLayers, attention ? numLayers : 0, normChannels, numHeads)
+    {
+        _numLayers = numLayers;
+        if (downSample)
+            _downSampleConv = AddModule("down_sample_conv", new Conv2d(device, outChannels, outChannels, kernelSize: 4, stride: 2, padding: 1));
+    }
+
+    public Tensor Forward(Tensor x, Tensor? timeEmbedding = null)
+    {
+        for (int i = 0; i < _numLayers; i++)
+        {
+            x = ResNetLayer(i, x, timeEmbedding);
+            if (HasAttention) x = AttentionLayer(i, x);
+        }
+        return _downSampleConv?.Forward(x) ?? x;
+    }
+}
