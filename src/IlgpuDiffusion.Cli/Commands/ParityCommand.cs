@@ -1,4 +1,5 @@
 using System.CommandLine;
+using IlgpuDiffusion.Diffusion.Parity;
 using IlgpuDiffusion.Tensors.Parity;
 
 namespace IlgpuDiffusion.Cli.Commands;
@@ -7,7 +8,7 @@ namespace IlgpuDiffusion.Cli.Commands;
 /// one line per case; exits 1 when any case fails.</summary>
 internal static class ParityCommand
 {
-    public static IReadOnlyList<IParityHandler> Handlers => [.. OpHandlers.All];
+    public static IReadOnlyList<IParityHandler> Handlers => [.. OpHandlers.All, .. ModelHandlers.All, .. AuxHandlers.All];
 
     public static Command Create()
     {
