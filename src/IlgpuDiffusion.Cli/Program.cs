@@ -5,4 +5,5 @@ var root = new RootCommand("ildm: latent diffusion (VQ-VAE + DDPM UNet) on CPU, 
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(ParityCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
 return root.Parse(args).Invoke();

@@ -11,11 +11,16 @@ internal static class BenchCommand
         var device = CommonOptions.Device();
         var suites = new Option<string[]>("--suite")
         {
-            Description = "engine (SGEMM, elementwise) | conv (mnist autoencoder convolutions); repeatable",
+            Description = "engine (SGEMM, elementwise) | conv (mnist autoencoder convolutions) | models (training and sampling steps of the mnist config); repeatable",
             DefaultValueFactory = _ => ["engine", "conv"],
             AllowMultipleArgumentsPerToken = true,
         };
-        var command = new Command("bench", "Measure executor and layer speed on a device") { device, suites };
+        var config = new Option<FileInfo>("--config")
+        {
+            Description = "config for the models suite (default configs/mnist.json: the reference mnist configuration)",
+            DefaultValueFactory = _ => new FileInfo(Path.Combine("configs", "mnist.json")),
+        };
+        var command = new Command("bench", "Measure executor, layer and model speed on a device") { device, suites, config };
         command.SetAction(parse =>
         {
             var dev = CommonOptions.Open(parse.GetValue(device)!);
@@ -27,8 +32,9 @@ internal static class BenchCommand
                 {
                     case "engine": EngineBenchmarks.Run(dev); break;
                     case "conv": ConvBenchmarks.Run(dev); break;
+                    case "models": ModelBenchmarks.Run(dev, parse.GetValue(config)!.FullName); break;
                     default:
-                        Console.Error.WriteLine($"error: unknown suite '{suite}' (engine, conv)");
+                        Console.Error.WriteLine($"error: unknown suite '{suite}' (engine, conv, models)");
                         return 2;
                 }
             }

@@ -1,0 +1,160 @@
+using System.CommandLine;
+using IlgpuDiffusion.Diffusion.Config;
+using IlgpuDiffusion.Diffusion.Sampling;
+using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors.IO;
+
+namespace IlgpuDiffusion.Cli.Commands;
+
+/// <summary>The pipeline's four stages (the original's four scripts) and `import`. Each parses its
+/// options, loads the config and hands over to the Diffusion layer; errors become one line on stderr.</summary>
+internal static class StageCommands
+{
+    private sealed class Common
+    {
+        public readonly Option<FileInfo> Config = new("--config")
+        {
+            Description = "JSON config (keys as the original's YAML); default configs/fashion-mnist.json",
+            DefaultValueFactory = _ => new FileInfo(Path.Combine("configs", "fashion-mnist.json")),
+        };
+        public readonly Option<string> Device = CommonOptions.Device();
+        public readonly Option<int?> Seed = new("--seed") { Description = "overrides train_params.seed" };
+        public readonly Option<string[]> Set = new("--set")
+        {
+            Description = "config override section:key=value (e.g. train_params:ldm_epochs=2); repeatable",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        public readonly Option<DirectoryInfo> Output = new("--output")
+        {
+            Description = "folder that holds the task folder (train_params.task_name); default: the current folder",
+            DefaultValueFactory = _ => new DirectoryInfo("."),
+        };
+        public readonly Option<string> Model = new("--model")
+        {
+            Description = "vqvae (default) or vae (the KL variant)",
+            DefaultValueFactory = _ => "vqvae",
+        };
+
+        public Command Command(string name, string description, params Option[] extra)
+        {
+            var command = new Command(name, description) { Config, Device, Seed, Set, Output, Model };
+            foreach (var option in extra) command.Options.Add(option);
+            Model.AcceptOnlyFromAmong("vqvae", "vae");
+            return command;
+        }
+
+        /// <summary>Runs <paramref name="stage"/> with the loaded config; known failures print one line and exit non-zero.</summary>
+        public int Run(ParseResult parse, Action<TrainingRun, bool> stage)
+        {
+            var device = CommonOptions.Open(parse.GetValue(Device)!);
+            if (device == null) return 2;
+            try
+            {
+                var overrides = (parse.GetValue(Set) ?? []).ToList();
+                if (parse.GetValue(Seed) is { } seed) overrides.Add($"train_params:seed={seed}");
+                var config = ExperimentConfig.Load(parse.GetValue(Config)!.FullName, overrides);
+                stage(new TrainingRun(config, device, parse.GetValue(Output)!.FullName, Console.Out), parse.GetValue(Model) == "vae");
+                return 0;
+            }
+            catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+                                          or InvalidOperationException or IOException or ArgumentException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is TrainingDivergedException or InsufficientMemoryException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        }
+    }
+
+    public static IEnumerable<Command> Create()
+    {
+        yield return TrainAutoencoder();
+        yield return InferAutoencoder();
+        yield return TrainLdm();
+        yield return Sample();
+        yield return Import();
+    }
+
+    private static Option<bool> Resume() => new("--resume") { Description = "continue the run from its last checkpoint and training state" };
+    private static Option<bool> Overwrite() => new("--overwrite") { Description = "start over even though checkpoints of an earlier run exist" };
+
+    private static Command TrainAutoencoder()
+    {
+        var common = new Common();
+        var resume = Resume();
+        var overwrite = Overwrite();
+        var lpips = new Option<DirectoryInfo?>("--lpips-weights") { Description = $"folder with vgg16-397923af.pth and vgg.pth (or lpips_vgg16.safetensors); default {Diffusion.Models.Lpips.DefaultWeightsFolder}" };
+        var command = common.Command("train-autoencoder", "Train the VQ-VAE (or VAE) with reconstruction, codebook/commitment or KL, LPIPS and PatchGAN losses", resume, overwrite, lpips);
+        command.SetAction(parse => common.Run(parse, (run, vae) =>
+            new AutoencoderTrainer(run, vae, parse.GetValue(lpips)?.FullName).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
+        return command;
+    }
+
+    private static Command InferAutoencoder()
+    {
+        var common = new Common();
+        var command = common.Command("infer-autoencoder", "Write input / encoded / reconstructed grids, report PSNR and codebook use, and (save_latents) cache every training latent");
+        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae).Run()));
+        return command;
+    }
+
+    private static Command TrainLdm()
+    {
+        var common = new Common();
+        var resume = Resume();
+        var overwrite = Overwrite();
+        var command = common.Command("train-ldm", "Train the DDPM UNet on the autoencoder's latents (cached when complete, else encoded on the fly)", resume, overwrite);
+        command.SetAction(parse => common.Run(parse, (run, vae) => new LdmTrainer(run, vae).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
+        return command;
+    }
+
+    private static Command Sample()
+    {
+        var common = new Common();
+        var sampler = new Option<string>("--sampler") { Description = "ddpm (all steps, the original) or ddim", DefaultValueFactory = _ => "ddpm" };
+        sampler.AcceptOnlyFromAmong("ddpm", "ddim");
+        var steps = new Option<int>("--steps") { Description = "DDIM steps (≤ num_timesteps)", DefaultValueFactory = _ => 50 };
+        var eta = new Option<double>("--eta") { Description = "DDIM noise scale: 0 deterministic, 1 like DDPM", DefaultValueFactory = _ => 0 };
+        var saveEvery = new Option<int>("--save-every") { Description = "also save the decoded x0 estimate every N steps (0: only the final grid)", DefaultValueFactory = _ => 0 };
+        var command = common.Command("sample", "Generate images: reverse diffusion in latent space, then decode", sampler, steps, eta, saveEvery);
+        command.SetAction(parse => common.Run(parse, (run, vae) =>
+        {
+            var d = run.Config.Diffusion;
+            var schedule = new LinearNoiseSchedule(d.NumTimesteps, d.BetaStart, d.BetaEnd);
+            ISampler chosen = parse.GetValue(sampler) == "ddim"
+                ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
+                : new DdpmSampler(schedule);
+            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery));
+        }));
+        return command;
+    }
+
+    private static Command Import()
+    {
+        var input = new Argument<FileInfo>("pth") { Description = "a state dict written by torch.save(model.state_dict())" };
+        var output = new Argument<FileInfo?>("safetensors") { Description = "output file (default: beside the input, .safetensors)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("import", "Convert a PyTorch .pth state dict (no pickle code is run) to safetensors with the same names") { input, output };
+        command.SetAction(parse =>
+        {
+            var source = parse.GetValue(input)!;
+            string target = parse.GetValue(output)?.FullName ?? Path.ChangeExtension(source.FullName, ".safetensors");
+            try
+            {
+                var state = PthReader.Read(source.FullName);
+                SafeTensors.Write(target, state, new Dictionary<string, string> { ["source"] = source.Name });
+                Console.WriteLine($"import: {state.Count} tensors → {target}");
+                return 0;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+}

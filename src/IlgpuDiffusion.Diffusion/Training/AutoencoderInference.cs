@@ -1,0 +1,130 @@
+using System.Text.Json;
+using IlgpuDiffusion.Diffusion.Data;
+using IlgpuDiffusion.Diffusion.Imaging;
+using IlgpuDiffusion.Tensors;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>Reconstruction quality of the autoencoder on a data set: PSNR of images in [0, 1] and how
+/// many codebook entries the VQ-VAE uses.</summary>
+public sealed record AutoencoderEvaluation(string Dataset, int Images, double Psnr, int? CodesUsed, int CodebookSize);
+
+/// <summary>
+/// `infer-autoencoder`: encodes and decodes num_samples random training images into input / encoded /
+/// reconstructed grids, measures reconstruction PSNR and codebook use (on the test split of IDX data,
+/// else the training images), and with save_latents writes every training image's latent to the cache
+/// that `train-ldm` reads.
+/// </summary>
+public sealed class AutoencoderInference(TrainingRun run, bool vae)
+{
+    private const int BatchSize = 256;
+
+    public AutoencoderEvaluation Run()
+    {
+        var config = run.Config;
+        using var model = new Autoencoder(run.Device, config, vae);
+        string checkpoint = run.RequireCheckpoint(model.CheckpointStem, "train-autoencoder");
+        Checkpoint.LoadModel(model.Module, checkpoint);
+        model.Module.Eval();
+        using var noGrad = Autograd.NoGrad();
+
+        var images = run.OpenDataset();
+        SaveGrids(model, images);
+        var evaluation = Evaluate(model, EvaluationSet(images));
+        File.WriteAllText(run.File("autoencoder_evaluation.json"), JsonSerializer.Serialize(evaluation, new JsonSerializerOptions { WriteIndented = true }));
+        run.Log.WriteLine($"infer-autoencoder: {evaluation.Dataset}: reconstruction PSNR {evaluation.Psnr:F2} dB over {evaluation.Images} images" +
+                          (evaluation.CodesUsed is { } used ? $"; codebook usage {used} of {evaluation.CodebookSize} codes" : ""));
+        if (config.Train.SaveLatents) SaveLatents(model, images, checkpoint);
+        return evaluation;
+    }
+
+    private IImageDataset EvaluationSet(IImageDataset training)
+    {
+        string path = run.Config.Dataset.ImPath;
+        bool idx = Directory.Exists(path) && Directory.EnumerateFiles(path, "t10k-images-idx3-ubyte*").Any();
+        return idx ? IdxDataset.Open(path, IdxSplit.Test) : training;
+    }
+
+    private void SaveGrids(Autoencoder model, IImageDataset images)
+    {
+        var p = run.Config.Train;
+        int n = Math.Min(p.NumSamples, images.Count);
+        var generator = new Generator((ulong)p.Seed);
+        var picks = generator.NextInts(n, images.Count);
+        using var scope = new TensorScope();
+        var x = Batch(images, picks);
+        var z = model.EncodeLatent(x);
+        var reconstruction = model.Decode(z);
+        int c = images.ImageChannels, s = images.ImageSize, perRow = p.NumGridRows;
+        ImageGrid.Save(run.File("input_samples.png"), x.ToArray(), n, c, s, s, perRow, fromMinusOneToOne: true);
+        ImageGrid.Save(run.File("reconstructed_samples.png"), reconstruction.ToArray(), n, c, s, s, perRow, fromMinusOneToOne: true);
+        // latents are not images: each one is min–max scaled; 3 channels show as RGB, others by the first channel
+        int zc = z.Size(1), zs = z.Size(2);
+        var shown = zc == 3 ? z : z.Slice(1, 0, 1);
+        ImageGrid.Save(run.File("encoded_samples.png"), MinMaxPerImage(shown.ToArray(), n), n, shown.Size(1), zs, zs, perRow, fromMinusOneToOne: false);
+        run.Log.WriteLine($"infer-autoencoder: grids {run.File("input_samples.png")}, encoded_samples.png, reconstructed_samples.png");
+    }
+
+    private static float[] MinMaxPerImage(float[] values, int count)
+    {
+        int per = values.Length / count;
+        for (int i = 0; i < count; i++)
+        {
+            var image = values.AsSpan(i * per, per);
+            float min = float.MaxValue, max = float.MinValue;
+            foreach (float v in image) { min = Math.Min(min, v); max = Math.Max(max, v); }
+            for (int k = 0; k < per; k++) image[k] = max > min ? (image[k] - min) / (max - min) : 0.5f;
+        }
+        return values;
+    }
+
+    private Tensor Batch(IImageDataset images, IReadOnlyList<int> indices)
+    {
+        int per = images.ValuesPerItem();
+        var data = new float[indices.Count * per];
+        for (int i = 0; i < indices.Count; i++) images.CopyTo(indices[i], data.AsSpan(i * per, per));
+        return Tensor.FromArray(data, [indices.Count, images.ImageChannels, images.ImageSize, images.ImageSize], run.Device);
+    }
+
+    private AutoencoderEvaluation Evaluate(Autoencoder model, IImageDataset images)
+    {
+        double squaredError = 0;
+        var used = new HashSet<int>();
+        for (int start = 0; start < images.Count; start += BatchSize)
+        {
+            using var scope = new TensorScope();
+            var x = Batch(images, Enumerable.Range(start, Math.Min(BatchSize, images.Count - start)).ToArray());
+            var reconstruction = model.Decode(model.EncodeLatent(x)).Clamp(-1f, 1f);
+            squaredError += Tensor.MseLoss(reconstruction, x).Item() * x.Count;
+            if (model.Indices(x) is { } indices) used.UnionWith(indices.ToIntArray());
+        }
+        // images in [−1, 1]: the MSE of the [0, 1] images is a quarter of it
+        double mse01 = squaredError / ((double)images.Count * images.ValuesPerItem()) / 4;
+        return new AutoencoderEvaluation(images.Name, images.Count, 10 * Math.Log10(1 / Math.Max(mse01, 1e-12)),
+            model.IsVae ? null : used.Count, run.Config.Autoencoder.CodebookSize);
+    }
+
+    private void SaveLatents(Autoencoder model, IImageDataset images, string checkpoint)
+    {
+        var cache = new LatentCache(run.File($"{model.Kind}_latents.safetensors"));
+        float[]? latents = null;
+        int[] shape = [];
+        var bar = new ProgressBar("latents", images.Count, output: run.Log == Console.Out ? null : run.Log);
+        for (int start = 0; start < images.Count; start += BatchSize)
+        {
+            using var scope = new TensorScope();
+            int n = Math.Min(BatchSize, images.Count - start);
+            var z = model.EncodeLatent(Batch(images, Enumerable.Range(start, n).ToArray()));
+            if (latents == null)
+            {
+                shape = [images.Count, z.Size(1), z.Size(2), z.Size(3)];
+                latents = new float[(long)images.Count * z.Count / n];
+            }
+            z.ToArray().CopyTo(latents, (long)start * (z.Count / n));
+            bar.Report(start + n);
+        }
+        bar.Finish();
+        cache.Write(latents!, shape, images.Name, LatentCache.Fingerprint(checkpoint, images));
+        run.Log.WriteLine($"infer-autoencoder: {images.Count} latents of shape [{string.Join(", ", shape.Skip(1))}] written to {cache.Path}");
+    }
+}

@@ -1,0 +1,137 @@
+using IlgpuDiffusion.Diffusion.Data;
+using IlgpuDiffusion.Diffusion.Imaging;
+using IlgpuDiffusion.Diffusion.Models;
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Nn;
+using IlgpuDiffusion.Tensors.Optim;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>
+/// Stage 1 (REFERENCE.md, "Autoencoder training step"): reconstruction MSE + codebook/commitment (or KL)
+/// + perceptual LPIPS, and after disc_start steps the PatchGAN adversarial terms; Adam(β = 0.5, 0.999)
+/// for both networks, losses divided by acc_steps, steps counted over batches across epochs. The
+/// generator's adversarial term does not update the discriminator (its parameters are frozen for that pass).
+/// </summary>
+public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsWeights)
+{
+    public static readonly string[] LossNames = ["loss", "recon", "codebook", "commitment", "kl", "perceptual", "adversarial", "discriminator"];
+
+    public void Train(bool resume, bool overwrite)
+    {
+        var config = run.Config;
+        var p = config.Train;
+        run.EnsureTaskFolder();
+        var dataset = run.OpenDataset();
+        using var loader = new DataLoader(dataset, p.AutoencoderBatchSize, (ulong)p.Seed);
+        using var model = new Autoencoder(run.Device, config, vae);
+        using var discriminator = new Discriminator(run.Device, config.Dataset.ImChannels);
+        using var lpips = p.PerceptualWeight > 0 ? CreateLpips(p.Lpips) : null;
+        using var optG = new Adam(model.Module.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
+        using var optD = new Adam(discriminator.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
+        var generator = new Generator((ulong)p.Seed);
+        var files = new StageFiles(run, run.File($"{model.Kind}_autoencoder_state.safetensors"),
+            new Dictionary<string, (Module, Adam)> { ["generator"] = (model.Module, optG), ["discriminator"] = (discriminator, optD) });
+        var checkpoints = new (Module, string)[] { (model.Module, model.CheckpointStem), (discriminator, model.DiscriminatorStem) };
+        files.GuardFreshStart(resume, overwrite, [model.CheckpointStem], "train-autoencoder");
+
+        long step = 0;
+        if (resume) step = files.Resume(checkpoints, generator, loader).Step;
+        long total = (long)p.AutoencoderEpochs * loader.BatchesPerEpoch;
+        run.Log.WriteLine($"train-autoencoder: {model.Kind} on {run.Device.Name}, {dataset.Name}: {dataset.Count} images, {loader.BatchesPerEpoch} batches of {p.AutoencoderBatchSize} per epoch, {total} steps{(step > 0 ? $", resuming after step {step}" : "")}; perceptual: {lpips?.GetType().Name ?? "off"}");
+        using var metrics = new MetricsLog(run.File("autoencoder_metrics.csv"), LossNames, resume ? step : -1);
+        var progress = new ProgressBar("autoencoder", total, step, run.Log == Console.Out ? null : run.Log);
+        string samples = run.File($"{model.Kind}_autoencoder_samples");
+        Directory.CreateDirectory(samples);
+
+        while (step < total)
+        {
+            if (!loader.TryNext(out var batch)) continue; // epoch boundary
+            step++;
+            int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
+            var losses = TrainingRun.GuardMemory(() => Step(batch, step, model, discriminator, lpips, optG, optD, generator, samples),
+                "train_params.autoencoder_batch_size", p.AutoencoderBatchSize);
+            TrainingRun.CheckFinite(step, losses);
+            metrics.Append(step, epoch, losses);
+            progress.Report(step, losses);
+            bool epochEnd = step % loader.BatchesPerEpoch == 0;
+            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0))
+                files.Save(checkpoints, step, epoch, generator, loader);
+        }
+        var elapsed = progress.Finish();
+        LossPlot.Save(run.File("autoencoder_losses.png"), metrics.Series.Where(s => s.Value.Count > 0)
+            .ToDictionary(s => s.Key, s => (IReadOnlyList<(long, double)>)s.Value), "autoencoder losses", logScale: true);
+        run.Log.WriteLine($"train-autoencoder: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(model.CheckpointStem + ".safetensors")}");
+    }
+
+    private Lpips CreateLpips(string kind) => kind switch
+    {
+        "vgg16" => VggLpips.Load(run.Device, lpipsWeights ?? Lpips.DefaultWeightsFolder),
+        "resnet18" => new ResNet18Lpips(run.Device),
+        _ => Lpips.Create(run.Device, lpipsWeights),
+    };
+
+    private Dictionary<string, double> Step(HostBatch batch, long step, Autoencoder model, Discriminator discriminator, Lpips? lpips,
+        Adam optG, Adam optD, Generator generator, string samples)
+    {
+        var p = run.Config.Train;
+        float acc = p.AutoencoderAccSteps;
+        bool adversarial = step > p.DiscStart;
+        using var scope = new TensorScope();
+        var x = batch.ToTensor(run.Device);
+        var (reconstruction, terms) = model.TrainingForward(x, p, generator);
+        if (step == 1 || step % p.AutoencoderImgSaveSteps == 0) SaveSamples(x, reconstruction, samples, step);
+
+        var values = new Dictionary<string, double>();
+        var recon = Tensor.MseLoss(reconstruction, x);
+        var gLoss = recon;
+        foreach (var term in terms.Values) gLoss = gLoss + term;
+        if (lpips != null)
+        {
+            var perceptual = lpips.Forward(reconstruction, x).Mean().Mul((float)p.PerceptualWeight);
+            gLoss = gLoss + perceptual;
+            values["perceptual"] = perceptual.Item();
+        }
+        if (adversarial)
+        {
+            SetRequiresGrad(discriminator, false);
+            var fake = discriminator.Forward(reconstruction);
+            var adv = Tensor.MseLoss(fake, Tensor.Ones(fake.Shape.ToArray(), run.Device)).Mul((float)p.DiscWeight);
+            SetRequiresGrad(discriminator, true);
+            gLoss = gLoss + adv;
+            values["adversarial"] = adv.Item();
+        }
+        gLoss.Mul(1f / acc).Backward();
+
+        if (adversarial)
+        {
+            var fake = discriminator.Forward(reconstruction.Detach());
+            var real = discriminator.Forward(x);
+            var dLoss = (Tensor.MseLoss(fake, Tensor.Zeros(fake.Shape.ToArray(), run.Device))
+                         + Tensor.MseLoss(real, Tensor.Ones(real.Shape.ToArray(), run.Device))).Mul((float)p.DiscWeight / 2f);
+            dLoss.Mul(1f / acc).Backward();
+            values["discriminator"] = dLoss.Item();
+            if (step % p.AutoencoderAccSteps == 0) { optD.Step(); optD.ZeroGrad(); }
+        }
+        if (step % p.AutoencoderAccSteps == 0) { optG.Step(); optG.ZeroGrad(); }
+
+        values["loss"] = gLoss.Item();
+        values["recon"] = recon.Item();
+        foreach (var (name, term) in terms) values[name] = term.Item();
+        return values;
+    }
+
+    private static void SetRequiresGrad(Module module, bool on)
+    {
+        foreach (var parameter in module.Parameters()) parameter.RequiresGrad = on;
+    }
+
+    /// <summary>The first (up to 8) inputs above their reconstructions, as the reference saves them.</summary>
+    private void SaveSamples(Tensor x, Tensor reconstruction, string folder, long step)
+    {
+        int n = Math.Min(8, x.Size(0)), c = x.Size(1), s = x.Size(2);
+        var inputs = x.Slice(0, 0, n).ToArray();
+        var outputs = reconstruction.Detach().Slice(0, 0, n).ToArray();
+        ImageGrid.Save(Path.Combine(folder, $"current_autoencoder_sample_{step}.png"), [.. inputs, .. outputs], 2 * n, c, s, s, n, fromMinusOneToOne: true);
+    }
+}

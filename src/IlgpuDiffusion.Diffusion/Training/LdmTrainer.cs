@@ -1,0 +1,116 @@
+using IlgpuDiffusion.Diffusion.Data;
+using IlgpuDiffusion.Diffusion.Imaging;
+using IlgpuDiffusion.Diffusion.Models;
+using IlgpuDiffusion.Diffusion.Sampling;
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Nn;
+using IlgpuDiffusion.Tensors.Optim;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>
+/// Stage 2 (REFERENCE.md, "LDM step"): t ~ U[0, T), ε ~ N(0, I), x_t = sqrt(ᾱ_t)·z + sqrt(1−ᾱ_t)·ε,
+/// loss = MSE(UNet(x_t, t), ε), Adam(ldm_lr). Latents come from the cache written by
+/// `infer-autoencoder` when it is complete and made by the current autoencoder, otherwise the frozen
+/// autoencoder encodes each batch. With ema_decay > 0 an exponential moving average of the weights is
+/// kept and saved for sampling.
+/// </summary>
+public sealed class LdmTrainer(TrainingRun run, bool vae)
+{
+    public const string CheckpointStem = "ddpm_ckpt", EmaStem = "ddpm_ema_ckpt";
+
+    public void Train(bool resume, bool overwrite)
+    {
+        var config = run.Config;
+        var p = config.Train;
+        run.EnsureTaskFolder();
+        using var autoencoder = new Autoencoder(run.Device, config, vae);
+        string autoencoderCheckpoint = run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder");
+        Checkpoint.LoadModel(autoencoder.Module, autoencoderCheckpoint);
+        autoencoder.Module.Eval();
+
+        var images = run.OpenDataset();
+        var cache = new LatentCache(run.File($"{autoencoder.Kind}_latents.safetensors"));
+        IImageDataset source = images;
+        bool cached = cache.IsComplete(images.Count, LatentCache.Fingerprint(autoencoderCheckpoint, images), out var reason);
+        if (cached) source = cache.Load();
+        run.Log.WriteLine(cached ? $"train-ldm: latents from {cache.Path}" : $"train-ldm: encoding on the fly ({reason})");
+
+        using var loader = new DataLoader(source, p.LdmBatchSize, (ulong)p.Seed);
+        using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);
+        using var ema = p.EmaDecay > 0 ? new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm) : null;
+        using var adam = new Adam(unet.Parameters(), (float)p.LdmLr);
+        var schedule = new LinearNoiseSchedule(config.Diffusion.NumTimesteps, config.Diffusion.BetaStart, config.Diffusion.BetaEnd);
+        var generator = new Generator((ulong)p.Seed);
+        var files = new StageFiles(run, run.File("ddpm_state.safetensors"), new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) });
+        var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
+        if (ema != null) checkpoints.Add((ema, EmaStem));
+        files.GuardFreshStart(resume, overwrite, [CheckpointStem], "train-ldm");
+
+        long step = 0;
+        if (resume) step = files.Resume(checkpoints, generator, loader).Step;
+        else if (ema != null) CopyWeights(unet, ema);
+        long total = (long)p.LdmEpochs * loader.BatchesPerEpoch;
+        run.Log.WriteLine($"train-ldm: UNet ({unet.Parameters().Sum(t => (long)t.Count):N0} parameters) on {run.Device.Name}, {source.Count} latents, {loader.BatchesPerEpoch} batches of {p.LdmBatchSize} per epoch, {total} steps{(step > 0 ? $", resuming after step {step}" : "")}");
+        using var metrics = new MetricsLog(run.File("ldm_metrics.csv"), ["loss"], resume ? step : -1);
+        var progress = new ProgressBar("ldm", total, step, run.Log == Console.Out ? null : run.Log);
+        double logged = 0;
+        int loggedCount = 0;
+
+        while (step < total)
+        {
+            if (!loader.TryNext(out var batch)) continue;
+            step++;
+            int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
+            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, adam, schedule, generator),
+                "train_params.ldm_batch_size", p.LdmBatchSize);
+            TrainingRun.CheckFinite(step, new Dictionary<string, double> { ["loss"] = loss });
+            logged += loss;
+            loggedCount++;
+            if (step % p.LdmLogSteps == 0 || step == total)
+            {
+                var values = new Dictionary<string, double> { ["loss"] = logged / loggedCount };
+                metrics.Append(step, epoch, values);
+                progress.Report(step, values);
+                logged = 0;
+                loggedCount = 0;
+            }
+            bool epochEnd = step % loader.BatchesPerEpoch == 0;
+            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0))
+                files.Save(checkpoints, step, epoch, generator, loader);
+        }
+        var elapsed = progress.Finish();
+        LossPlot.Save(run.File("ldm_losses.png"), new Dictionary<string, IReadOnlyList<(long, double)>> { ["loss"] = metrics.Series["loss"] },
+            "LDM loss (MSE of the predicted noise)", logScale: true);
+        run.Log.WriteLine($"train-ldm: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(CheckpointStem + ".safetensors")}");
+    }
+
+    private double Step(HostBatch batch, bool cached, Autoencoder autoencoder, UNet unet, UNet? ema, Adam adam, LinearNoiseSchedule schedule, Generator generator)
+    {
+        using var scope = new TensorScope();
+        var x = batch.ToTensor(run.Device);
+        Tensor z;
+        using (Autograd.NoGrad()) z = cached ? x : autoencoder.EncodeLatent(x);
+        var noise = Tensor.Randn(z.Shape.ToArray(), generator, run.Device);
+        int[] t = generator.NextInts(z.Size(0), schedule.NumTimesteps);
+        var loss = Tensor.MseLoss(unet.Forward(schedule.AddNoise(z, noise, t), t), noise);
+        loss.Backward();
+        adam.Step();
+        adam.ZeroGrad();
+        if (ema != null) UpdateEma(unet, ema, (float)run.Config.Train.EmaDecay);
+        return loss.Item();
+    }
+
+    /// <summary>ema ← decay·ema + (1 − decay)·θ, parameter by parameter, in place.</summary>
+    private static void UpdateEma(Module model, Module ema, float decay)
+    {
+        using var noGrad = Autograd.NoGrad();
+        foreach (var ((_, p), (_, e)) in model.NamedParameters().Zip(ema.NamedParameters()))
+            e.CopyFrom(e.Affine(decay, 0f) + p.Mul(1f - decay));
+    }
+
+    private static void CopyWeights(Module from, Module to)
+    {
+        foreach (var ((_, p), (_, e)) in from.NamedParameters().Zip(to.NamedParameters())) e.CopyFrom(p);
+    }
+}

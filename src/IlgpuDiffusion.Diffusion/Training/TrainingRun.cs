@@ -1,0 +1,89 @@
+using IlgpuDiffusion.Diffusion.Config;
+using IlgpuDiffusion.Diffusion.Data;
+using IlgpuDiffusion.Tensors;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>
+/// What every stage shares: the config, the device, and the task folder (train_params.task_name under
+/// the output root) with the reference's file names — ours as .safetensors; a checkpoint is read from
+/// .safetensors or, failing that, from the original's .pth.
+/// </summary>
+public sealed class TrainingRun(ExperimentConfig config, Device device, string outputRoot, TextWriter log)
+{
+    public ExperimentConfig Config { get; } = config;
+    public Device Device { get; } = device;
+    public TextWriter Log { get; } = log;
+    public string TaskFolder { get; } = Path.Combine(outputRoot, config.Train.TaskName);
+
+    public string File(string name) => Path.Combine(TaskFolder, name);
+
+    /// <summary>The checkpoint to read for <paramref name="stem"/>: ours (.safetensors), else the original's (.pth).</summary>
+    public string? FindCheckpoint(string stem)
+    {
+        foreach (var extension in new[] { ".safetensors", ".pth" })
+            if (System.IO.File.Exists(File(stem + extension))) return File(stem + extension);
+        return null;
+    }
+
+    public string RequireCheckpoint(string stem, string producedBy) => FindCheckpoint(stem)
+        ?? throw new FileNotFoundException($"no checkpoint {File(stem + ".safetensors")} (or .pth): run `ildm {producedBy}` with this config first", File(stem + ".safetensors"));
+
+    public void EnsureTaskFolder() => Directory.CreateDirectory(TaskFolder);
+
+    /// <summary>The training images of dataset_params (IDX files or an image folder), shape-checked and cut to max_images.</summary>
+    public IImageDataset OpenDataset()
+    {
+        var p = Config.Dataset;
+        bool idx = Directory.Exists(p.ImPath) && Directory.EnumerateFiles(p.ImPath, "*images-idx3-ubyte*").Any()
+                   || System.IO.File.Exists(p.ImPath);
+        IImageDataset dataset = idx
+            ? IdxDataset.Open(p.ImPath)
+            : new ImageFolderDataset(p.ImPath, p.ImChannels, p.ImSize, p.SkipUnreadableImages);
+        if (dataset is ImageFolderDataset folder)
+            foreach (var warning in folder.Warnings) Log.WriteLine($"warning: {warning}");
+        dataset.RequireShape(p.ImChannels, p.ImSize);
+        return p.MaxImages > 0 && p.MaxImages < dataset.Count ? new SubsetDataset(dataset, p.MaxImages) : dataset;
+    }
+
+    /// <summary>Fails with the step and the term when a loss is not finite, before anything is saved.</summary>
+    public static void CheckFinite(long step, IReadOnlyDictionary<string, double> losses)
+    {
+        foreach (var (name, value) in losses)
+            if (!double.IsFinite(value))
+                throw new TrainingDivergedException($"loss term '{name}' is {value} at step {step}; the last good checkpoint was kept (lower the learning rate or check the data)");
+    }
+
+    /// <summary>Runs a step, turning a device out-of-memory failure into advice on the batch size.</summary>
+    public static T GuardMemory<T>(Func<T> step, string batchKey, int batchSize)
+    {
+        try
+        {
+            return step();
+        }
+        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("OutOfMemory", StringComparison.Ordinal)
+                                  || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InsufficientMemoryException(
+                $"the device ran out of memory at {batchKey} = {batchSize}; try --set {batchKey.Replace('.', ':')}={Math.Max(1, batchSize / 2)}", e);
+        }
+    }
+}
+
+/// <summary>A loss became NaN or infinite.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>The first <paramref name="count"/> items of a data set (dataset_params.max_images).</summary>
+public sealed class SubsetDataset(IImageDataset inner, int count) : IImageDataset
+{
+    public string Name => $"{inner.Name} (first {count})";
+    public int Count => count;
+    public int ImageChannels => inner.ImageChannels;
+    public int ImageSize => inner.ImageSize;
+
+    public void CopyTo(int index, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
+        inner.CopyTo(index, destination);
+    }
+}

@@ -1,0 +1,126 @@
+using IlgpuDiffusion.Tensors.IO;
+
+namespace IlgpuDiffusion.Cli.Tests;
+
+/// <summary>The whole pipeline through the `ildm` executable on a tiny synthetic data set.</summary>
+public class PipelineTests
+{
+    private static void Ok(Ildm.Result result) => Assert.True(result.ExitCode == 0, result.ToString());
+
+    [Fact]
+    public void All_four_stages_run_and_write_their_files()
+    {
+        using var project = new TinyProject();
+        Ok(project.Run("train-autoencoder"));
+        foreach (var file in new[] { "vqvae_autoencoder_ckpt.safetensors", "vqvae_discriminator_ckpt.safetensors", "vqvae_autoencoder_state.safetensors",
+                     "autoencoder_metrics.csv", "autoencoder_losses.png", "vqvae_autoencoder_samples/current_autoencoder_sample_1.png" })
+            Assert.True(File.Exists(Path.Combine(project.Task, file)), $"missing {file}");
+        var metrics = File.ReadAllLines(Path.Combine(project.Task, "autoencoder_metrics.csv"));
+        Assert.Equal(7, metrics.Length); // header + 48 images / batch 8
+        Assert.NotEqual("", metrics[^1].Split(',')[^1]); // the discriminator trained after disc_start
+
+        var infer = project.Run("infer-autoencoder");
+        Ok(infer);
+        Assert.Contains("PSNR", infer.Output);
+        Assert.Contains("codebook usage", infer.Output);
+        foreach (var file in new[] { "input_samples.png", "encoded_samples.png", "reconstructed_samples.png", "vqvae_latents.safetensors" })
+            Assert.True(File.Exists(Path.Combine(project.Task, file)), $"missing {file}");
+
+        var ldm = project.Run("train-ldm");
+        Ok(ldm);
+        Assert.Contains("latents from", ldm.Output);
+        Assert.True(File.Exists(Path.Combine(project.Task, "ddpm_ckpt.safetensors")));
+
+        var ddim = project.Run("sample", "--sampler", "ddim", "--steps", "5", "--save-every", "2");
+        Ok(ddim);
+        Assert.True(File.Exists(Path.Combine(project.Task, "samples", "samples.png")));
+        Assert.True(File.Exists(Path.Combine(project.Task, "samples", "x0_0.png")));
+        Ok(project.Run("sample")); // the original's DDPM over all 100 steps
+    }
+
+    [Fact]
+    public void A_resumed_ldm_run_ends_with_the_same_weights_as_an_uninterrupted_one()
+    {
+        using var project = new TinyProject(images: 24);
+        Ok(project.Run("train-autoencoder", "--set", "train_params:disc_start=1000"));
+        Ok(project.Run("train-ldm", "--set", "train_params:ldm_epochs=4"));
+        string ckpt = Path.Combine(project.Task, "ddpm_ckpt.safetensors");
+        var straight = SafeTensors.Read(ckpt);
+
+        Ok(project.Run("train-ldm", "--overwrite", "--set", "train_params:ldm_epochs=2"));
+        Ok(project.Run("train-ldm", "--resume", "--set", "train_params:ldm_epochs=4"));
+        var resumed = SafeTensors.Read(ckpt);
+        Assert.Equal(straight.Keys, resumed.Keys);
+        foreach (var (name, tensor) in straight)
+            Assert.True(tensor.Floats!.SequenceEqual(resumed[name].Floats!), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void A_resumed_autoencoder_run_matches_an_uninterrupted_one()
+    {
+        using var project = new TinyProject(images: 32);
+        Ok(project.Run("train-autoencoder", "--set", "train_params:autoencoder_epochs=2"));
+        string ckpt = Path.Combine(project.Task, "vqvae_autoencoder_ckpt.safetensors");
+        var straight = SafeTensors.Read(ckpt);
+        Ok(project.Run("train-autoencoder", "--overwrite"));
+        Ok(project.Run("train-autoencoder", "--resume", "--set", "train_params:autoencoder_epochs=2"));
+        foreach (var (name, tensor) in straight)
+            Assert.True(tensor.Floats?.SequenceEqual(SafeTensors.Read(ckpt)[name].Floats!) ?? true, $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void Starting_over_an_earlier_run_needs_resume_or_overwrite()
+    {
+        using var project = new TinyProject(images: 16);
+        Ok(project.Run("train-autoencoder", "--set", "train_params:disc_start=1000"));
+        var again = project.Run("train-autoencoder");
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("--resume", again.Error);
+        Assert.Contains("vqvae_autoencoder_ckpt.safetensors", again.Error);
+    }
+
+    [Fact]
+    public void Stages_that_need_an_earlier_one_name_the_missing_checkpoint()
+    {
+        using var project = new TinyProject(images: 16);
+        var result = project.Run("train-ldm");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("vqvae_autoencoder_ckpt.safetensors", result.Error);
+        Assert.Contains("train-autoencoder", result.Error);
+    }
+
+    [Fact]
+    public void A_config_error_names_the_key()
+    {
+        using var project = new TinyProject(images: 16);
+        var typo = project.Run("train-autoencoder", "--set", "train_params:autoencoder_epoch=3");
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Contains("autoencoder_epoch", typo.Error);
+        var rule = project.Run("train-autoencoder", "--set", "autoencoder_params:mid_channels=[8,16]");
+        Assert.Equal(2, rule.ExitCode);
+        Assert.Contains("mid_channels", rule.Error);
+    }
+
+    [Fact]
+    public void A_truncated_checkpoint_is_reported_with_its_path()
+    {
+        using var project = new TinyProject(images: 16);
+        Ok(project.Run("train-autoencoder", "--set", "train_params:disc_start=1000"));
+        string ckpt = Path.Combine(project.Task, "vqvae_autoencoder_ckpt.safetensors");
+        var bytes = File.ReadAllBytes(ckpt);
+        File.WriteAllBytes(ckpt, bytes[..(bytes.Length - 100)]);
+        var result = project.Run("infer-autoencoder");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(ckpt, result.Error);
+    }
+
+    [Fact]
+    public void The_original_pth_checkpoint_imports_and_loads()
+    {
+        string pth = Fixtures.Path("pth/vqvae_tiny_pth.pth");
+        string target = Path.Combine(Directory.CreateTempSubdirectory("ildm-import-").FullName, "vqvae.safetensors");
+        var result = Ildm.Run("import", pth, target);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(PthReader.Read(pth).Keys, SafeTensors.Read(target).Keys);
+    }
+}
