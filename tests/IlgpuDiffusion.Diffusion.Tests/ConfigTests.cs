@@ -44,6 +44,7 @@ public class ConfigTests
         ("dataset im_size positive", "dataset_params.im_size", () => (MnistDataset with { ImSize = -1 }).Validate()),
         ("dataset name non-empty", "dataset_params.name", () => (MnistDataset with { Name = "" }).Validate()),
         ("dataset im_path non-empty", "dataset_params.im_path", () => (MnistDataset with { ImPath = " " }).Validate()),
+        ("dataset max_images non-negative", "dataset_params.max_images", () => (MnistDataset with { MaxImages = -1 }).Validate()),
 
         ("diffusion num_timesteps positive", "diffusion_params.num_timesteps", () => (DefaultDiffusion with { NumTimesteps = 0 }).Validate()),
         ("diffusion beta_start positive", "diffusion_params.beta_start", () => (DefaultDiffusion with { BetaStart = 0 }).Validate()),
@@ -68,6 +69,11 @@ public class ConfigTests
         ("train num_samples positive", "train_params.num_samples", () => (MnistTrain with { NumSamples = 0 }).Validate()),
         ("train num_grid_rows positive", "train_params.num_grid_rows", () => (MnistTrain with { NumGridRows = 0 }).Validate()),
         ("train task_name non-empty", "train_params.task_name", () => (MnistTrain with { TaskName = "" }).Validate()),
+        ("train checkpoint_steps non-negative", "train_params.checkpoint_steps", () => (MnistTrain with { CheckpointSteps = -1 }).Validate()),
+        ("train ema_decay non-negative", "train_params.ema_decay", () => (MnistTrain with { EmaDecay = -0.1 }).Validate()),
+        ("train ema_decay below 1", "train_params.ema_decay", () => (MnistTrain with { EmaDecay = 1 }).Validate()),
+        ("train lpips a known network", "train_params.lpips", () => (MnistTrain with { Lpips = "alex" }).Validate()),
+        ("train ldm_log_steps positive", "train_params.ldm_log_steps", () => (MnistTrain with { LdmLogSteps = 0 }).Validate()),
     ];
 
     public static TheoryData<string> RuleNames() => new(Rules.Select(r => r.Rule));
@@ -109,6 +115,9 @@ public class ConfigTests
         Assert.Throws<ConfigException>(() => new UNet(Device.Cpu, 3, MnistLdm with { MidChannels = [256, 128] }));
     }
 
+    /// <summary>The records' properties in snake_case are the config keys (the original's YAML keys).</summary>
+    internal static readonly JsonSerializerOptions SnakeCase = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
     [Fact]
     public void Sections_read_from_snake_case_json()
     {
@@ -118,18 +127,45 @@ public class ConfigTests
               "conv_out_channels": 128, "num_down_layers": 2, "num_mid_layers": 2, "num_up_layers": 2 }
             """;
         var ldm = LdmParams.FromJson(JsonDocument.Parse(json).RootElement);
-        Assert.Equal(JsonSerializer.Serialize(MnistLdm, ConfigJson.Options), JsonSerializer.Serialize(ldm, ConfigJson.Options));
+        Assert.Equal(JsonSerializer.Serialize(MnistLdm, SnakeCase), JsonSerializer.Serialize(ldm, SnakeCase));
+    }
 
-        var train = TrainParams.FromJson(JsonSerializer.SerializeToElement(MnistTrain, ConfigJson.Options));
-        Assert.Equal(MnistTrain, train);
-        Assert.Contains("autoencoder_img_save_steps", JsonSerializer.Serialize(MnistTrain, ConfigJson.Options));
+    [Fact]
+    public void Every_property_round_trips_through_its_snake_case_key()
+    {
+        static void RoundTrip<T>(T value, Func<JsonElement, string, T> fromJson) =>
+            Assert.Equal(JsonSerializer.Serialize(value, SnakeCase), JsonSerializer.Serialize(fromJson(JsonSerializer.SerializeToElement(value, SnakeCase), "test"), SnakeCase));
+
+        RoundTrip(CelebHqAutoencoder, AutoencoderParams.FromJson);
+        RoundTrip(CelebHqLdm, LdmParams.FromJson);
+        RoundTrip(MnistDataset with { MaxImages = 7, SkipUnreadableImages = true }, DatasetParams.FromJson);
+        RoundTrip(DefaultDiffusion, DiffusionParams.FromJson);
+        RoundTrip(MnistTrain with { CheckpointSteps = 3, EmaDecay = 0.99, Lpips = "vgg16", LdmLogSteps = 10 }, TrainParams.FromJson);
+        Assert.Contains("autoencoder_img_save_steps", JsonSerializer.Serialize(MnistTrain, SnakeCase));
     }
 
     [Fact]
     public void A_missing_key_is_named()
     {
-        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(JsonDocument.Parse("""{ "num_timesteps": 1000, "beta_start": 0.0015 }""").RootElement));
+        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(JsonDocument.Parse("""{ "num_timesteps": 1000, "beta_start": 0.0015 }""").RootElement, "case x"));
+        Assert.Equal("diffusion_params.beta_end", error.Key);
+        Assert.Equal("case x: diffusion_params.beta_end is missing", error.Message);
+    }
+
+    [Fact]
+    public void An_unknown_key_in_a_json_section_is_named()
+    {
+        var json = JsonSerializer.SerializeToElement(new { num_timesteps = 1000, beta_start = 0.0015, beta_end = 0.0195, beta_schedule = "linear" });
+        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(json, "case x"));
+        Assert.Equal("diffusion_params.beta_schedule", error.Key);
+        Assert.StartsWith("case x: diffusion_params.beta_schedule is not a known key", error.Message);
+    }
+
+    [Fact]
+    public void A_json_section_that_is_not_an_object_is_an_error()
+    {
+        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(JsonDocument.Parse("null").RootElement, "case x"));
         Assert.Equal("diffusion_params", error.Key);
-        Assert.Contains("beta_end", error.Message);
+        Assert.Contains("must be an object", error.Message);
     }
 }

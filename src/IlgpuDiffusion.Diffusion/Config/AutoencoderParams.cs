@@ -19,7 +19,29 @@ public sealed record AutoencoderParams
 
     public const string Section = "autoencoder_params";
 
-    public static AutoencoderParams FromJson(JsonElement section) => ConfigJson.Read<AutoencoderParams>(section, Section);
+    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
+    public static AutoencoderParams Bind(ConfigSection s)
+    {
+        var p = new AutoencoderParams
+        {
+            ZChannels = s.Int("z_channels"),
+            CodebookSize = s.Int("codebook_size"),
+            DownChannels = s.Ints("down_channels"),
+            MidChannels = s.Ints("mid_channels"),
+            DownSample = s.Bools("down_sample"),
+            AttnDown = s.Bools("attn_down"),
+            NormChannels = s.Int("norm_channels"),
+            NumHeads = s.Int("num_heads"),
+            NumDownLayers = s.Int("num_down_layers"),
+            NumMidLayers = s.Int("num_mid_layers"),
+            NumUpLayers = s.Int("num_up_layers"),
+        };
+        s.RejectUnknownKeys();
+        return p;
+    }
+
+    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
+    public static AutoencoderParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
 
     public void Validate()
     {

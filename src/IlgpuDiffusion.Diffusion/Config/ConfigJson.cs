@@ -1,27 +1,49 @@
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 
 namespace IlgpuDiffusion.Diffusion.Config;
 
 /// <summary>
-/// How the config records map to JSON: a property's JSON name is its C# name in snake_case
-/// (<c>ZChannels</c> ↔ <c>z_channels</c>, <c>AutoencoderImgSaveSteps</c> ↔ <c>autoencoder_img_save_steps</c>),
-/// the keys of the original project's YAML configs. Every property is required; keys the records do not
-/// know are ignored. Reading does not validate: call <c>Validate()</c> (the models do).
+/// JSON into IConfiguration, for the one binding path (<see cref="ConfigSection"/> and the records'
+/// <c>Bind</c>): configuration files and the config sections of parity manifest entries both go
+/// through Microsoft.Extensions.Configuration.Json.
 /// </summary>
-public static class ConfigJson
+internal static class ConfigJson
 {
-    public static JsonSerializerOptions Options { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
-    /// <summary>Reads one section; a missing or mistyped key becomes a <see cref="ConfigException"/> naming the section.</summary>
-    public static T Read<T>(JsonElement section, string sectionName)
+    /// <summary>Reads a JSON object; malformed JSON, a non-object top level or a duplicate key is an
+    /// <see cref="InvalidDataException"/> naming <paramref name="source"/> (and the line when known).</summary>
+    public static IConfigurationRoot Read(Stream json, string source)
     {
         try
         {
-            return section.Deserialize<T>(Options) ?? throw new ConfigException(sectionName, "must be an object, got null");
+            return new ConfigurationBuilder().AddJsonStream(json).Build();
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or FormatException)
         {
-            throw new ConfigException(sectionName, e.Message);
+            // the parser's JsonException (thrown as is, or wrapped by the provider) knows the 0-based position;
+            // the provider's own FormatExceptions (duplicate key, top level not an object) do not
+            var parser = e as JsonException ?? e.InnerException as JsonException;
+            var where = parser is { LineNumber: { } line, BytePositionInLine: { } column } ? $" at line {line + 1}, column {column + 1}" : "";
+            var detail = parser is null ? e.Message : parser.Message.Split(" LineNumber:")[0].Split(" Path:")[0];
+            throw new InvalidDataException($"{source}: invalid JSON{where}: {detail}", e);
         }
+    }
+
+    /// <summary>A section given as a JSON element (a parity manifest entry's <c>autoencoder_params</c>),
+    /// ready for a record's <c>Bind</c>.</summary>
+    public static ConfigSection Section(JsonElement element, string name, string source)
+    {
+        var json = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            writer.WriteStartObject();
+            writer.WritePropertyName(name);
+            element.WriteTo(writer);
+            writer.WriteEndObject();
+        }
+        json.Position = 0;
+        var section = new ConfigSection(Read(json, source), name, source);
+        section.RequireObject();
+        return section;
     }
 }

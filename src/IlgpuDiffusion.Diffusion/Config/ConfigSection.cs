@@ -5,8 +5,10 @@ namespace IlgpuDiffusion.Diffusion.Config;
 
 /// <summary>
 /// Typed, checked reads from one section of a configuration (JSON file plus <c>--set section:key=value</c>
-/// overrides): a missing key, a value of the wrong type and an unknown key are errors that name the
-/// file and <c>section.key</c>.
+/// overrides): a missing key, a value of the wrong type and an unknown key are <see cref="ConfigException"/>s
+/// that name the source and <c>section.key</c>. IConfiguration keeps every scalar as a string and a list
+/// as children <c>0</c>, <c>1</c>, …; JSON <c>null</c> and <c>{}</c> become a key without value or children,
+/// <c>[]</c> an empty string. The reads undo that.
 /// </summary>
 public sealed class ConfigSection(IConfiguration root, string name, string source)
 {
@@ -15,60 +17,95 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
 
     public string Name => name;
     public string Source => source;
-    public bool Exists => _section.Exists();
 
     public string Key(string key) => $"{name}.{key}";
 
-    private string? Raw(string key)
-    {
-        _read.Add(key);
-        return _section[key];
-    }
+    private ConfigException Error(string key, string problem) => new(Key(key), problem, source);
 
-    private InvalidDataException Error(string key, string problem) => new($"{source}: {Key(key)} {problem}");
+    /// <summary>The section itself must be a non-empty object (not missing, not a scalar, list or null).</summary>
+    public void RequireObject()
+    {
+        var children = _section.GetChildren().ToList();
+        if (children.Count > 0 && !children.Any(c => IsIndex(c.Key, children.Count))) return;
+        if (!Present(root, name)) throw new ConfigException(name, "is missing", source);
+        throw new ConfigException(name, $"must be an object of keys, got {(children.Count > 0 ? "a list" : Describe(_section.Value))}", source);
+    }
 
     public string String(string key, string? fallback = null) =>
-        Raw(key) ?? fallback ?? throw Error(key, "is missing");
+        Scalar(key, "a string") ?? fallback ?? throw Error(key, "is missing");
 
-    public int Int(string key, int? fallback = null) => Parse<int>(key, fallback, "an integer",
-        s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null);
+    public int Int(string key, int? fallback = null) => Parse(key, fallback, "an integer", ParseInt);
 
-    public float Float(string key, float? fallback = null) => Parse<float>(key, fallback, "a number",
-        s => float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null);
+    /// <summary>A finite number (the strings "NaN" and "Infinity" would parse but are never meant).</summary>
+    public double Double(string key, double? fallback = null) => Parse(key, fallback, "a number", ParseDouble);
 
-    public bool Bool(string key, bool? fallback = null) => Parse<bool>(key, fallback, "true or false",
-        s => bool.TryParse(s, out var v) ? v : null);
+    public bool Bool(string key, bool? fallback = null) => Parse(key, fallback, "true or false", ParseBool);
 
-    public int[] Ints(string key) => List<int>(key, "integers", s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null);
+    public int[] Ints(string key) => List(key, "integers", "an integer", ParseInt);
 
-    public bool[] Bools(string key) => List<bool>(key, "true/false values", s => bool.TryParse(s, out var v) ? v : null);
+    public bool[] Bools(string key) => List(key, "true/false values", "true or false", ParseBool);
 
-    private T Parse<T>(string key, T? fallback, string expected, Func<string, T?> parse) where T : struct
+    private static int? ParseInt(string s) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null;
+    private static double? ParseDouble(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v : null;
+    private static bool? ParseBool(string s) => bool.TryParse(s, out var v) ? v : null;
+
+    private static string Describe(string? raw) => raw switch
     {
-        var raw = Raw(key);
-        if (raw == null)
-        {
-            if (_section.GetSection(key).GetChildren().Any()) throw Error(key, $"must be {expected}, got a list or object");
-            return fallback ?? throw Error(key, "is missing");
-        }
-        return parse(raw) ?? throw Error(key, $"must be {expected}, got '{raw}'");
-    }
+        null => "null",
+        "" => "an empty value",
+        _ => $"'{raw}'",
+    };
 
-    private T[] List<T>(string key, string expected, Func<string, T?> parse) where T : struct
+    private static bool IsIndex(string key, int count) =>
+        int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < count;
+
+    /// <summary>Whether the key is there at all, even as null (a key with neither value nor children).</summary>
+    private static bool Present(IConfiguration parent, string key) =>
+        parent.GetChildren().Any(c => string.Equals(c.Key, key, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The key's string value, or null when the key is absent; a list or object is an error.</summary>
+    private string? Scalar(string key, string expected)
     {
         _read.Add(key);
         var child = _section.GetSection(key);
-        if (child.Value != null) throw Error(key, $"must be a list of {expected}, got '{child.Value}'");
-        var items = child.GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue).ToList();
-        if (items.Count == 0) throw Error(key, "is missing or empty");
-        return items.Select(c => parse(c.Value ?? "") ?? throw Error($"{key}[{c.Key}]", $"must be one of {expected}, got '{c.Value}'")).ToArray();
+        if (child.Value is not null) return child.Value;
+        if (child.GetChildren().Any()) throw Error(key, $"must be {expected}, got a list or object");
+        if (Present(_section, key)) throw Error(key, $"must be {expected}, got null");
+        return null;
+    }
+
+    private T Parse<T>(string key, T? fallback, string expected, Func<string, T?> parse) where T : struct
+    {
+        var raw = Scalar(key, expected);
+        if (raw is null) return fallback ?? throw Error(key, "is missing");
+        return parse(raw) ?? throw Error(key, $"must be {expected}, got {Describe(raw)}");
+    }
+
+    private T[] List<T>(string key, string expectedList, string expected, Func<string, T?> parse) where T : struct
+    {
+        _read.Add(key);
+        var child = _section.GetSection(key);
+        var items = child.GetChildren().ToList();
+        if (child.Value == "") throw Error(key, "must not be empty");
+        if (items.Count == 0)
+            throw Error(key, Present(_section, key) ? $"must be a list of {expectedList}, got {Describe(child.Value)}" : "is missing");
+        var values = new T[items.Count];
+        foreach (var item in items)
+        {
+            // a list's children are exactly 0..n-1; any other name means the value is an object
+            if (!IsIndex(item.Key, items.Count)) throw Error(key, $"must be a list of {expectedList}, got an object (key '{item.Key}')");
+            int i = int.Parse(item.Key, CultureInfo.InvariantCulture);
+            if (item.Value is null) throw Error($"{key}[{i}]", $"must be {expected}, got {(item.GetChildren().Any() ? "a list or object" : "null")}");
+            values[i] = parse(item.Value) ?? throw Error($"{key}[{i}]", $"must be {expected}, got {Describe(item.Value)}");
+        }
+        return values;
     }
 
     /// <summary>After all reads: any key of the section that was not read is unknown (a typo, or a key of another section).</summary>
     public void RejectUnknownKeys()
     {
-        var unknown = _section.GetChildren().Select(c => c.Key).Where(k => !_read.Contains(k)).ToList();
+        var unknown = _section.GetChildren().Select(c => c.Key).Where(k => !_read.Contains(k)).Select(Key).ToList();
         if (unknown.Count > 0)
-            throw new InvalidDataException($"{source}: unknown key{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(Key))} (known: {string.Join(", ", _read.Order())})");
+            throw new ConfigException(string.Join(", ", unknown), $"{(unknown.Count > 1 ? "are not known keys" : "is not a known key")} (known: {string.Join(", ", _read.Order())})", source);
     }
 }

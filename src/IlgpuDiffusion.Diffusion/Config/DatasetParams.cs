@@ -8,11 +8,38 @@ public sealed record DatasetParams
     public required int ImChannels { get; init; }
     public required int ImSize { get; init; }
     public required string Name { get; init; }
+
+    /// <summary>The data set's folder (or file), kept as written; a relative path is resolved against the
+    /// current working directory when the data set is opened, as the original does (not against the config file's folder).</summary>
     public required string ImPath { get; init; }
+
+    /// <summary>Optional <c>max_images</c>: use only the first N images of the data set (small, quick runs); 0 = all.</summary>
+    public int MaxImages { get; init; }
+
+    /// <summary>Optional <c>skip_unreadable_images</c>: false (default) = a corrupt image fails the run;
+    /// true = it is skipped with a warning.</summary>
+    public bool SkipUnreadableImages { get; init; }
 
     public const string Section = "dataset_params";
 
-    public static DatasetParams FromJson(JsonElement section) => ConfigJson.Read<DatasetParams>(section, Section);
+    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
+    public static DatasetParams Bind(ConfigSection s)
+    {
+        var p = new DatasetParams
+        {
+            ImChannels = s.Int("im_channels"),
+            ImSize = s.Int("im_size"),
+            Name = s.String("name"),
+            ImPath = s.String("im_path"),
+            MaxImages = s.Int("max_images", 0),
+            SkipUnreadableImages = s.Bool("skip_unreadable_images", false),
+        };
+        s.RejectUnknownKeys();
+        return p;
+    }
+
+    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
+    public static DatasetParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
 
     public void Validate()
     {
@@ -21,5 +48,6 @@ public sealed record DatasetParams
         check.Positive("im_size", ImSize);
         check.NotEmpty("name", Name);
         check.NotEmpty("im_path", ImPath);
+        check.NonNegative("max_images", MaxImages);
     }
 }

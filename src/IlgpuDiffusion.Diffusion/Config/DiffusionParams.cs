@@ -11,7 +11,21 @@ public sealed record DiffusionParams
 
     public const string Section = "diffusion_params";
 
-    public static DiffusionParams FromJson(JsonElement section) => ConfigJson.Read<DiffusionParams>(section, Section);
+    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
+    public static DiffusionParams Bind(ConfigSection s)
+    {
+        var p = new DiffusionParams
+        {
+            NumTimesteps = s.Int("num_timesteps"),
+            BetaStart = s.Double("beta_start"),
+            BetaEnd = s.Double("beta_end"),
+        };
+        s.RejectUnknownKeys();
+        return p;
+    }
+
+    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
+    public static DiffusionParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
 
     public void Validate()
     {

@@ -19,7 +19,29 @@ public sealed record LdmParams
 
     public const string Section = "ldm_params";
 
-    public static LdmParams FromJson(JsonElement section) => ConfigJson.Read<LdmParams>(section, Section);
+    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
+    public static LdmParams Bind(ConfigSection s)
+    {
+        var p = new LdmParams
+        {
+            DownChannels = s.Ints("down_channels"),
+            MidChannels = s.Ints("mid_channels"),
+            DownSample = s.Bools("down_sample"),
+            AttnDown = s.Bools("attn_down"),
+            TimeEmbDim = s.Int("time_emb_dim"),
+            NormChannels = s.Int("norm_channels"),
+            NumHeads = s.Int("num_heads"),
+            ConvOutChannels = s.Int("conv_out_channels"),
+            NumDownLayers = s.Int("num_down_layers"),
+            NumMidLayers = s.Int("num_mid_layers"),
+            NumUpLayers = s.Int("num_up_layers"),
+        };
+        s.RejectUnknownKeys();
+        return p;
+    }
+
+    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
+    public static LdmParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
 
     public void Validate()
     {

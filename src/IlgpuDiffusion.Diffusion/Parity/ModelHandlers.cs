@@ -31,8 +31,8 @@ public static class ModelHandlers
         public IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device) => compute(c, device);
     }
 
-    private static AutoencoderParams AutoencoderConfig(ParityCase c) => AutoencoderParams.FromJson(c.Entry.GetProperty(AutoencoderParams.Section));
-    private static LdmParams LdmConfig(ParityCase c) => LdmParams.FromJson(c.Entry.GetProperty(LdmParams.Section));
+    private static AutoencoderParams AutoencoderConfig(ParityCase c) => AutoencoderParams.FromJson(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
+    private static LdmParams LdmConfig(ParityCase c) => LdmParams.FromJson(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
 
     private static Dictionary<string, Tensor> VqVaeCase(ParityCase c, Device d) =>
         RunModuleCase(c, d, new VqVae(d, c.Int("im_channels"), AutoencoderConfig(c)), (model, inputs) =>

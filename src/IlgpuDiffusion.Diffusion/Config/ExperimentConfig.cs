@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Configuration;
+
+namespace IlgpuDiffusion.Diffusion.Config;
+
+/// <summary>
+/// A whole experiment configuration: the five sections of a JSON config file (the keys of the original
+/// project's YAML configs), bound and validated. <see cref="Source"/> is the file it came from.
+/// </summary>
+public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Diffusion, AutoencoderParams Autoencoder,
+    LdmParams Ldm, TrainParams Train, string Source)
+{
+    public static IReadOnlyList<string> Sections { get; } =
+        [DatasetParams.Section, DiffusionParams.Section, AutoencoderParams.Section, LdmParams.Section, TrainParams.Section];
+
+    /// <summary>
+    /// Reads the JSON config file at <paramref name="path"/>, applies <paramref name="overrides"/> in order,
+    /// binds every section and validates it. A missing file is a <see cref="FileNotFoundException"/>;
+    /// everything else wrong is a <see cref="ConfigException"/> naming <c>section.key</c> or, when no single
+    /// key is to blame (malformed JSON or override), an <see cref="InvalidDataException"/>; either message
+    /// starts with <paramref name="path"/>.
+    /// </summary>
+    /// <param name="overrides">
+    /// <c>section:key=value</c> (or <c>section.key=value</c>). <c>section:key:2=value</c> sets one element of
+    /// an existing list; <c>section:key=[16,32,32]</c>, or a comma-separated value for a key that is a list in
+    /// the file (<c>true,false</c>), replaces the whole list. Keys are checked when the section is bound,
+    /// so an optional key the file leaves out can be set too, and a misspelt one is an unknown key.
+    /// </param>
+    public static ExperimentConfig Load(string path, IEnumerable<string>? overrides = null)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config file {path} not found", path);
+        using var json = File.OpenRead(path);
+        return Load(json, path, overrides);
+    }
+
+    /// <summary>As <see cref="Load(string, IEnumerable{string}?)"/>, from JSON that is not a file (an embedded
+    /// default); <paramref name="source"/> names it in errors.</summary>
+    public static ExperimentConfig Load(Stream json, string source, IEnumerable<string>? overrides = null)
+    {
+        // overrides edit the flattened key/value pairs rather than layering a second provider on top, so that
+        // a shorter list replaces a longer one instead of keeping its tail
+        var values = ConfigJson.Read(json, source).AsEnumerable().ToDictionary(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in overrides ?? []) Override(values, item, source);
+        var root = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+
+        var unknown = root.GetChildren().Select(c => c.Key).FirstOrDefault(k => !Sections.Contains(k, StringComparer.OrdinalIgnoreCase));
+        if (unknown is not null) throw new ConfigException(unknown, $"is not a known section (known: {string.Join(", ", Sections)})", source);
+
+        T Bind<T>(string name, Func<ConfigSection, T> bind, Action<T> validate)
+        {
+            var section = new ConfigSection(root, name, source);
+            section.RequireObject();
+            var bound = bind(section);
+            try
+            {
+                validate(bound);
+            }
+            catch (ConfigException e)
+            {
+                throw e.In(source);
+            }
+            return bound;
+        }
+
+        return new ExperimentConfig(
+            Bind(DatasetParams.Section, DatasetParams.Bind, p => p.Validate()),
+            Bind(DiffusionParams.Section, DiffusionParams.Bind, p => p.Validate()),
+            Bind(AutoencoderParams.Section, AutoencoderParams.Bind, p => p.Validate()),
+            Bind(LdmParams.Section, LdmParams.Bind, p => p.Validate()),
+            Bind(TrainParams.Section, TrainParams.Bind, p => p.Validate()),
+            source);
+    }
+
+    /// <summary>Applies one <c>section:key=value</c> override to the flattened configuration (keys joined by ':', list elements numbered).</summary>
+    private static void Override(Dictionary<string, string?> values, string item, string source)
+    {
+        int equals = item.IndexOf('=');
+        var parts = equals < 0 ? [] : item[..equals].Trim().Replace('.', ':').Split(':');
+        int index = 0;
+        if (parts.Length is < 2 or > 3 || parts.Any(string.IsNullOrWhiteSpace)
+            || (parts.Length == 3 && !int.TryParse(parts[2], out index)))
+            throw new InvalidDataException(
+                $"{source}: malformed override '{item}' (expected section:key=value, section:key:index=value or section:key=[a,b,...])");
+
+        var (section, key) = (parts[0], $"{parts[0]}.{parts[1]}");
+        if (!Sections.Contains(section, StringComparer.OrdinalIgnoreCase))
+            throw new ConfigException(section, $"is not a known section (override '{item}'; known: {string.Join(", ", Sections)})", source);
+
+        var value = item[(equals + 1)..].Trim();
+        var path = $"{parts[0]}:{parts[1]}";
+        if (parts.Length == 3)
+        {
+            var element = $"{path}:{index}";
+            if (!values.ContainsKey(element))
+                throw new ConfigException($"{key}[{index}]", $"does not exist (override '{item}'); to change a list's length set the whole list, {path}=[a,b,...]", source);
+            values[element] = value;
+            return;
+        }
+
+        var children = values.Keys.Where(k => k.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)).ToList();
+        bool bracketed = value.StartsWith('[') && value.EndsWith(']');
+        foreach (var child in children) values.Remove(child);
+        if (!bracketed && children.Count == 0)
+        {
+            values[path] = value;
+            return;
+        }
+        // a list: the key itself has no value (an empty list stays present but empty), its elements are path:0, path:1, ...
+        values[path] = null;
+        var list = bracketed ? value[1..^1] : value;
+        if (list.Trim().Length == 0) return;
+        var elements = list.Split(',');
+        for (int i = 0; i < elements.Length; i++) values[$"{path}:{i}"] = elements[i].Trim();
+    }
+}
