@@ -16,15 +16,24 @@ public readonly record struct GemmArgs(
 
 /// <summary>Geometry of a 2-D convolution over a batch of NCHW images: kernel (KH, KW), stride,
 /// top/left padding (PadH, PadW; the bottom/right padding is implied by OutH/OutW, so asymmetric
-/// padding works) and dilation 1. Column matrix per image: rows C·KH·KW (c-major, then kh, kw),
-/// columns OutH·OutW.</summary>
+/// padding works) and dilation 1. The column matrix has rows C·KH·KW (c-major, then kh, kw) and
+/// columns OutH·OutW per image; per image (Batch, rows, cols) by default, or with
+/// <see cref="BatchInner"/> one (rows, Batch·cols) matrix, so a whole batch is one GEMM.</summary>
 public readonly record struct ConvGeometry(
     int Batch, int Channels, int Height, int Width,
     int KH, int KW, int StrideH, int StrideW, int PadH, int PadW, int OutH, int OutW)
 {
+    private readonly int _batchInner; // an int, not a bool: kernel arguments must be blittable
+
+    public bool BatchInner { get => _batchInner != 0; init => _batchInner = value ? 1 : 0; }
+
     public int ColumnRows => Channels * KH * KW;
     public int ColumnCols => OutH * OutW;
     public int ColumnsPerImage => ColumnRows * ColumnCols;
+    /// <summary>Distance between the first columns of consecutive images.</summary>
+    public int ImageStride => BatchInner ? ColumnCols : ColumnsPerImage;
+    /// <summary>Distance between consecutive rows of the column matrix.</summary>
+    public int RowStride => BatchInner ? Batch * ColumnCols : ColumnCols;
 }
 
 /// <summary>

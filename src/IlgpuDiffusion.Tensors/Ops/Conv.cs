@@ -9,7 +9,9 @@ public readonly record struct Padding2d(int Top, int Left, int Bottom, int Right
     public static implicit operator Padding2d(int p) => Same(p);
 }
 
-// Convolutions lowered to im2col + the executor's GEMM; the backward passes reuse the same two primitives.
+// Convolutions lowered to im2col + one GEMM for the whole batch: the column matrix is laid out
+// (C·KH·KW, Batch·OH·OW), so the weight is read once per call rather than once per image (which made
+// small-spatial layers memory-bound), and the backward passes reuse the same two primitives.
 public sealed partial class Tensor
 {
     /// <summary>torch.nn.functional.conv2d for NCHW x and weight (Cout, Cin, KH, KW), optional bias (Cout).</summary>
@@ -23,34 +25,36 @@ public sealed partial class Tensor
         int cout = weight._shape[0], kh = weight._shape[2], kw = weight._shape[3];
         int outH = (h + padding.Top + padding.Bottom - kh) / stride + 1, outW = (w + padding.Left + padding.Right - kw) / stride + 1;
         if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kh}x{kw} with this padding");
-        var g = new ConvGeometry(batch, cin, h, w, kh, kw, stride, stride, padding.Top, padding.Left, outH, outW);
+        var g = new ConvGeometry(batch, cin, h, w, kh, kw, stride, stride, padding.Top, padding.Left, outH, outW) { BatchInner = true };
+        int columns = batch * g.ColumnCols;
 
-        var cols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
+        var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
         x.Backend.Im2Col(x.View, cols.View, g);
+        // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, then back to (B, Cout, OH, OW)
+        var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
+        x.Backend.Gemm(new GemmArgs(false, false, cout, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, cols.View, columns, 0, 0f, yByChannel.View, columns, 0));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
-        // y[b] (Cout, OH·OW) = W (Cout, C·KH·KW) · cols[b]
-        x.Backend.Gemm(new GemmArgs(false, false, cout, g.ColumnCols, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0,
-            cols.View, g.ColumnCols, g.ColumnsPerImage, 0f, y.View, g.ColumnCols, cout * g.ColumnCols, batch));
+        SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
+        yByChannel.Dispose();
         var conv = Record(y, op, [x, weight], dy =>
         {
+            var dyByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
+            SwapBatchAndChannels(x.Backend, dy.View, dyByChannel.View, batch, cout, g.ColumnCols);
             Tensor? dx = null, dw = null;
             if (weight.RequiresGrad)
             {
-                // dW = Σ_b dy[b] · cols[b]ᵀ, accumulated in place over the batch
-                dw = Zeros(weight._shape, x.Device);
-                for (int b = 0; b < batch; b++)
-                    x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, g.ColumnCols, 1f, dy.View.At(b * cout * g.ColumnCols), g.ColumnCols, 0,
-                        cols.View.At(b * g.ColumnsPerImage), g.ColumnCols, 0, 1f, dw.View, g.ColumnRows, 0));
+                dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
+                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, cols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0));
             }
             if (x.RequiresGrad)
             {
-                var dcols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
-                x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, g.ColumnCols, cout, 1f, weight.View, g.ColumnRows, 0,
-                    dy.View, g.ColumnCols, cout * g.ColumnCols, 0f, dcols.View, g.ColumnCols, g.ColumnsPerImage, batch));
+                var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
+                x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cout, 1f, weight.View, g.ColumnRows, 0, dyByChannel.View, columns, 0, 0f, dcols.View, columns, 0));
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 x.Backend.Col2Im(dcols.View, dx.View, g);
                 dcols.Dispose();
             }
+            dyByChannel.Dispose();
             return [dx, dw];
         });
         return bias == null ? conv : conv.Add(bias.Reshape(1, cout, 1, 1));
@@ -69,37 +73,43 @@ public sealed partial class Tensor
         int outH = (h - 1) * stride - 2 * padding + kh, outW = (w - 1) * stride - 2 * padding + kw;
         if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: output would be empty for input {ShapeString(x._shape)}");
         // geometry of the forward conv that maps y (B, Cout, outH, outW) to x's spatial size
-        var g = new ConvGeometry(batch, cout, outH, outW, kh, kw, stride, stride, padding, padding, h, w);
+        var g = new ConvGeometry(batch, cout, outH, outW, kh, kw, stride, stride, padding, padding, h, w) { BatchInner = true };
+        int columns = batch * g.ColumnCols;
 
-        // cols[b] (Cout·KH·KW, H·W) = Wᵀ (Cout·KH·KW, Cin) · x[b] (Cin, H·W); y = col2im(cols)
-        var cols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
-        x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, g.ColumnCols, cin, 1f, weight.View, g.ColumnRows, 0,
-            x.View, g.ColumnCols, cin * g.ColumnCols, 0f, cols.View, g.ColumnCols, g.ColumnsPerImage, batch));
+        // cols (Cout·KH·KW, B·H·W) = Wᵀ (Cout·KH·KW, Cin) · x as (Cin, B·H·W); y = col2im(cols)
+        var xByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
+        SwapBatchAndChannels(x.Backend, x.View, xByChannel.View, batch, cin, g.ColumnCols);
+        var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
+        x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cin, 1f, weight.View, g.ColumnRows, 0, xByChannel.View, columns, 0, 0f, cols.View, columns, 0));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         x.Backend.Col2Im(cols.View, y.View, g);
         cols.Dispose();
         var deconv = Record(y, op, [x, weight], dy =>
         {
-            var dcols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
+            var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
             x.Backend.Im2Col(dy.View, dcols.View, g);
             Tensor? dx = null, dw = null;
             if (x.RequiresGrad)
             {
+                var dxByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
+                x.Backend.Gemm(new GemmArgs(false, false, cin, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, dcols.View, columns, 0, 0f, dxByChannel.View, columns, 0));
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, false, cin, g.ColumnCols, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0,
-                    dcols.View, g.ColumnCols, g.ColumnsPerImage, 0f, dx.View, g.ColumnCols, cin * g.ColumnCols, batch));
+                SwapBatchAndChannels(x.Backend, dxByChannel.View, dx.View, cin, batch, g.ColumnCols);
+                dxByChannel.Dispose();
             }
             if (weight.RequiresGrad)
             {
-                // dW (Cin, Cout·KH·KW) = Σ_b x[b] · dcols[b]ᵀ
-                dw = Zeros(weight._shape, x.Device);
-                for (int b = 0; b < batch; b++)
-                    x.Backend.Gemm(new GemmArgs(false, true, cin, g.ColumnRows, g.ColumnCols, 1f, x.View.At(b * cin * g.ColumnCols), g.ColumnCols, 0,
-                        dcols.View.At(b * g.ColumnsPerImage), g.ColumnCols, 0, 1f, dw.View, g.ColumnRows, 0));
+                // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
+                dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
+                x.Backend.Gemm(new GemmArgs(false, true, cin, g.ColumnRows, columns, 1f, xByChannel.View, columns, 0, dcols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0));
             }
             dcols.Dispose();
             return [dx, dw];
         });
         return bias == null ? deconv : deconv.Add(bias.Reshape(1, cout, 1, 1));
     }
+
+    /// <summary>(A, B, S) → (B, A, S): moves between image-major (N, C, H·W) and channel-major (C, N·H·W) layouts.</summary>
+    private static void SwapBatchAndChannels(Backends.IBackend backend, BufferView source, BufferView destination, int a, int b, int spatial) =>
+        Layout.Copy(backend, source, [b * spatial, spatial, 1], destination, [spatial, a * spatial, 1], [a, b, spatial]);
 }

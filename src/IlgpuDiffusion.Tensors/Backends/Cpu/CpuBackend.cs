@@ -463,7 +463,7 @@ public sealed class CpuBackend : IBackend
                     for (int kw = 0; kw < geo.KW; kw++)
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
-                        var dst = cs.AsSpan(co + b * geo.ColumnsPerImage + row * geo.ColumnCols, geo.ColumnCols);
+                        var dst = cs.AsSpan(co + b * geo.ImageStride + row * geo.RowStride, geo.ColumnCols);
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;
@@ -497,7 +497,7 @@ public sealed class CpuBackend : IBackend
                     for (int kw = 0; kw < geo.KW; kw++)
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
-                        int src = co + b * geo.ColumnsPerImage + row * geo.ColumnCols;
+                        int src = co + b * geo.ImageStride + row * geo.RowStride;
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;

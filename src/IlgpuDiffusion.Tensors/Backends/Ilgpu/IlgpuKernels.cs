@@ -189,7 +189,7 @@ internal static class IlgpuKernels
         int ow = col % g.OutW, oh = col / g.OutW;
         int h = oh * g.StrideH - g.PadH + kh, w = ow * g.StrideW - g.PadW + kw;
         bool inside = h >= 0 && h < g.Height && w >= 0 && w < g.Width;
-        cols[index] = inside ? x[((b * g.Channels + c) * g.Height + h) * g.Width + w] : 0f;
+        cols[b * g.ImageStride + row * g.RowStride + col] = inside ? x[((b * g.Channels + c) * g.Height + h) * g.Width + w] : 0f;
     }
 
     /// <summary>One thread per input pixel gathers every column entry that read it: no atomics.</summary>
@@ -199,7 +199,7 @@ internal static class IlgpuKernels
         int bc = index / (g.Width * g.Height);
         int c = bc % g.Channels, b = bc / g.Channels;
         int colCount = g.OutH * g.OutW;
-        int imageBase = b * g.Channels * g.KH * g.KW * colCount;
+        int imageBase = b * g.ImageStride;
         float sum = 0f;
         for (int kh = 0; kh < g.KH; kh++)
         {
@@ -214,7 +214,7 @@ internal static class IlgpuKernels
                 int ow = tw / g.StrideW;
                 if (ow >= g.OutW) continue;
                 int row = (c * g.KH + kh) * g.KW + kw;
-                sum += cols[imageBase + row * colCount + oh * g.OutW + ow];
+                sum += cols[imageBase + row * g.RowStride + oh * g.OutW + ow];
             }
         }
         dx[index] = sum;
