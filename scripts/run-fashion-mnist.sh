@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The main job: sets up what is missing, then trains the autoencoder, encodes the training latents,
+# trains the latent diffusion UNet and samples, with configs/fashion-mnist.json. Each run writes to a
+# new folder (runs/<time> unless OUTPUT is set), so earlier results are never overwritten.
+# Extra arguments go to every stage, e.g. --device cuda or --set train_params:ldm_epochs=2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v dotnet >/dev/null; then
+  echo "error: the .NET 10 SDK is needed (https://dot.net; on Debian: the dotnet-sdk-10.0 package from Microsoft's feed)" >&2
+  exit 1
+fi
+data=/usr/share/datasets/fashion-mnist
+if [ ! -d "$data" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "error: Fashion-MNIST not found at $data. Install it (sudo apt-get install dataset-fashion-mnist)," >&2
+    echo "       or pass --set dataset_params:im_path=/folder/with/train-images-idx3-ubyte.gz" >&2
+    exit 1
+  fi
+fi
+
+dotnet build src/IlgpuDiffusion.Cli -c Release --nologo -v q
+ildm() { dotnet src/IlgpuDiffusion.Cli/bin/Release/net10.0/ildm.dll "$@"; }
+out=${OUTPUT:-runs/$(date +%Y%m%d-%H%M%S)}
+config=configs/fashion-mnist.json
+start=$(date +%s)
+ildm train-autoencoder --config "$config" --output "$out" "$@"
+ildm infer-autoencoder --config "$config" --output "$out" "$@"
+ildm train-ldm --config "$config" --output "$out" "$@"
+ildm sample --config "$config" --output "$out" "$@"
+echo "main job finished in $(( $(date +%s) - start )) s"
+echo "sample grid: $out/fashion-mnist/samples/samples.png"
