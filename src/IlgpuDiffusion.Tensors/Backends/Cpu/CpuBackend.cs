@@ -464,17 +464,19 @@ public sealed class CpuBackend : IBackend
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
                         var dst = cs.AsSpan(co + b * geo.ImageStride + row * geo.RowStride, geo.ColumnCols);
+                        // output columns whose input column is inside the image: [owFirst, owLast)
+                        int owFirst = Math.Clamp((geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, 0, geo.OutW);
+                        int owLast = Math.Clamp((geo.Width + geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, owFirst, geo.OutW);
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;
                             var dstRow = dst.Slice(oh * geo.OutW, geo.OutW);
                             if ((uint)ih >= (uint)geo.Height) { dstRow.Clear(); continue; }
-                            int src = image + ih * geo.Width;
-                            for (int ow = 0; ow < geo.OutW; ow++)
-                            {
-                                int iw = ow * geo.StrideW - geo.PadW + kw;
-                                dstRow[ow] = (uint)iw < (uint)geo.Width ? xs[src + iw] : 0f;
-                            }
+                            int src = image + ih * geo.Width - geo.PadW + kw;
+                            dstRow[..owFirst].Clear();
+                            dstRow[owLast..].Clear();
+                            if (geo.StrideW == 1) xs.AsSpan(src + owFirst, owLast - owFirst).CopyTo(dstRow[owFirst..owLast]);
+                            else for (int ow = owFirst; ow < owLast; ow++) dstRow[ow] = xs[src + ow * geo.StrideW];
                         }
                     }
             }
@@ -498,15 +500,19 @@ public sealed class CpuBackend : IBackend
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
                         int src = co + b * geo.ImageStride + row * geo.RowStride;
+                        int owFirst = Math.Clamp((geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, 0, geo.OutW);
+                        int owLast = Math.Clamp((geo.Width + geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, owFirst, geo.OutW);
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;
                             if ((uint)ih >= (uint)geo.Height) continue;
-                            for (int ow = 0; ow < geo.OutW; ow++)
+                            int target = ih * geo.Width - geo.PadW + kw, from = src + oh * geo.OutW;
+                            if (geo.StrideW == 1)
                             {
-                                int iw = ow * geo.StrideW - geo.PadW + kw;
-                                if ((uint)iw < (uint)geo.Width) image[ih * geo.Width + iw] += cs[src + oh * geo.OutW + ow];
+                                var span = image.Slice(target + owFirst, owLast - owFirst);
+                                TensorPrimitives.Add(span, cs.AsSpan(from + owFirst, owLast - owFirst), span);
                             }
+                            else for (int ow = owFirst; ow < owLast; ow++) image[target + ow * geo.StrideW] += cs[from + ow];
                         }
                     }
             }
