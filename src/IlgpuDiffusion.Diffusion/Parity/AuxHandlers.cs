@@ -13,16 +13,11 @@ public static class AuxHandlers
 {
     public static IReadOnlyList<IParityHandler> All { get; } =
     [
-        new Handler("discriminator_", Discriminator),
-        new Handler("lpips_vgg16", LpipsVgg16),
-        new Handler("ddpm_linear_schedule", DdpmSchedule),
+        new ParityHandler("discriminator_", Discriminator),
+        new ParityHandler("lpips_vgg16", LpipsVgg16),
+        new ParityHandler("ddpm_linear_schedule", DdpmSchedule),
     ];
 
-    private sealed class Handler(string prefix, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute) : IParityHandler
-    {
-        public IReadOnlyList<string> Prefixes { get; } = [prefix];
-        public IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device) => compute(c, device);
-    }
 
     /// <summary>Training mode: BatchNorm normalises with batch statistics and updates its running ones.</summary>
     private static IReadOnlyDictionary<string, Tensor> Discriminator(ParityCase c, Device device)

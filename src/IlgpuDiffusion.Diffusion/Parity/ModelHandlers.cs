@@ -17,19 +17,14 @@ public static class ModelHandlers
 {
     public static IReadOnlyList<IParityHandler> All { get; } =
     [
-        new Handler(["vqvae_"], VqVaeCase),
-        new Handler(["vae_"], VaeCase),
-        new Handler(["unet_"], UNetCase),
-        new Handler(["time_embedding"], TimeEmbeddingCase),
-        new Handler(["train_vqvae_"], TrainVqVaeCase),
-        new Handler(["train_unet_"], TrainUNetCase),
+        new ParityHandler(["vqvae_"], VqVaeCase),
+        new ParityHandler(["vae_"], VaeCase),
+        new ParityHandler(["unet_"], UNetCase),
+        new ParityHandler(["time_embedding"], TimeEmbeddingCase),
+        new ParityHandler(["train_vqvae_"], TrainVqVaeCase),
+        new ParityHandler(["train_unet_"], TrainUNetCase),
     ];
 
-    private sealed class Handler(IReadOnlyList<string> prefixes, Func<ParityCase, Device, Dictionary<string, Tensor>> compute) : IParityHandler
-    {
-        public IReadOnlyList<string> Prefixes => prefixes;
-        public IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device) => compute(c, device);
-    }
 
     private static AutoencoderParams AutoencoderConfig(ParityCase c) => AutoencoderParams.FromJson(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
     private static LdmParams LdmConfig(ParityCase c) => LdmParams.FromJson(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");

@@ -11,22 +11,17 @@ public static class OpHandlers
 {
     public static IReadOnlyList<IParityHandler> All { get; } =
     [
-        new Handler(["conv2d_"], Conv2d),
-        new Handler(["conv_transpose2d_"], ConvTranspose2d),
-        new Handler(["group_norm_"], GroupNorm),
-        new Handler(["batch_norm2d"], BatchNorm2d),
-        new Handler(["linear"], Linear),
-        new Handler(["activations"], Activations),
-        new Handler(["mha_"], MultiheadAttention),
-        new Handler(["vq_quantize"], VectorQuantize),
-        new Handler(["adam"], Adam),
+        new ParityHandler(["conv2d_"], Conv2d),
+        new ParityHandler(["conv_transpose2d_"], ConvTranspose2d),
+        new ParityHandler(["group_norm_"], GroupNorm),
+        new ParityHandler(["batch_norm2d"], BatchNorm2d),
+        new ParityHandler(["linear"], Linear),
+        new ParityHandler(["activations"], Activations),
+        new ParityHandler(["mha_"], MultiheadAttention),
+        new ParityHandler(["vq_quantize"], VectorQuantize),
+        new ParityHandler(["adam"], Adam),
     ];
 
-    private sealed class Handler(IReadOnlyList<string> prefixes, Func<ParityCase, Device, Dictionary<string, Tensor>> compute) : IParityHandler
-    {
-        public IReadOnlyList<string> Prefixes => prefixes;
-        public IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device) => compute(c, device);
-    }
 
     /// <summary>Loads the named inputs as leaves that require gradients.</summary>
     private static Dictionary<string, Tensor> Leaves(ParityCase c, Device device, params string[] names) =>

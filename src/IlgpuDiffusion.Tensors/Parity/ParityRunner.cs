@@ -57,6 +57,15 @@ public interface IParityHandler
     IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device);
 }
 
+/// <summary>A handler from a function: the usual way to define one.</summary>
+public sealed class ParityHandler(IReadOnlyList<string> prefixes, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute) : IParityHandler
+{
+    public ParityHandler(string prefix, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute) : this([prefix], compute) { }
+
+    public IReadOnlyList<string> Prefixes => prefixes;
+    public IReadOnlyDictionary<string, Tensor> Compute(ParityCase c, Device device) => compute(c, device);
+}
+
 /// <summary>Checks every case of a fixture folder against the handlers that know its kind.</summary>
 public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
 {
