@@ -15,49 +15,49 @@ public sealed class IlgpuPtxTests
     private static readonly Lazy<PTXBackend> Backend = new(() =>
         new PTXBackend(IlgpuRuntime.Context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, nvvmAPI: null!));
 
-    private static string CompilePtx(MethodInfo kernel, bool explicitlyGrouped)
+    /// <summary>Every kernel is explicitly grouped (element kernels loop grid-stride).</summary>
+    private static string CompilePtx(MethodInfo kernel)
     {
-        var entry = explicitlyGrouped
-            ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
-            : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         var specialization = KernelSpecialization.Empty;
         return ((PTXCompiledKernel)Backend.Value.Compile(entry, specialization)).PTXAssembly;
     }
 
-    private static MethodInfo Kernel(Type type, string name, Type? op = null)
+    /// <summary>The kernel, instantiated with <paramref name="typeArgument"/> (an op or a tile shape) if generic.</summary>
+    private static MethodInfo Kernel(Type type, string name, Type? typeArgument = null)
     {
         var method = type.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
-        return op == null ? method : method.MakeGenericMethod(op);
+        return typeArgument == null ? method : method.MakeGenericMethod(typeArgument);
     }
 
-    public static TheoryData<string, string?, bool> Kernels => new()
+    public static TheoryData<string, string?> Kernels => new()
     {
-        { nameof(IlgpuKernels.Fill), null, false },
-        { nameof(IlgpuKernels.StridedCopy), null, false },
-        { nameof(IlgpuKernels.Unary), nameof(SiluOp), false },
-        { nameof(IlgpuKernels.Unary), nameof(PowOp), false },
-        { nameof(IlgpuKernels.UnaryBackward), nameof(TanhOp), false },
-        { nameof(IlgpuKernels.Binary), nameof(DivOp), false },
-        { nameof(IlgpuKernels.BinaryContiguous), nameof(MaximumOp), false },
-        { nameof(IlgpuKernels.ReducePerOutput), nameof(SumReduce), false },
-        { nameof(IlgpuKernels.ReduceRows), nameof(MaxReduce), true },
-        { nameof(IlgpuKernels.ArgReduce), null, false },
-        { nameof(IlgpuKernels.Softmax), null, true },
-        { nameof(IlgpuKernels.SoftmaxBackward), null, true },
-        { nameof(IlgpuKernels.IndexSelect), null, false },
-        { nameof(IlgpuKernels.IndexAdd), null, false },
-        { nameof(IlgpuKernels.Im2Col), null, false },
-        { nameof(IlgpuKernels.Col2Im), null, false },
-        { nameof(IlgpuKernels.AdamStep), null, false },
-        { nameof(IlgpuKernels.FillRandom), null, false },
+        { nameof(IlgpuKernels.Fill), null },
+        { nameof(IlgpuKernels.StridedCopy), null },
+        { nameof(IlgpuKernels.Unary), nameof(SiluOp) },
+        { nameof(IlgpuKernels.Unary), nameof(PowOp) },
+        { nameof(IlgpuKernels.UnaryBackward), nameof(TanhOp) },
+        { nameof(IlgpuKernels.Binary), nameof(DivOp) },
+        { nameof(IlgpuKernels.BinaryContiguous), nameof(MaximumOp) },
+        { nameof(IlgpuKernels.ReducePerOutput), nameof(SumReduce) },
+        { nameof(IlgpuKernels.ReduceRows), nameof(MaxReduce) },
+        { nameof(IlgpuKernels.ArgReduce), null },
+        { nameof(IlgpuKernels.Softmax), null },
+        { nameof(IlgpuKernels.SoftmaxBackward), null },
+        { nameof(IlgpuKernels.IndexSelect), null },
+        { nameof(IlgpuKernels.IndexAdd), null },
+        { nameof(IlgpuKernels.Im2Col), null },
+        { nameof(IlgpuKernels.Col2Im), null },
+        { nameof(IlgpuKernels.AdamStep), null },
+        { nameof(IlgpuKernels.FillRandom), null },
     };
 
     [Theory]
     [MemberData(nameof(Kernels))]
-    public void KernelCompilesToPtx(string name, string? op, bool explicitlyGrouped)
+    public void KernelCompilesToPtx(string name, string? op)
     {
         var opType = op == null ? null : typeof(SumReduce).Assembly.GetType($"{typeof(SumReduce).Namespace}.{op}", throwOnError: true);
-        string ptx = CompilePtx(Kernel(typeof(IlgpuKernels), name, opType), explicitlyGrouped);
+        string ptx = CompilePtx(Kernel(typeof(IlgpuKernels), name, opType));
         Assert.Contains(".target sm_80", ptx);
     }
 
@@ -67,7 +67,7 @@ public sealed class IlgpuPtxTests
     [InlineData(nameof(IlgpuAttentionKernels.BackwardQueries))]
     public void AttentionKernelCompilesWithAccumulatorsInRegisters(string name)
     {
-        string ptx = CompilePtx(Kernel(typeof(IlgpuAttentionKernels), name), explicitlyGrouped: true);
+        string ptx = CompilePtx(Kernel(typeof(IlgpuAttentionKernels), name, typeof(GpuAttentionTile)));
         Assert.Contains(".target sm_80", ptx);
         Assert.Contains(".shared", ptx);
         Assert.DoesNotContain(".local", ptx);
@@ -76,7 +76,7 @@ public sealed class IlgpuPtxTests
     [Fact]
     public void GemmCompilesWithAccumulatorsInRegisters()
     {
-        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.Gemm)), explicitlyGrouped: true);
+        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.Gemm), typeof(GpuGemmTile)));
         Assert.Contains(".shared", ptx);
         Assert.DoesNotContain(".local", ptx);
     }

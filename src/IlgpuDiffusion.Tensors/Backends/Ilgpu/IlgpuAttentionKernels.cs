@@ -10,15 +10,41 @@ internal struct AttentionParams
     public float Scale;
 }
 
+/// <summary>Compile-time rows per group of the attention kernels (threads: rows · <see cref="IlgpuAttentionKernels.RowLanes"/>).
+/// ILGPU specialises the kernels per implementing struct, so the values are constants in the compiled code.</summary>
+internal interface IAttentionTile
+{
+    /// <summary>Query rows per forward group.</summary>
+    int ForwardRows { get; }
+
+    /// <summary>Key rows (dk, dv) or query rows (dq) per backward group.</summary>
+    int BackwardRows { get; }
+}
+
+/// <summary>GPUs: 256-thread forward groups, 128-thread backward groups.</summary>
+internal struct GpuAttentionTile : IAttentionTile
+{
+    public readonly int ForwardRows => 32;
+    public readonly int BackwardRows => 16;
+}
+
+/// <summary>ILGPU's CPU accelerator, where a barrier costs about 8 µs per thread of the group: one row, 8 threads.</summary>
+internal struct CpuAttentionTile : IAttentionTile
+{
+    public readonly int ForwardRows => 1;
+    public readonly int BackwardRows => 1;
+}
+
 /// <summary>
 /// Fused attention (the FlashAttention-2 scheme) over contiguous (bh, l, d) buffers, d ≤ <see cref="MaxHeadDim"/>.
-/// A group owns a tile of rows of one problem and streams 16-row tiles of the other operand through shared
-/// memory, so no lq × lk matrix ever exists in device memory. Each row is served by <see cref="RowLanes"/>
+/// A group owns a tile of rows of one problem (rows per group: <see cref="IAttentionTile"/>) and streams 16-row
+/// tiles of the other operand through shared memory, so no lq × lk matrix ever exists in device memory. Each row is served by <see cref="RowLanes"/>
 /// consecutive threads: lane ℓ owns head-dim elements ℓ + 8e (two <see cref="Vec8"/> accumulators, the second
 /// used only when d &gt; 64) and columns ℓ and ℓ + 8 of the 16-wide score tile. Row maxima and sums go through
 /// shared memory rather than warp shuffles, which OpenCL devices need not support.
 /// Shared tiles have row stride <see cref="MaxHeadDim"/> + 1, so the lanes of a row, reading different rows at
-/// the same d, hit different banks. Shared memory per group: forward 36.5 KiB, backward at most 34.5 KiB (ILGPU's cap is 48 KiB).
+/// the same d, hit different banks. Shared memory per group with <see cref="GpuAttentionTile"/>: forward 36.5 KiB, backward at
+/// most 34.5 KiB (ILGPU's cap is 48 KiB).
 /// </summary>
 internal static class IlgpuAttentionKernels
 {
@@ -26,35 +52,39 @@ internal static class IlgpuAttentionKernels
     public const int RowLanes = 8;
     /// <summary>Width of a score tile: keys per streamed tile (forward, dq) or queries per streamed tile (dk, dv).</summary>
     public const int Columns = 2 * RowLanes;
-    public const int ForwardRows = 32, ForwardGroupSize = ForwardRows * RowLanes;
-    public const int BackwardRows = 16, BackwardGroupSize = BackwardRows * RowLanes;
     private const int Stride = MaxHeadDim + 1, ScoreStride = Columns + 1, HalfDim = MaxHeadDim / 2;
 
-    public static KernelConfig ForwardConfig(int bh, int lq) => new(bh * Tiles(lq, ForwardRows), ForwardGroupSize);
+    /// <summary>The most threads a group of either kernel has.</summary>
+    public static int MaxGroupSize<TTile>() where TTile : struct, IAttentionTile =>
+        Math.Max(default(TTile).ForwardRows, default(TTile).BackwardRows) * RowLanes;
 
-    public static KernelConfig BackwardQueriesConfig(int bh, int lq) => new(bh * Tiles(lq, BackwardRows), BackwardGroupSize);
+    public static KernelConfig ForwardConfig<TTile>(int bh, int lq) where TTile : struct, IAttentionTile =>
+        new(bh * Tiles(lq, default(TTile).ForwardRows), default(TTile).ForwardRows * RowLanes);
 
-    public static KernelConfig BackwardKeysConfig(int bh, int lk) => new(bh * Tiles(lk, BackwardRows), BackwardGroupSize);
+    /// <summary>For both backward kernels: <paramref name="length"/> is lk (dk, dv) or lq (dq).</summary>
+    public static KernelConfig BackwardConfig<TTile>(int bh, int length) where TTile : struct, IAttentionTile =>
+        new(bh * Tiles(length, default(TTile).BackwardRows), default(TTile).BackwardRows * RowLanes);
 
     private static int Tiles(int length, int rows) => (length + rows - 1) / rows;
 
     // ---- forward: online softmax over key tiles ----
 
-    /// <summary>One group per (problem, 32 query rows). Per key tile: scores, the new running row maximum,
+    /// <summary>One group per (problem, ForwardRows query rows). Per key tile: scores, the new running row maximum,
     /// then o ← o·exp(oldMax − newMax) + Σ_j p_j v_j and the running sum likewise; o / sum at the end.</summary>
-    public static void Forward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
-        ArrayView<float> logSumExp, AttentionParams p)
+    public static void Forward<TTile>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> logSumExp, AttentionParams p) where TTile : struct, IAttentionTile
     {
-        var qTile = SharedMemory.Allocate<float>(ForwardRows * Stride);
+        int forwardRows = default(TTile).ForwardRows;
+        var qTile = SharedMemory.Allocate<float>(forwardRows * Stride);
         var kTile = SharedMemory.Allocate<float>(Columns * Stride);
         var vTile = SharedMemory.Allocate<float>(Columns * Stride);
-        var scores = SharedMemory.Allocate<float>(ForwardRows * ScoreStride);
-        var probabilities = SharedMemory.Allocate<float>(ForwardRows * ScoreStride);
+        var scores = SharedMemory.Allocate<float>(forwardRows * ScoreStride);
+        var probabilities = SharedMemory.Allocate<float>(forwardRows * ScoreStride);
         int row = Group.IdxX / RowLanes, lane = Group.IdxX % RowLanes;
-        int tiles = Tiles(p.Lq, ForwardRows), bh = Grid.IdxX / tiles, q0 = (Grid.IdxX - bh * tiles) * ForwardRows;
+        int tiles = Tiles(p.Lq, forwardRows), bh = Grid.IdxX / tiles, q0 = (Grid.IdxX - bh * tiles) * forwardRows;
         int qBase = bh * p.Lq * p.D, kvBase = bh * p.Lk * p.D, scoreRow = row * ScoreStride;
 
-        LoadTile(q, qBase + q0 * p.D, p.Lq - q0, ForwardRows, p.D, qTile);
+        LoadTile(q, qBase + q0 * p.D, p.Lq - q0, forwardRows, p.D, qTile);
         float max = float.NegativeInfinity, sum = 0f;
         Vec8 low = default, high = default;
         for (int k0 = 0; k0 < p.Lk; k0 += Columns)
@@ -95,25 +125,27 @@ internal static class IlgpuAttentionKernels
 
     // ---- backward: probabilities recomputed from logSumExp; one kernel for dk and dv, one for dq ----
 
-    /// <summary>One group per (problem, 16 keys), streaming 16-query tiles: dv_j += Σ_i P_ij dO_i and
+    /// <summary>One group per (problem, BackwardRows keys), streaming 16-query tiles: dv_j += Σ_i P_ij dO_i and
     /// dk_j += scale Σ_i dS_ij q_i. Rows of threads are keys; score columns are queries.</summary>
-    public static void BackwardKeys(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+    public static void BackwardKeys<TTile>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> dO, ArrayView<float> logSumExp, ArrayView<float> dk, ArrayView<float> dv, AttentionParams p)
+        where TTile : struct, IAttentionTile
     {
-        var kTile = SharedMemory.Allocate<float>(BackwardRows * Stride);
-        var vTile = SharedMemory.Allocate<float>(BackwardRows * Stride);
+        int backwardRows = default(TTile).BackwardRows;
+        var kTile = SharedMemory.Allocate<float>(backwardRows * Stride);
+        var vTile = SharedMemory.Allocate<float>(backwardRows * Stride);
         var qTile = SharedMemory.Allocate<float>(Columns * Stride);
         var dOTile = SharedMemory.Allocate<float>(Columns * Stride);
-        var probabilities = SharedMemory.Allocate<float>(BackwardRows * ScoreStride);
-        var scoreGrads = SharedMemory.Allocate<float>(BackwardRows * ScoreStride);
+        var probabilities = SharedMemory.Allocate<float>(backwardRows * ScoreStride);
+        var scoreGrads = SharedMemory.Allocate<float>(backwardRows * ScoreStride);
         var queryLogSumExp = SharedMemory.Allocate<float>(Columns);
         var queryDelta = SharedMemory.Allocate<float>(Columns);
         int row = Group.IdxX / RowLanes, lane = Group.IdxX % RowLanes;
-        int tiles = Tiles(p.Lk, BackwardRows), bh = Grid.IdxX / tiles, k0 = (Grid.IdxX - bh * tiles) * BackwardRows;
+        int tiles = Tiles(p.Lk, backwardRows), bh = Grid.IdxX / tiles, k0 = (Grid.IdxX - bh * tiles) * backwardRows;
         int qBase = bh * p.Lq * p.D, kvBase = bh * p.Lk * p.D, scoreRow = row * ScoreStride;
 
-        LoadTile(k, kvBase + k0 * p.D, p.Lk - k0, BackwardRows, p.D, kTile);
-        LoadTile(v, kvBase + k0 * p.D, p.Lk - k0, BackwardRows, p.D, vTile);
+        LoadTile(k, kvBase + k0 * p.D, p.Lk - k0, backwardRows, p.D, kTile);
+        LoadTile(v, kvBase + k0 * p.D, p.Lk - k0, backwardRows, p.D, vTile);
         Vec8 dkLow = default, dkHigh = default, dvLow = default, dvHigh = default;
         for (int q0 = 0; q0 < p.Lq; q0 += Columns)
         {
@@ -121,13 +153,13 @@ internal static class IlgpuAttentionKernels
             int queries = Math.Min(Columns, p.Lq - q0);
             LoadTile(q, qBase + q0 * p.D, queries, Columns, p.D, qTile);
             LoadTile(dO, qBase + q0 * p.D, queries, Columns, p.D, dOTile);
-            // Row statistics of the query tile (BackwardRows == Columns: thread row r serves query q0 + r);
-            // rows past the end get finite values, as their dS must come out 0.
-            if (lane == 0)
+            // Row statistics of the query tile, one thread per query; queries past the end get finite
+            // values, as their dS must come out 0.
+            for (int c = Group.IdxX; c < Columns; c += Group.DimX)
             {
-                bool inside = row < queries;
-                queryLogSumExp[row] = inside ? logSumExp[bh * p.Lq + q0 + row] : 0f;
-                queryDelta[row] = inside ? GlobalDot(dO, o, qBase + (q0 + row) * p.D, p.D) : 0f;
+                bool inside = c < queries;
+                queryLogSumExp[c] = inside ? logSumExp[bh * p.Lq + q0 + c] : 0f;
+                queryDelta[c] = inside ? GlobalDot(dO, o, qBase + (q0 + c) * p.D, p.D) : 0f;
             }
             Group.Barrier();
             for (int c = lane; c < Columns; c += RowLanes)
@@ -156,22 +188,23 @@ internal static class IlgpuAttentionKernels
         StoreRow(dv, kvBase + j * p.D, lane, p.D, dvLow, dvHigh, 1f);
     }
 
-    /// <summary>One group per (problem, 16 queries), streaming 16-key tiles: dq_i = scale Σ_j dS_ij k_j.</summary>
-    public static void BackwardQueries(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
-        ArrayView<float> dO, ArrayView<float> logSumExp, ArrayView<float> dq, AttentionParams p)
+    /// <summary>One group per (problem, BackwardRows queries), streaming 16-key tiles: dq_i = scale Σ_j dS_ij k_j.</summary>
+    public static void BackwardQueries<TTile>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> dO, ArrayView<float> logSumExp, ArrayView<float> dq, AttentionParams p) where TTile : struct, IAttentionTile
     {
-        var qTile = SharedMemory.Allocate<float>(BackwardRows * Stride);
-        var dOTile = SharedMemory.Allocate<float>(BackwardRows * Stride);
+        int backwardRows = default(TTile).BackwardRows;
+        var qTile = SharedMemory.Allocate<float>(backwardRows * Stride);
+        var dOTile = SharedMemory.Allocate<float>(backwardRows * Stride);
         var kTile = SharedMemory.Allocate<float>(Columns * Stride);
         var vTile = SharedMemory.Allocate<float>(Columns * Stride);
-        var scoreGrads = SharedMemory.Allocate<float>(BackwardRows * ScoreStride);
+        var scoreGrads = SharedMemory.Allocate<float>(backwardRows * ScoreStride);
         int row = Group.IdxX / RowLanes, lane = Group.IdxX % RowLanes;
-        int tiles = Tiles(p.Lq, BackwardRows), bh = Grid.IdxX / tiles, q0 = (Grid.IdxX - bh * tiles) * BackwardRows;
+        int tiles = Tiles(p.Lq, backwardRows), bh = Grid.IdxX / tiles, q0 = (Grid.IdxX - bh * tiles) * backwardRows;
         int qBase = bh * p.Lq * p.D, kvBase = bh * p.Lk * p.D, scoreRow = row * ScoreStride;
 
         int i = q0 + row;
-        LoadTile(q, qBase + q0 * p.D, p.Lq - q0, BackwardRows, p.D, qTile);
-        LoadTile(dO, qBase + q0 * p.D, p.Lq - q0, BackwardRows, p.D, dOTile);
+        LoadTile(q, qBase + q0 * p.D, p.Lq - q0, backwardRows, p.D, qTile);
+        LoadTile(dO, qBase + q0 * p.D, p.Lq - q0, backwardRows, p.D, dOTile);
         // Rows past the end keep zero q and dO, hence zero dS; their statistics only need to be finite.
         float rowLogSumExp = i < p.Lq ? logSumExp[bh * p.Lq + i] : 0f;
         float rowDelta = i < p.Lq ? GlobalDot(dO, o, qBase + i * p.D, p.D) : 0f;

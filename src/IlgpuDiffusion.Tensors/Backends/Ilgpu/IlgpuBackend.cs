@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -7,17 +8,30 @@ namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
 /// Executor on one ILGPU accelerator: <c>cuda[:N]</c>, <c>opencl[:N]</c> or <c>ilgpu-cpu</c>. Kernels
 /// are queued on the accelerator's default stream and run asynchronously; <see cref="Download"/> and
 /// <see cref="Synchronize"/> wait. Each kernel (each op instantiation) is compiled once per backend.
+/// Group shapes depend on the accelerator: GPUs get the large tiles (<see cref="GpuGemmTile"/>,
+/// <see cref="GpuAttentionTile"/>, 256-thread rows); ILGPU's CPU accelerator, whose group threads are OS
+/// threads, runs the same kernels with small groups (<see cref="CpuGemmTile"/>, <see cref="CpuAttentionTile"/>).
 /// </summary>
 public sealed class IlgpuBackend : IBackend
 {
     private readonly Accelerator accelerator;
     private readonly Dictionary<(string Kernel, Type? Op), Delegate> launchers = new();
+    private readonly bool smallGroups;
+    private readonly int rowGroupSize;
 
     private IlgpuBackend(Accelerator accelerator, DeviceInfo info)
     {
         this.accelerator = accelerator;
         Info = info;
+        smallGroups = accelerator.AcceleratorType == AcceleratorType.CPU;
+        // One thread per row on the CPU accelerator: its barriers are then free. The tree reduction needs a power of two.
+        rowGroupSize = smallGroups ? 1 : 1 << BitOperations.Log2((uint)Math.Min(IlgpuKernels.MaxRowGroupSize, accelerator.MaxNumThreadsPerGroup));
     }
+
+    /// <summary>The most threads per group the GEMM and attention kernels launch with on this accelerator.</summary>
+    private int KernelGroupSize => smallGroups
+        ? Math.Max(IlgpuGemmKernel.GroupSize<CpuGemmTile>(), IlgpuAttentionKernels.MaxGroupSize<CpuAttentionTile>())
+        : Math.Max(IlgpuGemmKernel.GroupSize<GpuGemmTile>(), IlgpuAttentionKernels.MaxGroupSize<GpuAttentionTile>());
 
     public DeviceInfo Info { get; }
 
@@ -30,13 +44,13 @@ public sealed class IlgpuBackend : IBackend
         foreach (var (deviceName, device) in devices)
         {
             if (deviceName != name) continue;
-            var accelerator = device.CreateAccelerator(IlgpuRuntime.Context);
-            if (accelerator.MaxNumThreadsPerGroup < IlgpuGemmKernel.GroupSize)
+            var backend = new IlgpuBackend(device.CreateAccelerator(IlgpuRuntime.Context), IlgpuRuntime.Describe(name, device));
+            if (backend.accelerator.MaxNumThreadsPerGroup < backend.KernelGroupSize)
             {
-                accelerator.Dispose();
-                throw new NotSupportedException($"{name} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the kernels need {IlgpuGemmKernel.GroupSize}");
+                backend.Dispose();
+                throw new NotSupportedException($"{name} allows {backend.accelerator.MaxNumThreadsPerGroup} threads per group; the kernels need {backend.KernelGroupSize}");
             }
-            return new IlgpuBackend(accelerator, IlgpuRuntime.Describe(name, device));
+            return backend;
         }
         string present = devices.Count == 0 ? "none" : string.Join(", ", devices.Select(d => d.Name));
         throw new ArgumentException($"ILGPU device '{name}' is not present; present ILGPU devices: {present}", nameof(kind));
@@ -63,6 +77,15 @@ public sealed class IlgpuBackend : IBackend
             return (T)launcher;
         }
     }
+
+    /// <summary>Launch of an element kernel over <paramref name="count"/> elements (a grid-stride loop): one
+    /// element per thread on a GPU; on the CPU accelerator one single-thread group per multiprocessor, since
+    /// there each group costs microseconds of hand-over between OS threads and each element only nanoseconds.</summary>
+    private KernelConfig ElementConfig(int count) => smallGroups
+        ? new KernelConfig(Math.Min(count, accelerator.NumMultiprocessors), 1)
+        : new KernelConfig((count + ElementGroupSize - 1) / ElementGroupSize, ElementGroupSize);
+
+    private const int ElementGroupSize = 256;
 
     // ---- memory ----
 
@@ -93,8 +116,8 @@ public sealed class IlgpuBackend : IBackend
     {
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.Fill), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(IlgpuKernels.Fill))
-            (count, View(destination), value);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, float>(IlgpuKernels.Fill))
+            (ElementConfig(count), count, View(destination), value);
     }
 
     public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
@@ -108,8 +131,8 @@ public sealed class IlgpuBackend : IBackend
             return;
         }
         Launcher(nameof(IlgpuKernels.StridedCopy), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, Dim6, ArrayView<float>, Dim6, Dim6, int>(IlgpuKernels.StridedCopy))
-            (count, View(source), sourceStrides, View(destination), destinationStrides, shape, rank);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, Dim6, ArrayView<float>, Dim6, Dim6, int>(IlgpuKernels.StridedCopy))
+            (ElementConfig(count), count, View(source), sourceStrides, View(destination), destinationStrides, shape, rank);
     }
 
     // ---- elementwise ----
@@ -118,16 +141,16 @@ public sealed class IlgpuBackend : IBackend
     {
         if (n == 0) return;
         Launcher(nameof(IlgpuKernels.Unary), typeof(TOp),
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Unary<TOp>))
-            (n, View(x), View(y), a, b);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.Unary<TOp>))
+            (ElementConfig(n), n, View(x), View(y), a, b);
     }
 
     public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
     {
         if (n == 0) return;
         Launcher(nameof(IlgpuKernels.UnaryBackward), typeof(TOp),
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.UnaryBackward<TOp>))
-            (n, View(x), View(y), View(dy), View(dx), a, b);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.UnaryBackward<TOp>))
+            (ElementConfig(n), n, View(x), View(y), View(dy), View(dx), a, b);
     }
 
     public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
@@ -139,13 +162,13 @@ public sealed class IlgpuBackend : IBackend
         if (rank == 1 && aStrides.D0 == 1 && bStrides.D0 == 1)
         {
             Launcher(nameof(IlgpuKernels.BinaryContiguous), typeof(TOp),
-                () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IlgpuKernels.BinaryContiguous<TOp>))
-                (count, View(a), View(b), View(y));
+                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IlgpuKernels.BinaryContiguous<TOp>))
+                (ElementConfig(count), count, View(a), View(b), View(y));
             return;
         }
         Launcher(nameof(IlgpuKernels.Binary), typeof(TOp),
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6, int>(IlgpuKernels.Binary<TOp>))
-            (count, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6, int>(IlgpuKernels.Binary<TOp>))
+            (ElementConfig(count), count, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
     }
 
     // ---- reductions ----
@@ -164,8 +187,8 @@ public sealed class IlgpuBackend : IBackend
             return;
         }
         Launcher(nameof(IlgpuKernels.ReducePerOutput), typeof(TOp),
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReducePerOutput<TOp>))
-            (outer * inner, View(x), View(y), r, inner);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReducePerOutput<TOp>))
+            (ElementConfig(outer * inner), outer * inner, View(x), View(y), r, inner);
     }
 
     public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)
@@ -173,11 +196,11 @@ public sealed class IlgpuBackend : IBackend
         if (outer == 0 || inner == 0) return;
         if (r == 0) throw new ArgumentException("argmax/argmin over an empty dimension", nameof(r));
         Launcher(nameof(IlgpuKernels.ArgReduce), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int>(IlgpuKernels.ArgReduce))
-            (outer * inner, View(x), IntView(indices), r, inner, min ? 1 : 0);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, int, int, int>(IlgpuKernels.ArgReduce))
+            (ElementConfig(outer * inner), outer * inner, View(x), IntView(indices), r, inner, min ? 1 : 0);
     }
 
-    private static KernelConfig RowConfig(int rows) => new(rows, IlgpuKernels.RowGroupSize);
+    private KernelConfig RowConfig(int rows) => new(rows, rowGroupSize);
 
     // ---- linear algebra ----
 
@@ -190,10 +213,14 @@ public sealed class IlgpuBackend : IBackend
             Lda = args.Lda, StrideA = args.StrideA, Ldb = args.Ldb, StrideB = args.StrideB, Ldc = args.Ldc, StrideC = args.StrideC,
             Alpha = args.Alpha, Beta = args.Beta,
         };
-        Launcher(nameof(IlgpuGemmKernel.Gemm), null,
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.Gemm))
-            (IlgpuGemmKernel.Config(p, args.Batch), View(args.A), View(args.B), View(args.C), p);
+        if (smallGroups) Gemm<CpuGemmTile>(args, p);
+        else Gemm<GpuGemmTile>(args, p);
     }
+
+    private void Gemm<TTile>(in GemmArgs args, in GemmParams p) where TTile : struct, IGemmTile =>
+        Launcher(nameof(IlgpuGemmKernel.Gemm), typeof(TTile),
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.Gemm<TTile>))
+            (IlgpuGemmKernel.Config<TTile>(p, args.Batch), View(args.A), View(args.B), View(args.C), p);
 
     public void Softmax(BufferView x, BufferView y, int rows, int cols)
     {
@@ -243,26 +270,38 @@ public sealed class IlgpuBackend : IBackend
     {
         var p = AttentionParams(lq, lk, d, scale);
         if (bh == 0) return;
-        Launcher(nameof(IlgpuAttentionKernels.Forward), null,
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(
-                IlgpuAttentionKernels.Forward))
-            (IlgpuAttentionKernels.ForwardConfig(bh, lq), View(q), View(k), View(v), View(o), View(logSumExp), p);
+        if (smallGroups) AttentionForward<CpuAttentionTile>(q, k, v, o, logSumExp, bh, p);
+        else AttentionForward<GpuAttentionTile>(q, k, v, o, logSumExp, bh, p);
     }
+
+    private void AttentionForward<TTile>(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp, int bh, AttentionParams p)
+        where TTile : struct, IAttentionTile =>
+        Launcher(nameof(IlgpuAttentionKernels.Forward), typeof(TTile),
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(
+                IlgpuAttentionKernels.Forward<TTile>))
+            (IlgpuAttentionKernels.ForwardConfig<TTile>(bh, p.Lq), View(q), View(k), View(v), View(o), View(logSumExp), p);
 
     public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
     {
         var p = AttentionParams(lq, lk, d, scale);
         if (bh == 0) return;
+        if (smallGroups) AttentionBackward<CpuAttentionTile>(q, k, v, o, dO, logSumExp, dq, dk, dv, bh, p);
+        else AttentionBackward<GpuAttentionTile>(q, k, v, o, dO, logSumExp, dq, dk, dv, bh, p);
+    }
+
+    private void AttentionBackward<TTile>(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
+        BufferView dq, BufferView dk, BufferView dv, int bh, AttentionParams p) where TTile : struct, IAttentionTile
+    {
         // dk, dv per key tile and dq per query tile: each output row has one writer, so no atomics.
-        Launcher(nameof(IlgpuAttentionKernels.BackwardKeys), null,
+        Launcher(nameof(IlgpuAttentionKernels.BackwardKeys), typeof(TTile),
             () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardKeys))
-            (IlgpuAttentionKernels.BackwardKeysConfig(bh, lk), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dk), View(dv), p);
-        Launcher(nameof(IlgpuAttentionKernels.BackwardQueries), null,
+                ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardKeys<TTile>))
+            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lk), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dk), View(dv), p);
+        Launcher(nameof(IlgpuAttentionKernels.BackwardQueries), typeof(TTile),
             () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardQueries))
-            (IlgpuAttentionKernels.BackwardQueriesConfig(bh, lq), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dq), p);
+                ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardQueries<TTile>))
+            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lq), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dq), p);
     }
 
     private static AttentionParams AttentionParams(int lq, int lk, int d, float scale)
@@ -279,8 +318,8 @@ public sealed class IlgpuBackend : IBackend
         int count = outer * k * inner;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.IndexSelect), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexSelect))
-            (count, View(x), IntView(idx), View(y), n, k, inner);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexSelect))
+            (ElementConfig(count), count, View(x), IntView(idx), View(y), n, k, inner);
     }
 
     public void IndexAdd(BufferView dy, BufferView idx, BufferView dx, int outer, int n, int k, int inner)
@@ -288,8 +327,8 @@ public sealed class IlgpuBackend : IBackend
         int count = outer * k * inner;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.IndexAdd), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexAdd))
-            (count, View(dy), IntView(idx), View(dx), n, k, inner);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexAdd))
+            (ElementConfig(count), count, View(dy), IntView(idx), View(dx), n, k, inner);
     }
 
     // ---- convolution lowering ----
@@ -299,8 +338,8 @@ public sealed class IlgpuBackend : IBackend
         int count = g.Batch * g.ColumnsPerImage;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.Im2Col), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Im2Col))
-            (count, View(x), View(cols), g);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Im2Col))
+            (ElementConfig(count), count, View(x), View(cols), g);
     }
 
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
@@ -308,8 +347,8 @@ public sealed class IlgpuBackend : IBackend
         int count = g.Batch * g.Channels * g.Height * g.Width;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.Col2Im), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Col2Im))
-            (count, View(cols), View(dx), g);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ConvGeometry>(IlgpuKernels.Col2Im))
+            (ElementConfig(count), count, View(cols), View(dx), g);
     }
 
     // ---- optimiser and random numbers ----
@@ -323,15 +362,15 @@ public sealed class IlgpuBackend : IBackend
             Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay, StepSize = stepSize, SqrtBiasCorrection2 = sqrtBiasCorrection2,
         };
         Launcher(nameof(IlgpuKernels.AdamStep), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.AdamStep))
-            (n, View(p), View(g), View(m), View(v), parameters);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.AdamStep))
+            (ElementConfig(n), n, View(p), View(g), View(m), View(v), parameters);
     }
 
     public void FillRandom(BufferView y, int n, ulong seed, ulong counterBase, bool normal)
     {
         if (n == 0) return;
         Launcher(nameof(IlgpuKernels.FillRandom), null,
-            () => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong, int>(IlgpuKernels.FillRandom))
-            (n, View(y), seed, counterBase, normal ? 1 : 0);
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ulong, ulong, int>(IlgpuKernels.FillRandom))
+            (ElementConfig(n), n, View(y), seed, counterBase, normal ? 1 : 0);
     }
 }

@@ -43,92 +43,126 @@ internal struct MicroTile
 {
     public Vec8 R0, R1, R2, R3, R4, R5, R6, R7;
 
-    /// <summary>Adds the outer product of column k of the A tile (this thread's rows) and row k of
-    /// the B tile (this thread's columns); thread (tx, ty) owns rows ty + 16·i and columns tx + 16·j.</summary>
-    public void Step(ArrayView<float> aTile, ArrayView<float> bTile, int k, int tx, int ty)
+    /// <summary>Adds the outer product of column k of the A tile (this thread's rows) and row k of the B tile
+    /// (this thread's columns); thread (tx, ty) owns rows ty + side·i and columns tx + side·j of a tile of
+    /// 8·side rows.</summary>
+    public void Step(ArrayView<float> aTile, ArrayView<float> bTile, int k, int tx, int ty, int side)
     {
-        const int tile = IlgpuGemmKernel.Tile, stride = IlgpuGemmKernel.ThreadsPerSide;
-        Vec8 a = Vec8.Load(aTile, k * tile + ty, stride);
-        Vec8 b = Vec8.Load(bTile, k * tile + tx, stride);
+        int tile = IlgpuGemmKernel.MicroSize * side;
+        Vec8 a = Vec8.Load(aTile, k * tile + ty, side);
+        Vec8 b = Vec8.Load(bTile, k * tile + tx, side);
         R0.MultiplyAdd(a.E0, b); R1.MultiplyAdd(a.E1, b); R2.MultiplyAdd(a.E2, b); R3.MultiplyAdd(a.E3, b);
         R4.MultiplyAdd(a.E4, b); R5.MultiplyAdd(a.E5, b); R6.MultiplyAdd(a.E6, b); R7.MultiplyAdd(a.E7, b);
     }
 }
 
+/// <summary>Compile-time shape of a GEMM group: <see cref="ThreadsPerSide"/>² threads, each owning an 8x8 micro
+/// tile, compute a square tile of C with <see cref="IlgpuGemmKernel.MicroSize"/>·ThreadsPerSide rows. ILGPU
+/// specialises the kernel per implementing struct, so the value is a constant in the compiled code.</summary>
+internal interface IGemmTile
+{
+    int ThreadsPerSide { get; }
+}
+
+/// <summary>GPUs: 256 threads, 128x128 tiles.</summary>
+internal struct GpuGemmTile : IGemmTile
+{
+    public readonly int ThreadsPerSide => 16;
+}
+
+/// <summary>ILGPU's CPU accelerator runs each thread of a group as an OS thread, and a barrier costs about
+/// 8 µs per thread there but next to nothing for a group of one: one thread, 8x8 tiles.</summary>
+internal struct CpuGemmTile : IGemmTile
+{
+    public readonly int ThreadsPerSide => 1;
+}
+
 /// <summary>
-/// Register-blocked SGEMM: a group of 256 threads computes a 128x128 tile of C, stepping K by 8
-/// through shared memory; each thread owns an 8x8 micro tile. Thread (tx, ty) of the 16x16 grid owns
-/// rows ty + 16·i and columns tx + 16·j, so a warp reads shared memory without bank conflicts and
-/// writes C in coalesced runs. Edge tiles load zeros outside the matrices and skip those stores.
+/// Register-blocked SGEMM: a group of side² threads (side = <see cref="IGemmTile.ThreadsPerSide"/>) computes a
+/// tile of C with 8·side rows and columns, stepping K by 8 through shared memory; each thread owns an 8x8 micro
+/// tile. Thread (tx, ty) of the side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads
+/// shared memory without bank conflicts and writes C in coalesced runs. Edge tiles load zeros outside the
+/// matrices and skip those stores.
 /// </summary>
 internal static class IlgpuGemmKernel
 {
-    public const int Tile = 128, TileK = 8, GroupSize = 256, ThreadsPerSide = 16;
+    public const int MicroSize = 8, TileK = 8;
 
-    public static KernelConfig Config(in GemmParams p, int batch) => new(
-        new Index3D((p.N + Tile - 1) / Tile, (p.M + Tile - 1) / Tile, batch),
-        new Index3D(GroupSize, 1, 1));
+    public static int GroupSize<TTile>() where TTile : struct, IGemmTile => default(TTile).ThreadsPerSide * default(TTile).ThreadsPerSide;
 
-    public static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    public static KernelConfig Config<TTile>(in GemmParams p, int batch) where TTile : struct, IGemmTile
     {
-        // Tiles stored k-major: [k · Tile + row] for A, [k · Tile + col] for B.
-        var aTile = SharedMemory.Allocate<float>(Tile * TileK);
-        var bTile = SharedMemory.Allocate<float>(Tile * TileK);
-        int t = Group.IdxX, tx = t % ThreadsPerSide, ty = t / ThreadsPerSide;
-        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, batch = Grid.IdxZ;
+        int tile = MicroSize * default(TTile).ThreadsPerSide;
+        return new(new Index3D((p.N + tile - 1) / tile, (p.M + tile - 1) / tile, batch), new Index3D(GroupSize<TTile>(), 1, 1));
+    }
+
+    public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) where TTile : struct, IGemmTile
+    {
+        int side = default(TTile).ThreadsPerSide, tile = MicroSize * side;
+        // Tiles stored k-major: [k · tile + row] for A, [k · tile + col] for B.
+        var aTile = SharedMemory.Allocate<float>(tile * TileK);
+        var bTile = SharedMemory.Allocate<float>(tile * TileK);
+        int t = Group.IdxX, tx = t % side, ty = t / side;
+        int row0 = Grid.IdxY * tile, col0 = Grid.IdxX * tile, batch = Grid.IdxZ;
         int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = batch * p.StrideC;
 
         // op(A)(m, k) is k-contiguous unless A is transposed; op(B)(k, n) is n-contiguous unless B is.
         MicroTile acc = default;
         for (int k0 = 0; k0 < p.K; k0 += TileK)
         {
-            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, p.K, row0, k0, t, aTile);
-            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, p.K, col0, k0, t, bTile);
+            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, p.K, row0, k0, t, side, aTile);
+            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, p.K, col0, k0, t, side, bTile);
             Group.Barrier();
             // Unrolled by hand (ILGPU does not unroll loops): constant shared-memory offsets, no loop overhead.
-            acc.Step(aTile, bTile, 0, tx, ty); acc.Step(aTile, bTile, 1, tx, ty);
-            acc.Step(aTile, bTile, 2, tx, ty); acc.Step(aTile, bTile, 3, tx, ty);
-            acc.Step(aTile, bTile, 4, tx, ty); acc.Step(aTile, bTile, 5, tx, ty);
-            acc.Step(aTile, bTile, 6, tx, ty); acc.Step(aTile, bTile, 7, tx, ty);
+            acc.Step(aTile, bTile, 0, tx, ty, side); acc.Step(aTile, bTile, 1, tx, ty, side);
+            acc.Step(aTile, bTile, 2, tx, ty, side); acc.Step(aTile, bTile, 3, tx, ty, side);
+            acc.Step(aTile, bTile, 4, tx, ty, side); acc.Step(aTile, bTile, 5, tx, ty, side);
+            acc.Step(aTile, bTile, 6, tx, ty, side); acc.Step(aTile, bTile, 7, tx, ty, side);
             Group.Barrier();
         }
 
         int row = row0 + ty, col = col0 + tx;
-        StoreRow(c, cBase, p, row, col, acc.R0);
-        StoreRow(c, cBase, p, row + ThreadsPerSide, col, acc.R1);
-        StoreRow(c, cBase, p, row + 2 * ThreadsPerSide, col, acc.R2);
-        StoreRow(c, cBase, p, row + 3 * ThreadsPerSide, col, acc.R3);
-        StoreRow(c, cBase, p, row + 4 * ThreadsPerSide, col, acc.R4);
-        StoreRow(c, cBase, p, row + 5 * ThreadsPerSide, col, acc.R5);
-        StoreRow(c, cBase, p, row + 6 * ThreadsPerSide, col, acc.R6);
-        StoreRow(c, cBase, p, row + 7 * ThreadsPerSide, col, acc.R7);
+        StoreRow(c, cBase, p, row, col, side, acc.R0);
+        StoreRow(c, cBase, p, row + side, col, side, acc.R1);
+        StoreRow(c, cBase, p, row + 2 * side, col, side, acc.R2);
+        StoreRow(c, cBase, p, row + 3 * side, col, side, acc.R3);
+        StoreRow(c, cBase, p, row + 4 * side, col, side, acc.R4);
+        StoreRow(c, cBase, p, row + 5 * side, col, side, acc.R5);
+        StoreRow(c, cBase, p, row + 6 * side, col, side, acc.R6);
+        StoreRow(c, cBase, p, row + 7 * side, col, side, acc.R7);
     }
 
-    /// <summary>Loads the Tile x TileK slab (rows row0.., k k0..) of an operand whose element (r, k) is at
-    /// <c>kMajor ? k·ld + r : r·ld + k</c> into <paramref name="tile"/>[k · Tile + r]. Each thread loads
-    /// four consecutive elements of the operand's contiguous direction, so global reads coalesce.</summary>
-    private static void LoadTile(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int t, ArrayView<float> tile)
+    /// <summary>Loads the tile x TileK slab (rows row0.., k k0..) of an operand whose element (r, k) is at
+    /// <c>kMajor ? k·ld + r : r·ld + k</c> into <paramref name="tile"/>[k · tile + r]. The slab holds 64·side
+    /// elements, 64 / side per thread: in passes of four consecutive elements of the operand's contiguous
+    /// direction, so global reads coalesce (one pass at side 16).</summary>
+    private static void LoadTile(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int t,
+        int side, ArrayView<float> tile)
     {
-        // kMajor: 8 k-lines of 32 threads x 4 rows; otherwise 128 rows of 2 threads x 4 k.
-        int r = kMajor ? (t % (Tile / 4)) * 4 : t / (TileK / 4);
-        int k = kMajor ? t / (Tile / 4) : (t % (TileK / 4)) * 4;
-        for (int q = 0; q < 4; q++)
+        int tileRows = MicroSize * side, groupSize = side * side;
+        for (int u = t; u < tileRows * TileK / 4; u += groupSize)
         {
-            int rq = kMajor ? r + q : r, kq = kMajor ? k : k + q;
-            int gr = row0 + rq, gk = k0 + kq;
-            bool inside = gr < rows && gk < depth;
-            tile[kq * Tile + rq] = inside ? source[baseOffset + (kMajor ? gk * ld + gr : gr * ld + gk)] : 0f;
+            // kMajor: TileK k-lines of tileRows / 4 quads; otherwise tileRows rows of TileK / 4 quads.
+            int r = kMajor ? (u % (tileRows / 4)) * 4 : u / (TileK / 4);
+            int k = kMajor ? u / (tileRows / 4) : (u % (TileK / 4)) * 4;
+            for (int q = 0; q < 4; q++)
+            {
+                int rq = kMajor ? r + q : r, kq = kMajor ? k : k + q;
+                int gr = row0 + rq, gk = k0 + kq;
+                bool inside = gr < rows && gk < depth;
+                tile[kq * tileRows + rq] = inside ? source[baseOffset + (kMajor ? gk * ld + gr : gr * ld + gk)] : 0f;
+            }
         }
     }
 
-    /// <summary>C[row, col + 16·j] = α·acc[j] + β·C (C not read when β = 0), inside the matrix only.</summary>
-    private static void StoreRow(ArrayView<float> c, int cBase, GemmParams p, int row, int col, Vec8 acc)
+    /// <summary>C[row, col + side·j] = α·acc[j] + β·C (C not read when β = 0), inside the matrix only.</summary>
+    private static void StoreRow(ArrayView<float> c, int cBase, GemmParams p, int row, int col, int side, Vec8 acc)
     {
         if (row >= p.M) return;
         int rowOffset = cBase + row * p.Ldc;
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < MicroSize; j++)
         {
-            int cj = col + j * ThreadsPerSide;
+            int cj = col + j * side;
             if (cj >= p.N) return;
             float value = p.Alpha * acc[j];
             c[rowOffset + cj] = p.Beta == 0f ? value : value + p.Beta * c[rowOffset + cj];

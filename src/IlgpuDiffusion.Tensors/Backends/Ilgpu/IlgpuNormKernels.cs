@@ -9,23 +9,23 @@ internal static class IlgpuNormKernels
     public static void GroupNormForward(ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> y,
         ArrayView<float> mean, ArrayView<float> rstd, int spatial, int groups, int perGroup, float eps)
     {
-        var shared = SharedMemory.Allocate<float>(IlgpuKernels.RowGroupSize);
+        var shared = SharedMemory.Allocate<float>(IlgpuKernels.MaxRowGroupSize);
         int row = Grid.IdxX, t = Group.IdxX, n = perGroup * spatial, firstChannel = row % groups * perGroup;
         var xRow = x.SubView(row * n, n);
         var yRow = y.SubView(row * n, n);
 
         float sum = 0f;
-        for (int j = t; j < n; j += IlgpuKernels.RowGroupSize) sum += xRow[j];
+        for (int j = t; j < n; j += Group.DimX) sum += xRow[j];
         float mu = IlgpuKernels.GroupReduce<SumReduce>(sum, shared) / n;
         float squares = 0f;
-        for (int j = t; j < n; j += IlgpuKernels.RowGroupSize) squares += (xRow[j] - mu) * (xRow[j] - mu);
+        for (int j = t; j < n; j += Group.DimX) squares += (xRow[j] - mu) * (xRow[j] - mu);
         float r = 1f / MathF.Sqrt(IlgpuKernels.GroupReduce<SumReduce>(squares, shared) / n + eps);
         if (t == 0)
         {
             mean[row] = mu;
             rstd[row] = r;
         }
-        for (int j = t; j < n; j += IlgpuKernels.RowGroupSize)
+        for (int j = t; j < n; j += Group.DimX)
         {
             int c = firstChannel + j / spatial;
             yRow[j] = (xRow[j] - mu) * r * gamma[c] + beta[c];
@@ -36,7 +36,7 @@ internal static class IlgpuNormKernels
     public static void GroupNormBackwardInput(ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dy, ArrayView<float> dx, int spatial, int groups, int perGroup)
     {
-        var shared = SharedMemory.Allocate<float>(IlgpuKernels.RowGroupSize);
+        var shared = SharedMemory.Allocate<float>(IlgpuKernels.MaxRowGroupSize);
         int row = Grid.IdxX, t = Group.IdxX, n = perGroup * spatial, firstChannel = row % groups * perGroup;
         var xRow = x.SubView(row * n, n);
         var dyRow = dy.SubView(row * n, n);
@@ -44,7 +44,7 @@ internal static class IlgpuNormKernels
         float mu = mean[row], r = rstd[row];
 
         float a = 0f, b = 0f;
-        for (int j = t; j < n; j += IlgpuKernels.RowGroupSize)
+        for (int j = t; j < n; j += Group.DimX)
         {
             float g = gamma[firstChannel + j / spatial] * dyRow[j];
             a += g;
@@ -52,7 +52,7 @@ internal static class IlgpuNormKernels
         }
         a = IlgpuKernels.GroupReduce<SumReduce>(a, shared) / n;
         b = IlgpuKernels.GroupReduce<SumReduce>(b, shared) / n;
-        for (int j = t; j < n; j += IlgpuKernels.RowGroupSize)
+        for (int j = t; j < n; j += Group.DimX)
         {
             float g = gamma[firstChannel + j / spatial] * dyRow[j];
             dxRow[j] = r * (g - a - (xRow[j] - mu) * r * b);
@@ -63,10 +63,10 @@ internal static class IlgpuNormKernels
     public static void GroupNormBackwardAffine(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> dy,
         ArrayView<float> dgamma, ArrayView<float> dbeta, int batch, int channels, int spatial, int groups, int perGroup)
     {
-        var shared = SharedMemory.Allocate<float>(IlgpuKernels.RowGroupSize);
+        var shared = SharedMemory.Allocate<float>(IlgpuKernels.MaxRowGroupSize);
         int c = Grid.IdxX, t = Group.IdxX, count = batch * spatial;
         float sumDy = 0f, sumDyXhat = 0f;
-        for (int j = t; j < count; j += IlgpuKernels.RowGroupSize)
+        for (int j = t; j < count; j += Group.DimX)
         {
             int b = j / spatial, s = j - b * spatial, row = b * groups + c / perGroup;
             int at = (b * channels + c) * spatial + s;

@@ -12,9 +12,13 @@ namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
 /// <summary>The process-wide ILGPU context and the devices it found.</summary>
 internal static class IlgpuRuntime
 {
-    /// <summary>CPU accelerator shape: 8 warps of 32 threads, so groups of 256 threads behave as on a
-    /// GPU and the CUDA kernels (GEMM tiles, row reductions) run unchanged in CI.</summary>
-    private const int CpuWarpSize = 32, CpuWarpsPerGroup = 8, CpuMultiprocessors = 1;
+    /// <summary>CPU accelerator shape. ILGPU runs every thread of a multiprocessor as an OS thread and syncs them
+    /// all at each launch, and a group barrier costs about 8 µs per participating thread, so the backend
+    /// launches the same kernels with single-thread groups where it can (see <see cref="IlgpuBackend"/>).
+    /// Eight threads is what the attention kernels need (one row of 8 lanes); one multiprocessor per core.</summary>
+    private const int CpuWarpSize = 8, CpuWarpsPerGroup = 1;
+
+    private static int CpuMultiprocessors => Environment.ProcessorCount;
 
     private static readonly Lazy<Context> SharedContext = new(CreateContext, LazyThreadSafetyMode.ExecutionAndPublication);
 
