@@ -82,7 +82,7 @@ public sealed class ConfigLoadingTests : IDisposable
     {
         var config = ExperimentConfig.Load(Shipped("fashion-mnist"));
         Assert.Equal(("/usr/share/datasets/fashion-mnist", 1, 28, 20000), (config.Dataset.ImPath, config.Dataset.ImChannels, config.Dataset.ImSize, config.Dataset.MaxImages));
-        Assert.Equal((200, 0.999, "auto", true), (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.SaveLatents));
+        Assert.Equal((200, 0.0, "auto", true), (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.SaveLatents));
     }
 
     [Fact]
