@@ -26,13 +26,16 @@ public class PipelineTests
         foreach (var file in new[] { "input_samples.png", "encoded_samples.png", "reconstructed_samples.png", "vqvae_latents.safetensors" })
             Assert.True(File.Exists(Path.Combine(project.Task, file)), $"missing {file}");
 
-        var ldm = project.Run("train-ldm");
+        var ldm = project.Run("train-ldm", "--set", "train_params:ema_decay=0.9");
         Ok(ldm);
         Assert.Contains("latents from", ldm.Output);
         Assert.True(File.Exists(Path.Combine(project.Task, "ddpm_ckpt.safetensors")));
+        Assert.True(File.Exists(Path.Combine(project.Task, "ddpm_ema_ckpt.safetensors")));
+        Assert.True(File.Exists(Path.Combine(project.Task, "ldm_losses.png")));
 
         var ddim = project.Run("sample", "--sampler", "ddim", "--steps", "5", "--save-every", "2");
         Ok(ddim);
+        Assert.Contains("ddpm_ema_ckpt", ddim.Output); // sampling uses the EMA weights when present
         Assert.True(File.Exists(Path.Combine(project.Task, "samples", "samples.png")));
         Assert.True(File.Exists(Path.Combine(project.Task, "samples", "x0_0.png")));
         Ok(project.Run("sample")); // the original's DDPM over all 100 steps
@@ -79,6 +82,15 @@ public class PipelineTests
         Assert.Equal(2, again.ExitCode);
         Assert.Contains("--resume", again.Error);
         Assert.Contains("vqvae_autoencoder_ckpt.safetensors", again.Error);
+    }
+
+    [Fact]
+    public void A_diverging_loss_stops_the_run_naming_the_step_and_the_term()
+    {
+        using var project = new TinyProject(images: 32);
+        var result = project.Run("train-autoencoder", "--set", "train_params:autoencoder_lr=1e30", "--set", "train_params:autoencoder_acc_steps=1");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Matches(@"loss term '\w+' is (NaN|-?∞|-?Infinity) at step \d+", result.Error);
     }
 
     [Fact]
