@@ -38,3 +38,24 @@ public class MetricsLogTests
         Assert.Contains("loss 0.25", lines[1]);
     }
 }
+
+public class TrainingGuardTests
+{
+    [Fact]
+    public void Running_out_of_device_memory_names_the_batch_size_to_try()
+    {
+        var e = Assert.Throws<InsufficientMemoryException>(() =>
+            TrainingRun.GuardMemory<int>(() => throw new OutOfMemoryException("out of memory on cuda:0"), "train_params.ldm_batch_size", 64));
+        Assert.Contains("train_params.ldm_batch_size = 64", e.Message);
+        Assert.Contains("--set train_params:ldm_batch_size=32", e.Message);
+    }
+
+    [Fact]
+    public void A_non_finite_loss_names_the_term_and_the_step()
+    {
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            TrainingRun.CheckFinite(17, new Dictionary<string, double> { ["recon"] = 0.1, ["perceptual"] = double.NaN }));
+        Assert.Contains("'perceptual'", e.Message);
+        Assert.Contains("step 17", e.Message);
+    }
+}
