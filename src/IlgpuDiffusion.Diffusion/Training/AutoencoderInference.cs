@@ -41,8 +41,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
     private IImageDataset EvaluationSet(IImageDataset training)
     {
         string path = run.Config.Dataset.ImPath;
-        bool idx = Directory.Exists(path) && Directory.EnumerateFiles(path, "t10k-images-idx3-ubyte*").Any();
-        return idx ? IdxDataset.Open(path, IdxSplit.Test) : training;
+        return TrainingRun.HasIdxImages(path, "t10k-") ? IdxDataset.Open(path, IdxSplit.Test) : training;
     }
 
     private void SaveGrids(Autoencoder model, IImageDataset images)

@@ -35,8 +35,7 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
     public IImageDataset OpenDataset()
     {
         var p = Config.Dataset;
-        bool idx = Directory.Exists(p.ImPath) && Directory.EnumerateFiles(p.ImPath, "*images-idx3-ubyte*").Any()
-                   || System.IO.File.Exists(p.ImPath);
+        bool idx = HasIdxImages(p.ImPath, "") || System.IO.File.Exists(p.ImPath);
         IImageDataset dataset = idx
             ? IdxDataset.Open(p.ImPath)
             : new ImageFolderDataset(p.ImPath, p.ImChannels, p.ImSize, p.SkipUnreadableImages);
@@ -45,6 +44,10 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
         dataset.RequireShape(p.ImChannels, p.ImSize);
         return p.MaxImages > 0 && p.MaxImages < dataset.Count ? new SubsetDataset(dataset, p.MaxImages) : dataset;
     }
+
+    /// <summary>Whether <paramref name="folder"/> holds IDX image files of a split ("train-", "t10k-", or "" for any).</summary>
+    public static bool HasIdxImages(string folder, string split) =>
+        Directory.Exists(folder) && Directory.EnumerateFiles(folder, $"{split}*images-idx3-ubyte*").Any();
 
     /// <summary>Fails with the step and the term when a loss is not finite, before anything is saved.</summary>
     public static void CheckFinite(long step, IReadOnlyDictionary<string, double> losses)

@@ -464,9 +464,7 @@ public sealed class CpuBackend : IBackend
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
                         var dst = cs.AsSpan(co + b * geo.ImageStride + row * geo.RowStride, geo.ColumnCols);
-                        // output columns whose input column is inside the image: [owFirst, owLast)
-                        int owFirst = Math.Clamp((geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, 0, geo.OutW);
-                        int owLast = Math.Clamp((geo.Width + geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, owFirst, geo.OutW);
+                        var (owFirst, owLast) = ColumnsInside(geo, kw);
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;
@@ -481,6 +479,13 @@ public sealed class CpuBackend : IBackend
                     }
             }
         });
+    }
+
+    /// <summary>Output columns [first, last) whose input column (ow·stride − pad + kw) lies inside the image.</summary>
+    private static (int First, int Last) ColumnsInside(in ConvGeometry g, int kw)
+    {
+        int first = Math.Clamp((g.PadW - kw + g.StrideW - 1) / g.StrideW, 0, g.OutW);
+        return (first, Math.Clamp((g.Width + g.PadW - kw + g.StrideW - 1) / g.StrideW, first, g.OutW));
     }
 
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
@@ -500,8 +505,7 @@ public sealed class CpuBackend : IBackend
                     {
                         int row = (c * geo.KH + kh) * geo.KW + kw;
                         int src = co + b * geo.ImageStride + row * geo.RowStride;
-                        int owFirst = Math.Clamp((geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, 0, geo.OutW);
-                        int owLast = Math.Clamp((geo.Width + geo.PadW - kw + geo.StrideW - 1) / geo.StrideW, owFirst, geo.OutW);
+                        var (owFirst, owLast) = ColumnsInside(geo, kw);
                         for (int oh = 0; oh < geo.OutH; oh++)
                         {
                             int ih = oh * geo.StrideH - geo.PadH + kh;
