@@ -19,6 +19,9 @@ public class CpuGemmTests
 
     private const float Tolerance = 1e-5f;
 
+    /// <summary>2^-23, the spacing of floats at 1.</summary>
+    private const double FloatEpsilon = 1.0 / (1 << 23);
+
     public static TheoryData<int, int, int> Shapes() => new()
     {
         { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 17, 31, 7 }, { 12, 32, 256 }, { 13, 33, 257 },
@@ -110,9 +113,22 @@ public class CpuGemmTests
         Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 2, 0, 0f, c, 0, 1, 0, 1));
     }
 
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Float64AccumulationRoundsOnce(int m, int n, int k)
+    {
+        foreach (bool transA in new[] { false, true })
+            foreach (bool transB in new[] { false, true })
+                Check(new Case(transA, transB, m, n, k, Batch: 2, Alpha: 0.5f, Beta: 0.25f, Pad: 1, Offset: 2, Gap: 1), float64: true);
+        Check(new Case(false, false, 5, 6, 0, Beta: 0.5f), float64: true);
+        Check(new Case(true, false, 9, 4, 3, Batch: 2), initialC: float.NaN, float64: true);
+    }
+
     /// <summary>Runs the case on random data and compares every element of every array with a double
-    /// precision triple loop; elements of C outside the matrices must keep their initial value.</summary>
-    private static void Check(Case cs, float initialC = 0.75f)
+    /// precision triple loop; elements of C outside the matrices must keep their initial value. The float32
+    /// kernel may err by a small multiple of ε · Σ|products|; float64 accumulation only by the final
+    /// rounding(s) to float: ε/2 of the result, plus ε/2 of β · C when β is applied in float.</summary>
+    private static void Check(Case cs, float initialC = 0.75f, bool float64 = false)
     {
         var rng = new Random(HashCode.Combine(cs.M, cs.N, cs.K, cs.Batch, cs.TransA, cs.TransB));
         float[] a = Random(rng, cs.Offset + cs.Batch * cs.StrideA);
@@ -122,7 +138,7 @@ public class CpuGemmTests
             Array.Fill(c, float.NaN);
         float[] original = (float[])c.Clone();
 
-        CpuGemm.Gemm(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, cs.Alpha,
+        (float64 ? (GemmFunction)CpuGemm.GemmFloat64 : CpuGemm.Gemm)(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, cs.Alpha,
             a, cs.Offset, cs.Lda, cs.StrideA, b, cs.Offset, cs.Ldb, cs.StrideB,
             cs.Beta, c, cs.Offset, cs.Ldc, cs.StrideC, cs.Batch);
 
@@ -150,7 +166,10 @@ public class CpuGemmTests
                         scale += Math.Abs(cs.Beta * (double)original[at]);
                     }
                     double error = Math.Abs(c[at] - expected);
-                    Assert.True(error <= Tolerance * scale + 1e-30,
+                    double allowed = float64
+                        ? FloatEpsilon * (Math.Abs(expected) + (cs.Beta == 0f ? 0 : Math.Abs(cs.Beta * (double)original[at]))) + 1e-12 * scale
+                        : Tolerance * scale;
+                    Assert.True(error <= allowed + 1e-30,
                         $"{cs}: batch {batch} C[{i},{j}] = {c[at]}, expected {expected} (error {error:E2}, scale {scale:E2})");
                     written[at] = true;
                 }
@@ -160,6 +179,10 @@ public class CpuGemmTests
             if (!written[at])
                 Assert.True(original[at].Equals(c[at]), $"{cs}: C[{at}] outside the matrices changed");
     }
+
+    private delegate void GemmFunction(bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOffset, int lda, int strideA, float[] b, int bOffset, int ldb, int strideB,
+        float beta, float[] c, int cOffset, int ldc, int strideC, int batch);
 
     private static float[] Random(Random rng, int length)
     {

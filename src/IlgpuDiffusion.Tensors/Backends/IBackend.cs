@@ -6,13 +6,20 @@ public sealed record DeviceInfo(string Name, string Description, long MemoryByte
 /// <summary>Row-major batched GEMM: for each batch index i,
 /// C_i = Alpha · op(A_i) · op(B_i) + Beta · C_i, with op(A) of shape (M, K), op(B) of shape (K, N).
 /// A non-transposed: A[m·Lda + k]; transposed: A[k·Lda + m]. Likewise B. X_i starts at X.Offset + i·StrideX.
-/// Beta = 0 overwrites C without reading it (NaNs in C do not propagate).</summary>
+/// Beta = 0 overwrites C without reading it (NaNs in C do not propagate). Ops pass
+/// <see cref="Precision.Gemm"/> as <see cref="Accumulation"/>.</summary>
 public readonly record struct GemmArgs(
     bool TransA, bool TransB, int M, int N, int K, float Alpha,
     BufferView A, int Lda, int StrideA,
     BufferView B, int Ldb, int StrideB,
     float Beta, BufferView C, int Ldc, int StrideC,
-    int Batch = 1);
+    int Batch = 1, GemmAccumulation Accumulation = GemmAccumulation.Float32);
+
+/// <summary>How a GEMM sums its K products. <see cref="Float32"/> is the fast default (float32 accumulators,
+/// like PyTorch's float32 matmul). <see cref="Float64"/> sums the exact products in double and rounds once,
+/// for comparisons with float64 references: where a gradient sum cancels almost completely, float32
+/// accumulation round-off alone can exceed a 1e-4 relative tolerance. It is several times slower.</summary>
+public enum GemmAccumulation { Float32, Float64 }
 
 /// <summary>Geometry of a 2-D convolution over a batch of NCHW images: kernel (KH, KW), stride,
 /// top/left padding (PadH, PadW; the bottom/right padding is implied by OutH/OutW, so asymmetric

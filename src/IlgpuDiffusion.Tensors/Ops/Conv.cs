@@ -32,7 +32,7 @@ public sealed partial class Tensor
         x.Backend.Im2Col(x.View, cols.View, g);
         // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, then back to (B, Cout, OH, OW)
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
-        x.Backend.Gemm(new GemmArgs(false, false, cout, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, cols.View, columns, 0, 0f, yByChannel.View, columns, 0));
+        x.Backend.Gemm(new GemmArgs(false, false, cout, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, cols.View, columns, 0, 0f, yByChannel.View, columns, 0, Accumulation: Precision.Gemm));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
@@ -44,12 +44,12 @@ public sealed partial class Tensor
             if (weight.RequiresGrad)
             {
                 dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, cols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0));
+                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, cols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
             }
             if (x.RequiresGrad)
             {
                 var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-                x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cout, 1f, weight.View, g.ColumnRows, 0, dyByChannel.View, columns, 0, 0f, dcols.View, columns, 0));
+                x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cout, 1f, weight.View, g.ColumnRows, 0, dyByChannel.View, columns, 0, 0f, dcols.View, columns, 0, Accumulation: Precision.Gemm));
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 x.Backend.Col2Im(dcols.View, dx.View, g);
                 dcols.Dispose();
@@ -80,7 +80,7 @@ public sealed partial class Tensor
         var xByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
         SwapBatchAndChannels(x.Backend, x.View, xByChannel.View, batch, cin, g.ColumnCols);
         var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-        x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cin, 1f, weight.View, g.ColumnRows, 0, xByChannel.View, columns, 0, 0f, cols.View, columns, 0));
+        x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cin, 1f, weight.View, g.ColumnRows, 0, xByChannel.View, columns, 0, 0f, cols.View, columns, 0, Accumulation: Precision.Gemm));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         x.Backend.Col2Im(cols.View, y.View, g);
         cols.Dispose();
@@ -92,7 +92,7 @@ public sealed partial class Tensor
             if (x.RequiresGrad)
             {
                 var dxByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, false, cin, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, dcols.View, columns, 0, 0f, dxByChannel.View, columns, 0));
+                x.Backend.Gemm(new GemmArgs(false, false, cin, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, dcols.View, columns, 0, 0f, dxByChannel.View, columns, 0, Accumulation: Precision.Gemm));
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 SwapBatchAndChannels(x.Backend, dxByChannel.View, dx.View, cin, batch, g.ColumnCols);
                 dxByChannel.Dispose();
@@ -101,7 +101,7 @@ public sealed partial class Tensor
             {
                 // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
                 dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, true, cin, g.ColumnRows, columns, 1f, xByChannel.View, columns, 0, dcols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0));
+                x.Backend.Gemm(new GemmArgs(false, true, cin, g.ColumnRows, columns, 1f, xByChannel.View, columns, 0, dcols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
             }
             dcols.Dispose();
             return [dx, dw];

@@ -36,12 +36,12 @@ public sealed partial class Tensor
         if (sharedB && !transA)
         {
             // rows of all batches stacked: one (batch·M, K) @ (K, N) product
-            a.Backend.Gemm(new GemmArgs(false, transB, batch * m, n, ka, 1f, a.View, lda, 0, b.View, ldb, 0, 0f, y.View, n, 0));
+            a.Backend.Gemm(new GemmArgs(false, transB, batch * m, n, ka, 1f, a.View, lda, 0, b.View, ldb, 0, 0f, y.View, n, 0, Accumulation: Precision.Gemm));
         }
         else
         {
             int strideB = sharedB ? 0 : b._shape[^1] * b._shape[^2];
-            a.Backend.Gemm(new GemmArgs(transA, transB, m, n, ka, 1f, a.View, lda, a._shape[^1] * a._shape[^2], b.View, ldb, strideB, 0f, y.View, n, m * n, batch));
+            a.Backend.Gemm(new GemmArgs(transA, transB, m, n, ka, 1f, a.View, lda, a._shape[^1] * a._shape[^2], b.View, ldb, strideB, 0f, y.View, n, m * n, batch, Precision.Gemm));
         }
 
         return Record(y, op, [a, b], g =>

@@ -237,7 +237,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
                     {
                         float av = a[batch * g.StrideA + (g.TransA ? k * g.Lda + m : m * g.Lda + k)];
                         float bv = b[batch * g.StrideB + (g.TransB ? n * g.Ldb + k : k * g.Ldb + n)];
-                        sum += av * bv;
+                        sum += (double)av * bv;
                     }
                     int ci = batch * g.StrideC + m * g.Ldc + n;
                     result[ci] = (float)(g.Alpha * sum + (g.Beta == 0 ? 0 : g.Beta * c[ci]));
@@ -245,7 +245,8 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         return result;
     }
 
-    private void CheckGemm(bool transA, bool transB, int m, int n, int k, int batch, float alpha, float beta)
+    private void CheckGemm(bool transA, bool transB, int m, int n, int k, int batch, float alpha, float beta,
+        GemmAccumulation accumulation = GemmAccumulation.Float32, float tolerance = 1e-4f)
     {
         // Leading dimensions one wider than needed and batch strides with a gap, to catch index slips.
         int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 1, ldc = n + 2;
@@ -256,7 +257,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         if (beta == 0) Array.Fill(c, float.NaN); // must not be read
         var cView = Buffer(c, offset: 2);
         var args = new GemmArgs(transA, transB, m, n, k, alpha, Buffer(a, offset: 1), lda, strideA, Buffer(b), ldb, strideB,
-            beta, cView, ldc, strideC, batch);
+            beta, cView, ldc, strideC, batch, accumulation);
         backend.Gemm(args);
         var expected = HostGemm(args, a, b, c);
         var actual = Read(cView, c.Length);
@@ -264,7 +265,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         for (int i = 0; i < c.Length; i++)
         {
             if (float.IsNaN(expected[i])) Assert.True(float.IsNaN(actual[i]), $"padding {i} was written");
-            else Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * Math.Max(1f, Math.Abs(expected[i])), $"C[{i}]: expected {expected[i]}, got {actual[i]}");
+            else Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1f, Math.Abs(expected[i])), $"C[{i}]: expected {expected[i]}, got {actual[i]}");
         }
     }
 
@@ -284,6 +285,24 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [InlineData(true, true)]
     public void GemmCrossesTileAndDepthSteps(bool transA, bool transB) =>
         CheckGemm(transA, transB, 131, 130, 19, batch: 1, alpha: 0.75f, beta: 0f);
+
+    /// <summary>One C tile and a long K: the product is split over several groups, whose partials are summed
+    /// (β applied once, at the end); the last range is shorter than the others.</summary>
+    [Theory]
+    [InlineData(false, true, 0f)]
+    [InlineData(true, false, 0.25f)]
+    public void GemmSplitsALongDepth(bool transA, bool transB, float beta) =>
+        CheckGemm(transA, transB, 7, 8, 4 * IlgpuBackend.MinSplitDepth + 5, batch: 1, alpha: 0.5f, beta: beta);
+
+    [Fact]
+    public void GemmFloat64AccumulationRoundsOnce()
+    {
+        foreach (var (transA, transB) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            CheckGemm(transA, transB, 5, 7, 300, batch: 2, alpha: 1.5f, beta: 0f, GemmAccumulation.Float64, tolerance: 2.5e-7f);
+            CheckGemm(transA, transB, 9, 3, 17, batch: 1, alpha: 1f, beta: 0.5f, GemmAccumulation.Float64, tolerance: 2.5e-7f);
+        }
+    }
 
     // ---- softmax ----
 

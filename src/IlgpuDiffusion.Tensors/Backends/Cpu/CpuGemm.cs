@@ -40,22 +40,8 @@ internal static unsafe class CpuGemm
         float[] b, int bOffset, int ldb, int strideB,
         float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        if (m == 0 || n == 0 || batch == 0)
+        if (!HasProducts(transA, transB, m, n, k, alpha, a, aOffset, lda, strideA, b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC, batch))
             return;
-        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, n);
-        CheckExtent(c, cOffset, strideC, batch, m, n, ldc, nameof(c));
-        if (k == 0 || alpha == 0f)
-        {
-            ScaleC(beta, c, cOffset, ldc, strideC, m, n, batch);
-            return;
-        }
-        CheckExtent(a, aOffset, strideA, batch, transA ? k : m, transA ? m : k, lda, nameof(a));
-        CheckExtent(b, bOffset, strideB, batch, transB ? n : k, transB ? k : n, ldb, nameof(b));
-
         long work = (long)m * n * k;
         int cores = Environment.ProcessorCount;
         fixed (float* pa = a, pb = b, pc = c)
@@ -66,6 +52,75 @@ internal static unsafe class CpuGemm
             else
                 for (int i = 0; i < batch; i++)
                     RunOne(first.ForBatch(i, strideA, strideB, strideC), parallel: cores > 1 && work >= ParallelWork);
+        }
+    }
+
+    /// <summary>Checks the arguments; when there is nothing to multiply (k = 0 or alpha = 0) applies beta
+    /// to C and returns false.</summary>
+    private static bool HasProducts(bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOffset, int lda, int strideA, float[] b, int bOffset, int ldb, int strideB,
+        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (m == 0 || n == 0 || batch == 0)
+            return false;
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, n);
+        CheckExtent(c, cOffset, strideC, batch, m, n, ldc, nameof(c));
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(beta, c, cOffset, ldc, strideC, m, n, batch);
+            return false;
+        }
+        CheckExtent(a, aOffset, strideA, batch, transA ? k : m, transA ? m : k, lda, nameof(a));
+        CheckExtent(b, bOffset, strideB, batch, transB ? n : k, transB ? k : n, ldb, nameof(b));
+        return true;
+    }
+
+    /// <summary>
+    /// The same product with float64 accumulation (<see cref="GemmAccumulation.Float64"/>): op(A) rows and
+    /// op(B) columns are widened to double (a product of two floats is exact in double), each C element is
+    /// one double dot product, rounded to float once. For parity checks, not for speed.
+    /// </summary>
+    public static void GemmFloat64(bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOffset, int lda, int strideA,
+        float[] b, int bOffset, int ldb, int strideB,
+        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    {
+        if (!HasProducts(transA, transB, m, n, k, alpha, a, aOffset, lda, strideA, b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC, batch))
+            return;
+        var rows = new double[(long)m * k];     // op(A) row-major
+        var columns = new double[(long)n * k];  // op(B) column-major: column j at j·k
+        for (int i = 0; i < batch; i++)
+        {
+            int a0 = aOffset + i * strideA, b0 = bOffset + i * strideB, c0 = cOffset + i * strideC;
+            CpuParallel.For(m, k, (start, end) =>
+            {
+                for (int r = start; r < end; r++)
+                    for (int p = 0; p < k; p++)
+                        rows[(long)r * k + p] = a[a0 + (transA ? p * lda + r : r * lda + p)];
+            });
+            CpuParallel.For(n, k, (start, end) =>
+            {
+                for (int j = start; j < end; j++)
+                    for (int p = 0; p < k; p++)
+                        columns[(long)j * k + p] = b[b0 + (transB ? j * ldb + p : p * ldb + j)];
+            });
+            CpuParallel.For(m, 2L * n * k, (start, end) =>
+            {
+                for (int r = start; r < end; r++)
+                {
+                    var row = new ReadOnlySpan<double>(rows, r * k, k);
+                    for (int j = 0; j < n; j++)
+                    {
+                        float value = (float)(alpha * TensorPrimitives.Dot(row, new ReadOnlySpan<double>(columns, j * k, k)));
+                        ref float target = ref c[c0 + r * ldc + j];
+                        target = beta == 0f ? value : value + beta * target;
+                    }
+                }
+            });
         }
     }
 

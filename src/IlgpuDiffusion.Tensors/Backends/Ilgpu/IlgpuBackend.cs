@@ -60,7 +60,11 @@ public sealed class IlgpuBackend : IBackend
     public static IReadOnlyList<DeviceInfo> Enumerate() =>
         IlgpuRuntime.Devices().Select(d => IlgpuRuntime.Describe(d.Name, d.Device)).ToList();
 
-    public void Dispose() => accelerator.Dispose();
+    public void Dispose()
+    {
+        splitPartials?.Dispose();
+        accelerator.Dispose();
+    }
 
     private AcceleratorStream Stream => accelerator.DefaultStream;
 
@@ -204,6 +208,12 @@ public sealed class IlgpuBackend : IBackend
 
     // ---- linear algebra ----
 
+    /// <summary>Partial products of split-K GEMMs; grows to the largest split seen. One stream, so reuse is safe.</summary>
+    private MemoryBuffer1D<float, Stride1D.Dense>? splitPartials;
+
+    /// <summary>Shortest K range a split-K group computes: enough steps to hide the partials' extra traffic.</summary>
+    internal const int MinSplitDepth = 512;
+
     public void Gemm(in GemmArgs args)
     {
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
@@ -211,16 +221,53 @@ public sealed class IlgpuBackend : IBackend
         {
             TransA = args.TransA ? 1 : 0, TransB = args.TransB ? 1 : 0, M = args.M, N = args.N, K = args.K,
             Lda = args.Lda, StrideA = args.StrideA, Ldb = args.Ldb, StrideB = args.StrideB, Ldc = args.Ldc, StrideC = args.StrideC,
-            Alpha = args.Alpha, Beta = args.Beta,
+            Alpha = args.Alpha, Beta = args.Beta, Splits = 1, KChunk = args.K,
         };
-        if (smallGroups) Gemm<CpuGemmTile>(args, p);
+        if (args.Accumulation == GemmAccumulation.Float64)
+        {
+            int count = args.Batch * args.M * args.N;
+            Launcher(nameof(IlgpuGemmKernel.GemmFloat64), null,
+                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.GemmFloat64))
+                (ElementConfig(count), count, View(args.A), View(args.B), View(args.C), p);
+        }
+        else if (smallGroups) Gemm<CpuGemmTile>(args, p);
         else Gemm<GpuGemmTile>(args, p);
     }
 
-    private void Gemm<TTile>(in GemmArgs args, in GemmParams p) where TTile : struct, IGemmTile =>
+    /// <summary>The tiled kernel, with K split over several groups when the C tiles alone would leave most
+    /// multiprocessors idle (a convolution's weight gradient: a small C, K = batch · pixels).</summary>
+    private void Gemm<TTile>(in GemmArgs args, GemmParams p) where TTile : struct, IGemmTile
+    {
+        int tile = IlgpuGemmKernel.TileSize<TTile>();
+        long tiles = (long)((p.M + tile - 1) / tile) * ((p.N + tile - 1) / tile) * args.Batch;
+        int splits = (int)Math.Min(Math.Min(2L * accelerator.NumMultiprocessors / tiles, p.K / MinSplitDepth), 64);
+        if (splits < 2)
+        {
+            TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), View(args.C), p);
+            return;
+        }
+        int chunk = (p.K + splits - 1) / splits;
+        chunk = (chunk + IlgpuGemmKernel.TileK - 1) / IlgpuGemmKernel.TileK * IlgpuGemmKernel.TileK;
+        p.Splits = (p.K + chunk - 1) / chunk;
+        p.KChunk = chunk;
+        int size = p.M * p.N, count = args.Batch * size;
+        long needed = (long)count * p.Splits;
+        if (splitPartials == null || splitPartials.Length < needed)
+        {
+            splitPartials?.Dispose();
+            splitPartials = accelerator.Allocate1D<float>(needed);
+        }
+        TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), splitPartials.View,
+            p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
+        Launcher(nameof(IlgpuGemmKernel.SumSplits), null,
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.SumSplits))
+            (ElementConfig(count), count, splitPartials.View, View(args.C), p);
+    }
+
+    private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p) where TTile : struct, IGemmTile =>
         Launcher(nameof(IlgpuGemmKernel.Gemm), typeof(TTile),
             () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.Gemm<TTile>))
-            (IlgpuGemmKernel.Config<TTile>(p, args.Batch), View(args.A), View(args.B), View(args.C), p);
+            (IlgpuGemmKernel.Config<TTile>(p, batch), a, b, c, p);
 
     public void Softmax(BufferView x, BufferView y, int rows, int cols)
     {

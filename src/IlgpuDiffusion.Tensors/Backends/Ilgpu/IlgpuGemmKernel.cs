@@ -2,10 +2,12 @@ using ILGPU;
 
 namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
 
-/// <summary><see cref="GemmArgs"/> without the buffers, as a kernel parameter (flags as ints).</summary>
+/// <summary><see cref="GemmArgs"/> without the buffers, as a kernel parameter (flags as ints). A split-K
+/// launch divides K into <see cref="Splits"/> ranges of <see cref="KChunk"/>; group z = batch · Splits + split
+/// computes one range and writes C at z · StrideC.</summary>
 internal struct GemmParams
 {
-    public int TransA, TransB, M, N, K, Lda, StrideA, Ldb, StrideB, Ldc, StrideC;
+    public int TransA, TransB, M, N, K, Lda, StrideA, Ldb, StrideB, Ldc, StrideC, Splits, KChunk;
     public float Alpha, Beta;
 }
 
@@ -82,7 +84,9 @@ internal struct CpuGemmTile : IGemmTile
 /// tile of C with 8·side rows and columns, stepping K by 8 through shared memory; each thread owns an 8x8 micro
 /// tile. Thread (tx, ty) of the side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads
 /// shared memory without bank conflicts and writes C in coalesced runs. Edge tiles load zeros outside the
-/// matrices and skip those stores.
+/// matrices and skip those stores. When the grid of C tiles is too small to fill the GPU and K is long (the
+/// weight gradient of a convolution: K = batch · pixels), the host splits K (<see cref="GemmParams.Splits"/>)
+/// and <see cref="SumSplits"/> adds the partial products in double, in a fixed order.
 /// </summary>
 internal static class IlgpuGemmKernel
 {
@@ -90,10 +94,12 @@ internal static class IlgpuGemmKernel
 
     public static int GroupSize<TTile>() where TTile : struct, IGemmTile => default(TTile).ThreadsPerSide * default(TTile).ThreadsPerSide;
 
+    public static int TileSize<TTile>() where TTile : struct, IGemmTile => MicroSize * default(TTile).ThreadsPerSide;
+
     public static KernelConfig Config<TTile>(in GemmParams p, int batch) where TTile : struct, IGemmTile
     {
-        int tile = MicroSize * default(TTile).ThreadsPerSide;
-        return new(new Index3D((p.N + tile - 1) / tile, (p.M + tile - 1) / tile, batch), new Index3D(GroupSize<TTile>(), 1, 1));
+        int tile = TileSize<TTile>();
+        return new(new Index3D((p.N + tile - 1) / tile, (p.M + tile - 1) / tile, batch * p.Splits), new Index3D(GroupSize<TTile>(), 1, 1));
     }
 
     public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) where TTile : struct, IGemmTile
@@ -103,15 +109,16 @@ internal static class IlgpuGemmKernel
         var aTile = SharedMemory.Allocate<float>(tile * TileK);
         var bTile = SharedMemory.Allocate<float>(tile * TileK);
         int t = Group.IdxX, tx = t % side, ty = t / side;
-        int row0 = Grid.IdxY * tile, col0 = Grid.IdxX * tile, batch = Grid.IdxZ;
-        int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = batch * p.StrideC;
+        int row0 = Grid.IdxY * tile, col0 = Grid.IdxX * tile, batch = Grid.IdxZ / p.Splits, split = Grid.IdxZ - batch * p.Splits;
+        int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = Grid.IdxZ * p.StrideC;
+        int kBegin = split * p.KChunk, kEnd = Math.Min(p.K, kBegin + p.KChunk);
 
         // op(A)(m, k) is k-contiguous unless A is transposed; op(B)(k, n) is n-contiguous unless B is.
         MicroTile acc = default;
-        for (int k0 = 0; k0 < p.K; k0 += TileK)
+        for (int k0 = kBegin; k0 < kEnd; k0 += TileK)
         {
-            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, p.K, row0, k0, t, side, aTile);
-            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, p.K, col0, k0, t, side, bTile);
+            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, kEnd, row0, k0, t, side, aTile);
+            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, kEnd, col0, k0, t, side, bTile);
             Group.Barrier();
             // Unrolled by hand (ILGPU does not unroll loops): constant shared-memory offsets, no loop overhead.
             acc.Step(aTile, bTile, 0, tx, ty, side); acc.Step(aTile, bTile, 1, tx, ty, side);
@@ -164,8 +171,40 @@ internal static class IlgpuGemmKernel
         {
             int cj = col + j * side;
             if (cj >= p.N) return;
-            float value = p.Alpha * acc[j];
-            c[rowOffset + cj] = p.Beta == 0f ? value : value + p.Beta * c[rowOffset + cj];
+            Store(c, rowOffset + cj, p.Alpha * acc[j], p.Beta);
         }
     }
+
+    /// <summary>C = α · Σ_split partials + β · C for count = batch · M · N elements; partial z = batch · Splits + split
+    /// is M × N at z · M · N. Sums in double, in split order (deterministic).</summary>
+    public static void SumSplits(int count, ArrayView<float> partials, ArrayView<float> c, GemmParams p)
+    {
+        int size = p.M * p.N;
+        for (int i = Grid.GlobalIndex.X; i < count; i += Grid.DimX * Group.DimX)
+        {
+            int batch = i / size, within = i - batch * size, row = within / p.N, col = within - row * p.N;
+            double sum = 0;
+            for (int split = 0; split < p.Splits; split++) sum += partials[(batch * p.Splits + split) * size + within];
+            Store(c, batch * p.StrideC + row * p.Ldc + col, (float)(p.Alpha * sum), p.Beta);
+        }
+    }
+
+    /// <summary><see cref="GemmAccumulation.Float64"/>: one C element per thread (grid-stride over batch · M · N),
+    /// the exact float products summed in double and rounded once. For parity checks, not for speed.</summary>
+    public static void GemmFloat64(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    {
+        int size = p.M * p.N;
+        for (int i = Grid.GlobalIndex.X; i < count; i += Grid.DimX * Group.DimX)
+        {
+            int batch = i / size, within = i - batch * size, row = within / p.N, col = within - row * p.N;
+            int aBase = batch * p.StrideA, bBase = batch * p.StrideB;
+            double sum = 0;
+            for (int k = 0; k < p.K; k++)
+                sum += (double)a[aBase + (p.TransA != 0 ? k * p.Lda + row : row * p.Lda + k)] * b[bBase + (p.TransB != 0 ? col * p.Ldb + k : k * p.Ldb + col)];
+            Store(c, batch * p.StrideC + row * p.Ldc + col, (float)(p.Alpha * sum), p.Beta);
+        }
+    }
+
+    private static void Store(ArrayView<float> c, int index, float value, float beta) =>
+        c[index] = beta == 0f ? value : value + beta * c[index];
 }
