@@ -1,5 +1,6 @@
 using IlgpuDiffusion.Diffusion.Parity;
 using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.Parity;
 using Xunit.Abstractions;
 
@@ -12,38 +13,47 @@ public class AuxParityTests(ITestOutputHelper output)
 {
     private static readonly ParityRunner Runner = new(AuxHandlers.All);
 
-    public static TheoryData<string, string> CasesOnDevices()
+    /// <summary>Every case on every executor with float32 accumulation, and on cpu with float64 accumulation too.</summary>
+    public static TheoryData<string, string, GemmAccumulation> CasesOnDevices()
     {
-        var data = new TheoryData<string, string>();
+        var data = new TheoryData<string, string, GemmAccumulation>();
         foreach (var device in TestDevices.Names)
             foreach (var c in ParityCase.ReadManifest(Fixtures.ParityFolder))
                 if (Runner.HandlerFor(c.Name) != null && (device != "ilgpu-cpu" || c.Name.StartsWith("ddpm_", StringComparison.Ordinal)))
-                    data.Add(c.Name, device);
+                {
+                    data.Add(c.Name, device, GemmAccumulation.Float32);
+                    if (device == "cpu") data.Add(c.Name, device, GemmAccumulation.Float64);
+                }
         return data;
     }
 
     [SkippableTheory]
     [MemberData(nameof(CasesOnDevices))]
-    public void Case_matches_the_reference(string caseName, string device)
+    public void Case_matches_the_reference(string caseName, string device, GemmAccumulation accumulation)
     {
         var dev = TestDevices.Open(device);
         var c = ParityCase.ReadManifest(Fixtures.ParityFolder).Single(x => x.Name == caseName);
         using var scope = new TensorScope();
-        var computed = Runner.HandlerFor(caseName)!.Compute(c, dev).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var computed = new Dictionary<string, Tensor>();
+        using (Precision.AccumulateGemm(accumulation))
+            foreach (var (name, value) in Runner.HandlerFor(caseName)!.Compute(c, dev))
+                computed[name] = value;
         var result = new ParityResult(c.Name, c.Tolerance, computed.Select(kv => TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList());
         output.WriteLine(result.Describe());
         var failed = result.Comparisons.Where(x => x.Exact ? x.Error != 0 : x.Error > c.Tolerance).ToList();
         foreach (var x in failed) output.WriteLine($"  over tolerance: {x.Name} {x.Error:E2}");
-        Assert.All(failed, x => Assert.True(WithinFloat32Cancellation(c, x.Name, computed[x.Name].ToArray()),
+        Assert.All(failed, x => Assert.True(accumulation == GemmAccumulation.Float32 && WithinFloat32Cancellation(c, x.Name, computed[x.Name].ToArray()),
             $"{x.Name}: {x.Error:E2} over tolerance {c.Tolerance:E0}\n{string.Join("\n", result.Comparisons.Select(y => $"  {y.Name}: {y.Error:E2}"))}"));
     }
 
     /// <summary>
     /// gradsum = [L2 norm, sum, max |g|] over a whole parameter's gradient. When that sum nearly cancels
-    /// (lpips_vgg16's net.slice3.12.weight: sum 0.0025 over 590k terms whose L2 norm is 0.0076), float32
-    /// arithmetic cannot reproduce it to the case tolerance relative to the vector: a relative error ε of
-    /// the terms moves the sum by up to ε·Σ|g| ≤ ε·sqrt(n)·‖g‖. Such an entry passes when norm and max are
-    /// within tolerance and the sum within 1e-6·sqrt(n)·‖g‖ (the reference is float64).
+    /// (lpips_vgg16's net.slice3.12.weight: sum 0.0025 over 590k terms whose L2 norm is 0.0076), the round-off of
+    /// float32 accumulation in the convolutions' matrix products moves it beyond the case tolerance: we measure
+    /// 1.9e-4 there, and float32 PyTorch 1.13 on the same weights 1.9e-4 with im2col + BLAS convolutions and 4.9e-3
+    /// with its slow_conv2d path (9.5e-5 with mkldnn). With float32 accumulation such an entry passes when norm and
+    /// max are within tolerance and the sum within 1e-6·sqrt(n)·‖g‖; with float64 accumulation it must meet the
+    /// tolerance itself.
     /// </summary>
     private static bool WithinFloat32Cancellation(ParityCase c, string name, float[] actual)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using IlgpuDiffusion.Diffusion.Parity;
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.Parity;
 
 namespace IlgpuDiffusion.Cli.Commands;
@@ -15,7 +16,15 @@ internal static class ParityCommand
         var fixtures = new Option<DirectoryInfo>("--fixtures") { Description = "folder with manifest.json and the case files", Required = true };
         var device = CommonOptions.Device();
         var only = new Option<string[]>("--case") { Description = "check only these cases (prefix match); repeatable", AllowMultipleArgumentsPerToken = true };
-        var command = new Command("parity", "Check ops and models against reference fixtures (relative L2 error per case)") { fixtures, device, only };
+        var accumulate = new Option<string>("--accumulate")
+        {
+            Description = "how matrix products accumulate: float64 (default: the arithmetic of the float64 references; " +
+                          "cancelling gradient sums then keep their tolerance) | float32 (what training runs)",
+            DefaultValueFactory = _ => "float64",
+        };
+        accumulate.AcceptOnlyFromAmong("float64", "float32");
+        var verbose = new Option<bool>("--verbose") { Description = "also print every compared tensor of each case, worst first" };
+        var command = new Command("parity", "Check ops and models against reference fixtures (relative L2 error per case)") { fixtures, device, only, accumulate, verbose };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(fixtures)!;
@@ -34,14 +43,18 @@ internal static class ParityCommand
             var filter = parse.GetValue(only) ?? [];
             var runner = new ParityRunner(Handlers);
             int failed = 0, total = 0;
-            Console.WriteLine($"parity: {folder.FullName} on {dev.Name}");
+            var accumulation = parse.GetValue(accumulate) == "float32" ? GemmAccumulation.Float32 : GemmAccumulation.Float64;
+            Console.WriteLine($"parity: {folder.FullName} on {dev.Name}, {parse.GetValue(accumulate)} accumulation in matrix products");
             foreach (var c in cases.Where(c => filter.Length == 0 || filter.Any(f => c.Name.StartsWith(f, StringComparison.Ordinal))))
             {
                 var watch = System.Diagnostics.Stopwatch.StartNew();
-                var result = runner.Run(c, dev);
+                var result = runner.Run(c, dev, accumulation);
                 total++;
                 if (!result.Passed) failed++;
                 Console.WriteLine($"{result.Describe()}  ({watch.Elapsed.TotalSeconds:F1} s)");
+                if (parse.GetValue(verbose))
+                    foreach (var x in result.Comparisons.OrderByDescending(x => x.Exact ? double.MaxValue * Math.Sign(x.Error) : x.Error))
+                        Console.WriteLine(x.Exact ? $"    {x.Name,-60} {x.Error} mismatches" : $"    {x.Name,-60} {x.Error:E2}{(x.Note != null ? "  (" + x.Note + ")" : "")}");
             }
             Console.WriteLine($"{total - failed} passed, {failed} failed");
             return failed == 0 ? 0 : 1;

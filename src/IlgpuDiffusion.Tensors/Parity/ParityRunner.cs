@@ -1,9 +1,11 @@
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Tensors.Parity;
 
-/// <summary>One compared tensor: relative L2 error (or exact match for integers) against the reference.</summary>
-public sealed record TensorComparison(string Name, double Error, bool Exact)
+/// <summary>One compared tensor: relative L2 error (or exact match for integers) against the reference;
+/// <paramref name="Note"/> says when the error is measured differently (see <see cref="ParityRunner.ZeroInExactArithmetic"/>).</summary>
+public sealed record TensorComparison(string Name, double Error, bool Exact, string? Note = null)
 {
     public static TensorComparison Of(string name, Tensor actual, HostTensor expected)
     {
@@ -42,8 +44,10 @@ public sealed record ParityResult(string Case, double Tolerance, IReadOnlyList<T
         if (Error != null) return $"{Case,-28} FAIL  {Error}";
         var worst = Comparisons.Where(c => !c.Exact).OrderByDescending(c => c.Error).FirstOrDefault();
         var exact = Comparisons.Where(c => c.Exact && c.Error > 0).Select(c => $"{c.Name}: {c.Error} mismatches");
+        int zeros = Comparisons.Count(c => c.Note != null);
         return $"{Case,-28} {(Passed ? "pass" : "FAIL")}  worst rel L2 {WorstError:E2} ({worst?.Name ?? "-"}) tol {Tolerance:E0}" +
-               (exact.Any() ? "  " + string.Join(", ", exact) : "");
+               (exact.Any() ? "  " + string.Join(", ", exact) : "") +
+               (zeros > 0 ? $"  [{zeros} gradient(s) zero in exact arithmetic, measured against the case's largest]" : "");
     }
 }
 
@@ -77,20 +81,42 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
             .OrderByDescending(x => x.Prefix.Length)
             .Select(x => x.Handler).FirstOrDefault();
 
-    public ParityResult Run(ParityCase c, Device device)
+    /// <param name="accumulation">how matrix products accumulate during the case (see <see cref="Precision"/>).</param>
+    public ParityResult Run(ParityCase c, Device device, GemmAccumulation accumulation = GemmAccumulation.Float32)
     {
+        using var precision = Precision.AccumulateGemm(accumulation);
         var handler = HandlerFor(c.Name);
         if (handler == null) return new ParityResult(c.Name, c.Tolerance, [], "no handler knows this kind of case");
         using var scope = new TensorScope();
         try
         {
             var computed = handler.Compute(c, device);
-            var comparisons = computed.Select(kv => TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList();
+            var comparisons = computed.Select(kv => ZeroInExactArithmetic(c, kv.Key, kv.Value) ?? TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList();
             return new ParityResult(c.Name, c.Tolerance, comparisons);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or FileNotFoundException)
         {
             return new ParityResult(c.Name, c.Tolerance, [], e.Message);
         }
+    }
+
+    /// <summary>
+    /// Some parameter gradients are zero in exact arithmetic: a conv bias whose output only feeds GroupNorm groups
+    /// of one channel (the norm removes each channel's mean; vqvae_mnist_config's last decoder block). The
+    /// float64 reference stores round-off there (~1e-17 of the case's largest gradient norm), which no other
+    /// computation reproduces, float64 PyTorch on another machine included, so the README's relative error is
+    /// meaningless for it. Such a <c>gradsum.NAME</c> entry (reference below 1e-10 of the case's largest
+    /// gradient norm, while real entries of the fixtures sit above 1e-6 of it) is measured against that largest
+    /// norm instead: ‖yours − ref‖ / max_NAME ‖grad NAME‖. Returns null for every other entry.
+    /// </summary>
+    public static TensorComparison? ZeroInExactArithmetic(ParityCase c, string name, Tensor computed)
+    {
+        if (!name.StartsWith("gradsum.", StringComparison.Ordinal)) return null;
+        double largest = c.Tensors.Where(t => t.Key.StartsWith("gradsum.", StringComparison.Ordinal)).Max(t => (double)t.Value.Floats![0]);
+        var reference = c.Tensor(name).Floats!;
+        if (Math.Sqrt(reference.Sum(v => (double)v * v)) > 1e-10 * largest) return null;
+        var ours = computed.ToArray();
+        double difference = Math.Sqrt(ours.Zip(reference, (a, b) => ((double)a - b) * ((double)a - b)).Sum());
+        return new TensorComparison(name, difference / largest, Exact: false, Note: "zero in exact arithmetic: error relative to the case's largest gradient norm");
     }
 }
