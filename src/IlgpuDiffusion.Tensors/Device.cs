@@ -9,10 +9,13 @@ namespace IlgpuDiffusion.Tensors;
 /// Where tensors live and ops run: an executor (<see cref="IBackend"/>) plus its caching allocator.
 /// Names: <c>cpu</c> (managed SIMD), <c>cuda[:N]</c>, <c>opencl[:N]</c> (ILGPU kernels on a GPU),
 /// <c>ilgpu-cpu</c> (the same ILGPU kernels on ILGPU's CPU accelerator; slow, for tests) and
-/// <c>auto</c> (cuda, then opencl, then cpu). One instance per name per process.
+/// <c>auto</c> (cuda, then opencl, then cpu). Any name with the suffix <c>+profile</c> (<c>cuda+profile</c>) is that
+/// executor wrapped in a <see cref="ProfilingBackend"/>. One instance per name per process.
 /// </summary>
 public sealed class Device
 {
+    private const string ProfileSuffix = "+profile";
+
     private static readonly ConcurrentDictionary<string, Lazy<Device>> Opened = new();
 
     private Device(string name, IBackend backend)
@@ -26,7 +29,7 @@ public sealed class Device
     public IBackend Backend { get; }
     public CachingAllocator Allocator { get; }
     public DeviceInfo Info => Backend.Info;
-    public bool IsCpu => Backend is CpuBackend;
+    public bool IsCpu => (Backend is ProfilingBackend profiling ? profiling.Inner : Backend) is CpuBackend;
 
     public static Device Cpu => Get("cpu");
 
@@ -53,16 +56,20 @@ public sealed class Device
             var present = IlgpuBackend.Enumerate().Select(d => d.Name).ToHashSet();
             return present.Contains("cuda:0") ? "cuda:0" : present.Contains("opencl:0") ? "opencl:0" : "cpu";
         }
+        if (n.EndsWith(ProfileSuffix, StringComparison.Ordinal)) return Canonical(n[..^ProfileSuffix.Length]) + ProfileSuffix;
         return n is "cuda" or "opencl" ? n + ":0" : n;
     }
 
-    private static Device Open(string name)
+    private static Device Open(string name) => new(name, OpenBackend(name));
+
+    private static IBackend OpenBackend(string name)
     {
-        if (name == "cpu") return new Device(name, new CpuBackend());
-        if (name == "ilgpu-cpu") return new Device(name, IlgpuBackend.Create("ilgpu-cpu", 0));
+        if (name.EndsWith(ProfileSuffix, StringComparison.Ordinal)) return new ProfilingBackend(OpenBackend(name[..^ProfileSuffix.Length]));
+        if (name == "cpu") return new CpuBackend();
+        if (name == "ilgpu-cpu") return IlgpuBackend.Create("ilgpu-cpu", 0);
         int colon = name.IndexOf(':');
         if (colon > 0 && name[..colon] is "cuda" or "opencl" && int.TryParse(name[(colon + 1)..], out int index) && index >= 0)
-            return new Device(name, IlgpuBackend.Create(name[..colon], index));
+            return IlgpuBackend.Create(name[..colon], index);
         throw new ArgumentException(
             $"unknown device '{name}'; devices present: {string.Join(", ", Available().Select(d => d.Name))} (and 'auto')");
     }

@@ -2,15 +2,18 @@ using IlgpuDiffusion.Diffusion.Config;
 using IlgpuDiffusion.Diffusion.Models;
 using IlgpuDiffusion.Diffusion.Sampling;
 using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.Optim;
 
 namespace IlgpuDiffusion.Cli.Bench;
 
 /// <summary>Training and sampling steps of the reference mnist configuration (batch 64; 25 samples), next to
-/// the PyTorch times measured for the same model and config (2 CPU threads, or an H200).</summary>
+/// the PyTorch times measured for the same model and config (2 CPU threads, or an H200). The reference's
+/// step includes LPIPS on VGG16, so that is the default network here; its weights are random (speed does
+/// not depend on them, and the bench then needs no weight files).</summary>
 internal static class ModelBenchmarks
 {
-    public static void Run(Device device, string configPath)
+    public static void Run(Device device, string configPath, string lpipsNetwork)
     {
         var config = ExperimentConfig.Load(configPath);
         bool gpu = !device.IsCpu;
@@ -19,11 +22,17 @@ internal static class ModelBenchmarks
 
         using (var vq = new VqVae(device, c, config.Autoencoder))
         using (var discriminator = new Discriminator(device, c))
-        using (var lpips = Lpips.Create(device))
+        using (Lpips lpips = lpipsNetwork switch
+               {
+                   "vgg16" => new VggLpips(device, new Generator(6)),
+                   "resnet18" => new ResNet18Lpips(device),
+                   _ => throw new ArgumentException($"--lpips: unknown network '{lpipsNetwork}' (vgg16, resnet18)"),
+               })
         using (var optG = new Adam(vq.Parameters(), 1e-4f, 0.5f, 0.999f))
         using (var optD = new Adam(discriminator.Parameters(), 1e-4f, 0.5f, 0.999f))
         {
             var x = Tensor.Randn([batch, c, s, s], gen, device).Clamp(-1f, 1f);
+            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -37,8 +46,9 @@ internal static class ModelBenchmarks
                 d.Backward();
                 optG.Step(); optD.Step(); optG.ZeroGrad(); optD.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"autoencoder step b{batch} (+{lpips.GetType().Name}, +disc)", ms, "",
+            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", ms, "",
                 Against(ms, gpu ? 22.6 : 735, gpu ? "PyTorch on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device);
         }
 
         int latent = s >> config.Autoencoder.DownSample.Count(d => d), zc = config.Autoencoder.ZChannels;
@@ -48,6 +58,7 @@ internal static class ModelBenchmarks
         {
             int b = config.Train.LdmBatchSize;
             var z = Tensor.Randn([b, zc, latent, latent], gen, device);
+            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -59,11 +70,13 @@ internal static class ModelBenchmarks
             }, minSeconds: 3);
             Timing.Report(device.Name, $"LDM step b{b} ({latent}×{latent}×{zc} latents)", ms, "",
                 Against(ms, gpu ? 25 : 1349, gpu ? "PyTorch compiled on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device);
         }
         {
             int n = config.Train.NumSamples;
             var xt = Tensor.Randn([n, zc, latent, latent], gen, device);
             var timesteps = Enumerable.Repeat(500, n).ToArray();
+            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -72,7 +85,16 @@ internal static class ModelBenchmarks
             });
             Timing.Report(device.Name, $"sampling step: UNet forward for {n} samples", ms, "",
                 Against(ms, gpu ? 2.5 : 167, gpu ? "PyTorch with CUDA graphs on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device);
         }
+    }
+
+    /// <summary>On a profiled device (<c>--profile</c>), the most expensive primitives of the step just timed.</summary>
+    private static void PrintProfile(Device device)
+    {
+        if (device.Backend is not ProfilingBackend profile) return;
+        Console.WriteLine(profile.Report());
+        profile.Reset();
     }
 
     private static string Against(double ms, double reference, string what) =>
