@@ -32,7 +32,6 @@ internal static class ModelBenchmarks
         using (var optD = new Adam(discriminator.Parameters(), 1e-4f, 0.5f, 0.999f))
         {
             var x = Tensor.Randn([batch, c, s, s], gen, device).Clamp(-1f, 1f);
-            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -46,7 +45,7 @@ internal static class ModelBenchmarks
                 d.Backward();
                 optG.Step(); optD.Step(); optG.ZeroGrad(); optD.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", ms, "",
+            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", ms, HostShare(device),
                 Against(ms, gpu ? 22.6 : 735, gpu ? "PyTorch on H200" : "PyTorch+OpenBLAS, 2 threads"));
             PrintProfile(device);
         }
@@ -58,7 +57,6 @@ internal static class ModelBenchmarks
         {
             int b = config.Train.LdmBatchSize;
             var z = Tensor.Randn([b, zc, latent, latent], gen, device);
-            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -68,7 +66,7 @@ internal static class ModelBenchmarks
                 adam.Step();
                 adam.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"LDM step b{b} ({latent}×{latent}×{zc} latents)", ms, "",
+            Timing.Report(device.Name, $"LDM step b{b} ({latent}×{latent}×{zc} latents)", ms, HostShare(device),
                 Against(ms, gpu ? 25 : 1349, gpu ? "PyTorch compiled on H200" : "PyTorch+OpenBLAS, 2 threads"));
             PrintProfile(device);
         }
@@ -76,26 +74,29 @@ internal static class ModelBenchmarks
             int n = config.Train.NumSamples;
             var xt = Tensor.Randn([n, zc, latent, latent], gen, device);
             var timesteps = Enumerable.Repeat(500, n).ToArray();
-            (device.Backend as ProfilingBackend)?.Reset();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
                 using var noGrad = Autograd.NoGrad();
                 unet.Forward(xt, timesteps);
             });
-            Timing.Report(device.Name, $"sampling step: UNet forward for {n} samples", ms, "",
+            Timing.Report(device.Name, $"sampling step: UNet forward for {n} samples", ms, HostShare(device),
                 Against(ms, gpu ? 2.5 : 167, gpu ? "PyTorch with CUDA graphs on H200" : "PyTorch+OpenBLAS, 2 threads"));
             PrintProfile(device);
         }
     }
 
-    /// <summary>On a profiled device (<c>--profile</c>), the most expensive primitives of the step just timed.</summary>
+    /// <summary>On a profiled device (<c>--profile</c>), the most expensive primitives of the timed runs of the step
+    /// just measured, and how many calls one step makes.</summary>
     private static void PrintProfile(Device device)
     {
         if (device.Backend is not ProfilingBackend profile) return;
-        Console.WriteLine(profile.Report());
+        Console.WriteLine(profile.Report(top: 30, runs: Timing.LastRuns));
         profile.Reset();
     }
+
+    /// <summary>On an asynchronous device, how long the host took to queue the step.</summary>
+    private static string HostShare(Device device) => device.IsCpu ? "" : $"host {Timing.LastHostMilliseconds:F1} ms";
 
     private static string Against(double ms, double reference, string what) =>
         $"{what}: {reference} ms → {reference / ms:F2}x {(ms <= reference ? "faster" : "slower")}";

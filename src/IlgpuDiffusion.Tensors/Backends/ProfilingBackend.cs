@@ -33,16 +33,17 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
         }
     }
 
-    /// <summary>The <paramref name="top"/> most expensive groups since the last reset, with calls, total and share.</summary>
-    public string Report(int top = 20)
+    /// <summary>The <paramref name="top"/> most expensive groups since the last reset: calls and milliseconds per
+    /// run (the caller says how many runs the profile covers) and share of the total.</summary>
+    public string Report(int top = 20, int runs = 1)
     {
         lock (_entries)
         {
-            double total = _entries.Values.Sum(e => e.Ticks);
+            double total = _entries.Values.Sum(e => e.Ticks), msPerTick = 1000.0 / Stopwatch.Frequency / runs;
             var lines = _entries.OrderByDescending(e => e.Value.Ticks).Take(top).Select(e => string.Create(CultureInfo.InvariantCulture,
-                $"  {e.Key,-58} {e.Value.Calls,6} calls {e.Value.Ticks * 1000.0 / Stopwatch.Frequency,10:F2} ms {100 * e.Value.Ticks / Math.Max(total, 1),6:F1} %"));
+                $"  {e.Key,-58} {e.Value.Calls / (double)runs,8:F1} calls {e.Value.Ticks * msPerTick,9:F3} ms {100 * e.Value.Ticks / Math.Max(total, 1),6:F1} %"));
             return string.Join(Environment.NewLine, lines.Prepend(string.Create(CultureInfo.InvariantCulture,
-                $"  profile: {_entries.Values.Sum(e => e.Calls)} calls, {total * 1000.0 / Stopwatch.Frequency:F1} ms with a wait after each")));
+                $"  profile per run ({runs} runs): {_entries.Values.Sum(e => e.Calls) / (double)runs:F0} calls, {total * msPerTick:F2} ms with a wait after each")));
         }
     }
 
@@ -92,7 +93,7 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
 
     public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
     {
-        long t = Begin(); executor.Reduce<TOp>(x, y, outer, r, inner); End($"Reduce {typeof(TOp).Name} {(inner == 1 ? "rows" : "strided")}", t);
+        long t = Begin(); executor.Reduce<TOp>(x, y, outer, r, inner); End($"Reduce {typeof(TOp).Name} {outer}x{r}x{inner}", t);
     }
 
     public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)

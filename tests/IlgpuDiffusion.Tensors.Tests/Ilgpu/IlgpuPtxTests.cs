@@ -73,11 +73,23 @@ public sealed class IlgpuPtxTests
         Assert.DoesNotContain(".local", ptx);
     }
 
-    [Fact]
-    public void GemmCompilesWithAccumulatorsInRegisters()
+    [Theory]
+    [InlineData(typeof(GpuGemmTile))]
+    public void GemmCompilesWithAccumulatorsInRegisters(Type tile)
     {
-        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.Gemm), typeof(GpuGemmTile)));
+        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.Gemm), tile));
         Assert.Contains(".shared", ptx);
         Assert.DoesNotContain(".local", ptx);
+    }
+
+    /// <summary>The split-K reduction and the float64-accumulating GEMM sum in double on the device.</summary>
+    [Theory]
+    [InlineData(nameof(IlgpuGemmKernel.SumSplits))]
+    [InlineData(nameof(IlgpuGemmKernel.GemmFloat64))]
+    public void GemmHelperKernelsAccumulateInDouble(string name)
+    {
+        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), name));
+        Assert.Contains(".target sm_80", ptx);
+        Assert.Contains(".f64", ptx);
     }
 }

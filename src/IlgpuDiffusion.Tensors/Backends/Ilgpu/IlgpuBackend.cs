@@ -234,12 +234,13 @@ public sealed class IlgpuBackend : IBackend
         else Gemm<GpuGemmTile>(args, p);
     }
 
+    private static long Tiles(in GemmParams p, int batch, int tile) => (long)((p.M + tile - 1) / tile) * ((p.N + tile - 1) / tile) * batch;
+
     /// <summary>The tiled kernel, with K split over several groups when the C tiles alone would leave most
     /// multiprocessors idle (a convolution's weight gradient: a small C, K = batch · pixels).</summary>
     private void Gemm<TTile>(in GemmArgs args, GemmParams p) where TTile : struct, IGemmTile
     {
-        int tile = IlgpuGemmKernel.TileSize<TTile>();
-        long tiles = (long)((p.M + tile - 1) / tile) * ((p.N + tile - 1) / tile) * args.Batch;
+        long tiles = Tiles(p, args.Batch, IlgpuGemmKernel.TileSize<TTile>());
         int splits = (int)Math.Min(Math.Min(2L * accelerator.NumMultiprocessors / tiles, p.K / MinSplitDepth), 64);
         if (splits < 2)
         {
