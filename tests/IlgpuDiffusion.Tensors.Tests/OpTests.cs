@@ -44,4 +44,27 @@ public class OpTests
         for (int k = 0; k < grads.Length; k++)
             Assert.True(OpChecks.RelativeL2(grads[k], expectedGrads[k]) < 1e-6, $"{op} gradient {k} on {device} differs from cpu: {OpChecks.RelativeL2(grads[k], expectedGrads[k]):E2}");
     }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Index_select_out_of_range_is_an_error_on_cpu_and_NaN_rows_elsewhere(string device)
+    {
+        var dev = TestDevices.Open(device);
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(new[] { 1f, 2, 3, 4, 5, 6 }, [3, 2], dev);
+        x.RequiresGrad = true;
+        var index = Tensor.FromArray(new[] { 1, 3 }, [2], dev);
+        if (dev.IsCpu)
+        {
+            var error = Assert.Throws<IndexOutOfRangeException>(() => x.IndexSelect(0, index));
+            Assert.Contains("index 3 is out of range for dimension 0 of size 3", error.Message);
+            return;
+        }
+        var y = x.IndexSelect(0, index);
+        var values = y.ToArray();
+        Assert.Equal([3f, 4f], values[..2]);
+        Assert.All(values[2..], v => Assert.True(float.IsNaN(v)));
+        y.Sum().Backward();
+        Assert.Equal([0f, 0f, 1f, 1f, 0f, 0f], x.Grad!.ToArray());
+    }
 }

@@ -126,7 +126,8 @@ public interface IBackend : IDisposable
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale);
 
     // ---- indexing, viewing x as (outer, n, inner) ----
-    /// <summary>y[o, j, i] = x[o, idx[j], i] for j &lt; k (idx holds int32).</summary>
+    /// <summary>y[o, j, i] = x[o, idx[j], i] for j &lt; k (idx holds int32). GPU executors write NaN for an
+    /// index outside [0, n) and <see cref="IndexAdd"/> skips it; the cpu executor's callers check first.</summary>
     void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner);
 
     /// <summary>dx[o, idx[j], i] += dy[o, j, i] for j &lt; k (repeated indices accumulate).</summary>

@@ -3,7 +3,8 @@ namespace IlgpuDiffusion.Tensors;
 public sealed partial class Tensor
 {
     /// <summary>Rows of this tensor along <paramref name="dim"/> picked by the int32 <paramref name="index"/>
-    /// (1-D); the gradient scatters back, adding over repeated indices.</summary>
+    /// (1-D); the gradient scatters back, adding over repeated indices. An out-of-range index is an error on
+    /// the cpu executor and gives NaN rows on the others.</summary>
     public Tensor IndexSelect(int dim, Tensor index)
     {
         RequireDType(DType.Float32, "index_select");
@@ -12,8 +13,12 @@ public sealed partial class Tensor
         if (index.Rank != 1) throw new ArgumentException($"index_select: index must be 1-D, got {ShapeString(index._shape)}");
         int d = NormaliseDim(dim, Rank);
         int outer = Layout.Product(_shape, 0, d), n = _shape[d], inner = Layout.Product(_shape, d + 1), k = index.Count;
-        foreach (int i in index.ToIntArray())
-            if (i < 0 || i >= n) throw new IndexOutOfRangeException($"index_select: index {i} is out of range for dimension {dim} of size {n}");
+        // Checked where the indices already live on the host; reading them back from a GPU would stall the
+        // queue every call (the VQ quantiser selects codes this way), so there the kernels mark a bad index
+        // instead: NaN rows forward, nothing added backward.
+        if (Device.IsCpu)
+            foreach (int i in index.ToIntArray())
+                if (i < 0 || i >= n) throw new IndexOutOfRangeException($"index_select: index {i} is out of range for dimension {dim} of size {n}");
         var shape = (int[])_shape.Clone();
         shape[d] = k;
         var y = new Tensor(Device, shape, DType.Float32);

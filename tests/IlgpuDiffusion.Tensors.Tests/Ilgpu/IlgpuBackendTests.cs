@@ -210,6 +210,27 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [Fact] public void ReduceInnerSum() => CheckReduce<SumReduce>(2, 5, 3);
     [Fact] public void ReduceInnerMin() => CheckReduce<MinReduce>(3, 4, 5);
 
+    [Theory]
+    [InlineData(1, 3136, 7)]    // a bias gradient's shape: few outputs, a long reduction
+    [InlineData(2, 1000, 3)]
+    [InlineData(3, 997, 2)]     // a prime length cannot be cut: one pass
+    public void ChunkedReductionsMatchOnePass(int outer, int r, int inner)
+    {
+        int chunks = IlgpuBackend.ReductionChunks(outer * inner, r);
+        Assert.Equal(r == 997, chunks == 1);
+        Assert.Equal(0, r % chunks);
+        backend.ChunkedReductions = true;
+        try
+        {
+            CheckReduce<SumReduce>(outer, r, inner);
+            CheckReduce<MaxReduce>(outer, r, inner);
+        }
+        finally
+        {
+            backend.ChunkedReductions = false;
+        }
+    }
+
     [Fact]
     public void ArgReduceTakesTheFirstOfTies()
     {

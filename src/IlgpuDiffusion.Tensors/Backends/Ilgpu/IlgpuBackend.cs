@@ -24,6 +24,7 @@ public sealed class IlgpuBackend : IBackend
         this.accelerator = accelerator;
         Info = info;
         smallGroups = accelerator.AcceleratorType == AcceleratorType.CPU;
+        ChunkedReductions = !smallGroups;
         // One thread per row on the CPU accelerator: its barriers are then free. The tree reduction needs a power of two.
         rowGroupSize = smallGroups ? 1 : 1 << BitOperations.Log2((uint)Math.Min(IlgpuKernels.MaxRowGroupSize, accelerator.MaxNumThreadsPerGroup));
     }
@@ -62,7 +63,7 @@ public sealed class IlgpuBackend : IBackend
 
     public void Dispose()
     {
-        splitPartials?.Dispose();
+        scratch?.Dispose();
         accelerator.Dispose();
     }
 
@@ -190,9 +191,39 @@ public sealed class IlgpuBackend : IBackend
                 (RowConfig(outer), View(x), View(y), r);
             return;
         }
+        int chunks = ChunkedReductions ? ReductionChunks(outer * inner, r) : 1;
+        if (chunks > 1)
+        {
+            // Few outputs, long reductions (a bias gradient: 768 sums of 3136): one thread per output would
+            // leave the GPU idle. Reduce r in chunks first, (outer, chunks, r / chunks, inner) → (outer, chunks,
+            // inner), then the chunks: two passes of the same kernel, in a fixed order.
+            var partials = Scratch((long)outer * chunks * inner);
+            ReducePerOutput<TOp>(View(x), partials, outer * chunks, r / chunks, inner);
+            ReducePerOutput<TOp>(partials, View(y), outer, chunks, inner);
+            return;
+        }
+        ReducePerOutput<TOp>(View(x), View(y), outer, r, inner);
+    }
+
+    private void ReducePerOutput<TOp>(ArrayView<float> x, ArrayView<float> y, int outer, int r, int inner) where TOp : struct, IReduceOp =>
         Launcher(nameof(IlgpuKernels.ReducePerOutput), typeof(TOp),
             () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.ReducePerOutput<TOp>))
-            (ElementConfig(outer * inner), outer * inner, View(x), View(y), r, inner);
+            (ElementConfig(outer * inner), outer * inner, x, y, r, inner);
+
+    /// <summary>Whether long reductions with few outputs run in two passes (<see cref="ReductionChunks"/>): on GPUs;
+    /// on the CPU accelerator, whose launches cost more than its threads gain, only when a test asks.</summary>
+    internal bool ChunkedReductions { get; set; }
+
+    /// <summary>The number of chunks to cut a reduction of length <paramref name="r"/> into so that about 64K
+    /// threads work: the largest divisor of r up to that (chunks of at least 16), or 1 when the outputs alone
+    /// are enough.</summary>
+    internal static int ReductionChunks(int outputs, int r)
+    {
+        const int targetThreads = 1 << 16, minimumChunk = 16;
+        int limit = Math.Min(targetThreads / Math.Max(outputs, 1), r / minimumChunk);
+        for (int chunks = limit; chunks > 1; chunks--)
+            if (r % chunks == 0) return chunks;
+        return 1;
     }
 
     public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)
@@ -208,8 +239,19 @@ public sealed class IlgpuBackend : IBackend
 
     // ---- linear algebra ----
 
-    /// <summary>Partial products of split-K GEMMs; grows to the largest split seen. One stream, so reuse is safe.</summary>
-    private MemoryBuffer1D<float, Stride1D.Dense>? splitPartials;
+    /// <summary>Partial results of split GEMMs and reductions; grows to the largest seen. One stream, and each
+    /// user finishes with it before the next starts, so reuse is safe.</summary>
+    private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
+
+    private ArrayView<float> Scratch(long length)
+    {
+        if (scratch == null || scratch.Length < length)
+        {
+            scratch?.Dispose();
+            scratch = accelerator.Allocate1D<float>(length);
+        }
+        return scratch.View.SubView(0, length);
+    }
 
     /// <summary>Shortest K range a split-K group computes: enough steps to hide the partials' extra traffic.</summary>
     internal const int MinSplitDepth = 512;
@@ -253,16 +295,12 @@ public sealed class IlgpuBackend : IBackend
         p.KChunk = chunk;
         int size = p.M * p.N, count = args.Batch * size;
         long needed = (long)count * p.Splits;
-        if (splitPartials == null || splitPartials.Length < needed)
-        {
-            splitPartials?.Dispose();
-            splitPartials = accelerator.Allocate1D<float>(needed);
-        }
-        TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), splitPartials.View,
+        var partials = Scratch(needed);
+        TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), partials,
             p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
         Launcher(nameof(IlgpuGemmKernel.SumSplits), null,
             () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.SumSplits))
-            (ElementConfig(count), count, splitPartials.View, View(args.C), p);
+            (ElementConfig(count), count, partials, View(args.C), p);
     }
 
     private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p) where TTile : struct, IGemmTile =>

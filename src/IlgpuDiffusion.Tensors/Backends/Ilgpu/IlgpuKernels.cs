@@ -195,18 +195,21 @@ internal static class IlgpuKernels
         {
             int i = index % inner, oj = index / inner;
             int o = oj / k, j = oj - o * k;
-            y[index] = x[(o * n + idx[j]) * inner + i];
+            int row = idx[j];
+            y[index] = row >= 0 && row < n ? x[(o * n + row) * inner + i] : float.NaN;
         }
     }
 
-    /// <summary>Repeated indices hit the same dx element from several threads, hence the atomic.</summary>
+    /// <summary>Repeated indices hit the same dx element from several threads, hence the atomic. Out-of-range
+    /// indices add nothing (<see cref="IndexSelect"/> gave them NaN rows).</summary>
     public static void IndexAdd(int count, ArrayView<float> dy, ArrayView<int> idx, ArrayView<float> dx, int n, int k, int inner)
     {
         for (int index = FirstIndex; index < count; index += IndexStride)
         {
             int i = index % inner, oj = index / inner;
             int o = oj / k, j = oj - o * k;
-            Atomic.Add(ref dx[(o * n + idx[j]) * inner + i], dy[index]);
+            int row = idx[j];
+            if (row >= 0 && row < n) Atomic.Add(ref dx[(o * n + row) * inner + i], dy[index]);
         }
     }
 
