@@ -6,6 +6,23 @@ namespace IlgpuDiffusion.Cli.Bench;
 /// <summary>Executor-level speed: SGEMM and elementwise bandwidth, with the project's targets as ratios.</summary>
 internal static class EngineBenchmarks
 {
+    /// <summary>Before a GEMM variant is timed, its result on an edge-heavy shape (1000 x 1001 x 999) is compared
+    /// with float64 accumulation on the same device: a wrong kernel shows here, not as a fast number.</summary>
+    private static void CheckGemm(Device device, Generator gen, bool transA, bool transB)
+    {
+        const int m = 1000, n = 1001, k = 999;
+        using var scope = new TensorScope();
+        var a = Tensor.Randn(transA ? [k, m] : [m, k], gen, device);
+        var b = Tensor.Randn(transB ? [n, k] : [k, n], gen, device);
+        var c = Tensor.Zeros([m, n], device);
+        var exact = Tensor.Zeros([m, n], device);
+        var args = new GemmArgs(transA, transB, m, n, k, 1f, a.View, transA ? m : k, 0, b.View, transB ? k : n, 0, 0f, c.View, n, 0);
+        device.Backend.Gemm(args);
+        device.Backend.Gemm(args with { C = exact.View, Accumulation = GemmAccumulation.Float64 });
+        double error = IlgpuDiffusion.Tensors.Parity.TensorComparison.RelativeL2(c.ToArray(), exact.ToArray());
+        Console.WriteLine($"{device.Name,-10} sgemm {m}x{n}x{k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} vs float64 accumulation: rel L2 {error:E2}{(error > 1e-5 ? "  WRONG" : "")}");
+    }
+
     public static void Run(Device device)
     {
         bool gpu = !device.IsCpu;
@@ -19,6 +36,7 @@ internal static class EngineBenchmarks
         var c = Tensor.Zeros([n, n], device);
         foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
         {
+            CheckGemm(device, gen, ta, tb);
             double ms = Timing.MedianMilliseconds(device, () => device.Backend.Gemm(new GemmArgs(ta, tb, n, n, n, 1f,
                 a.View, n, 0, b.View, n, 0, 0f, c.View, n, 0)));
             double gflops = 2.0 * n * n * n / (ms * 1e6);

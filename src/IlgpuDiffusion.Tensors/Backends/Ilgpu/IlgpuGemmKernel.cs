@@ -40,6 +40,12 @@ internal struct Vec8
     public readonly float this[int i] => i switch { 0 => E0, 1 => E1, 2 => E2, 3 => E3, 4 => E4, 5 => E5, 6 => E6, _ => E7 };
 }
 
+/// <summary>Four floats in registers: one quad of an operand slab on its way to shared memory.</summary>
+internal struct Quad
+{
+    public float E0, E1, E2, E3;
+}
+
 /// <summary>A thread's 8x8 block of C: row i is Ri, column j is element Ej of each row.</summary>
 internal struct MicroTile
 {
@@ -81,8 +87,8 @@ internal struct CpuGemmTile : IGemmTile
 
 /// <summary>
 /// Register-blocked SGEMM: a group of side² threads (side = <see cref="IGemmTile.ThreadsPerSide"/>) computes a
-/// tile of C with 8·side rows and columns, stepping K by 8 through shared memory; each thread owns an 8x8 micro
-/// tile. Thread (tx, ty) of the side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads
+/// tile of C with 8·side rows and columns, stepping K by 8 through two stages of shared memory (the next slab is
+/// fetched while the current one is multiplied); each thread owns an 8x8 micro tile. Thread (tx, ty) of the side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads
 /// shared memory without bank conflicts and writes C in coalesced runs. Edge tiles load zeros outside the
 /// matrices and skip those stores. When the grid of C tiles is too small to fill the GPU and K is long (the
 /// weight gradient of a convolution: K = batch · pixels), the host splits K (<see cref="GemmParams.Splits"/>)
@@ -104,28 +110,63 @@ internal static class IlgpuGemmKernel
 
     public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) where TTile : struct, IGemmTile
     {
-        int side = default(TTile).ThreadsPerSide, tile = MicroSize * side;
-        // Tiles stored k-major: [k · tile + row] for A, [k · tile + col] for B.
-        var aTile = SharedMemory.Allocate<float>(tile * TileK);
-        var bTile = SharedMemory.Allocate<float>(tile * TileK);
+        int side = default(TTile).ThreadsPerSide, tile = MicroSize * side, slab = tile * TileK;
+        // Two stages of k-major tiles ([k · tile + row] for A, [k · tile + col] for B): while the group computes
+        // on one, the next slab goes into the other, so one barrier per step suffices.
+        var aTiles = SharedMemory.Allocate<float>(2 * slab);
+        var bTiles = SharedMemory.Allocate<float>(2 * slab);
         int t = Group.IdxX, tx = t % side, ty = t / side;
         int row0 = Grid.IdxY * tile, col0 = Grid.IdxX * tile, batch = Grid.IdxZ / p.Splits, split = Grid.IdxZ - batch * p.Splits;
         int aBase = batch * p.StrideA, bBase = batch * p.StrideB, cBase = Grid.IdxZ * p.StrideC;
         int kBegin = split * p.KChunk, kEnd = Math.Min(p.K, kBegin + p.KChunk);
-
         // op(A)(m, k) is k-contiguous unless A is transposed; op(B)(k, n) is n-contiguous unless B is.
+        bool aKMajor = p.TransA != 0, bKMajor = p.TransB == 0;
+        // With one quad per thread and operand (GPU tiles), the next slab is fetched into registers before the
+        // current one is computed, hiding global-memory latency; small groups (CPU accelerator) load directly.
+        bool onePass = tile * TileK / 4 == side * side;
+
         MicroTile acc = default;
+        if (kBegin < kEnd)
+        {
+            LoadTile(a, aBase, p.Lda, aKMajor, p.M, kEnd, row0, kBegin, t, side, aTiles.SubView(0, slab));
+            LoadTile(b, bBase, p.Ldb, bKMajor, p.N, kEnd, col0, kBegin, t, side, bTiles.SubView(0, slab));
+        }
+        Group.Barrier();
+        int stage = 0;
         for (int k0 = kBegin; k0 < kEnd; k0 += TileK)
         {
-            LoadTile(a, aBase, p.Lda, p.TransA != 0, p.M, kEnd, row0, k0, t, side, aTile);
-            LoadTile(b, bBase, p.Ldb, p.TransB == 0, p.N, kEnd, col0, k0, t, side, bTile);
-            Group.Barrier();
+            int next = k0 + TileK;
+            var aNextTile = aTiles.SubView((1 - stage) * slab, slab);
+            var bNextTile = bTiles.SubView((1 - stage) * slab, slab);
+            Quad aNext = default, bNext = default;
+            if (next < kEnd)
+            {
+                if (onePass)
+                {
+                    aNext = FetchQuad(a, aBase, p.Lda, aKMajor, p.M, kEnd, row0, next, t, tile);
+                    bNext = FetchQuad(b, bBase, p.Ldb, bKMajor, p.N, kEnd, col0, next, t, tile);
+                }
+                else
+                {
+                    LoadTile(a, aBase, p.Lda, aKMajor, p.M, kEnd, row0, next, t, side, aNextTile);
+                    LoadTile(b, bBase, p.Ldb, bKMajor, p.N, kEnd, col0, next, t, side, bNextTile);
+                }
+            }
+            var aTile = aTiles.SubView(stage * slab, slab);
+            var bTile = bTiles.SubView(stage * slab, slab);
             // Unrolled by hand (ILGPU does not unroll loops): constant shared-memory offsets, no loop overhead.
             acc.Step(aTile, bTile, 0, tx, ty, side); acc.Step(aTile, bTile, 1, tx, ty, side);
             acc.Step(aTile, bTile, 2, tx, ty, side); acc.Step(aTile, bTile, 3, tx, ty, side);
             acc.Step(aTile, bTile, 4, tx, ty, side); acc.Step(aTile, bTile, 5, tx, ty, side);
             acc.Step(aTile, bTile, 6, tx, ty, side); acc.Step(aTile, bTile, 7, tx, ty, side);
+            if (onePass && next < kEnd)
+            {
+                StoreQuad(aNext, aKMajor, t, tile, aNextTile);
+                StoreQuad(bNext, bKMajor, t, tile, bNextTile);
+            }
+            // Everyone is done reading this stage (the next step overwrites it) and the next stage is written.
             Group.Barrier();
+            stage = 1 - stage;
         }
 
         int row = row0 + ty, col = col0 + tx;
@@ -139,27 +180,50 @@ internal static class IlgpuGemmKernel
         StoreRow(c, cBase, p, row + 7 * side, col, side, acc.R7);
     }
 
-    /// <summary>Loads the tile x TileK slab (rows row0.., k k0..) of an operand whose element (r, k) is at
-    /// <c>kMajor ? k·ld + r : r·ld + k</c> into <paramref name="tile"/>[k · tile + r]. The slab holds 64·side
-    /// elements, 64 / side per thread: in passes of four consecutive elements of the operand's contiguous
-    /// direction, so global reads coalesce (one pass at side 16).</summary>
+    /// <summary>Quad <paramref name="u"/> of a tile x TileK slab: four consecutive elements of the operand's
+    /// contiguous direction. kMajor: TileK k-lines of tileRows / 4 quads; otherwise tileRows rows of TileK / 4 quads.
+    /// Returns the slab row and k of its first element.</summary>
+    private static (int Row, int K) QuadOrigin(int u, bool kMajor, int tileRows) => kMajor
+        ? ((u % (tileRows / 4)) * 4, u / (tileRows / 4))
+        : (u / (TileK / 4), (u % (TileK / 4)) * 4);
+
+    /// <summary>Quad <paramref name="u"/> of the slab (rows row0.., k k0..) of an operand whose element (r, k) is at
+    /// <c>kMajor ? k·ld + r : r·ld + k</c>; zeros outside the matrix (rows, depth).</summary>
+    private static Quad FetchQuad(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int u, int tileRows)
+    {
+        var (r, k) = QuadOrigin(u, kMajor, tileRows);
+        int gr = row0 + r, gk = k0 + k;
+        return new Quad
+        {
+            E0 = Element(source, baseOffset, ld, kMajor, rows, depth, gr, gk),
+            E1 = Element(source, baseOffset, ld, kMajor, rows, depth, kMajor ? gr + 1 : gr, kMajor ? gk : gk + 1),
+            E2 = Element(source, baseOffset, ld, kMajor, rows, depth, kMajor ? gr + 2 : gr, kMajor ? gk : gk + 2),
+            E3 = Element(source, baseOffset, ld, kMajor, rows, depth, kMajor ? gr + 3 : gr, kMajor ? gk : gk + 3),
+        };
+    }
+
+    private static float Element(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int gr, int gk) =>
+        gr < rows && gk < depth ? source[baseOffset + (kMajor ? gk * ld + gr : gr * ld + gk)] : 0f;
+
+    /// <summary>Writes quad <paramref name="u"/> into the k-major slab <paramref name="tile"/>[k · tileRows + r].</summary>
+    private static void StoreQuad(Quad quad, bool kMajor, int u, int tileRows, ArrayView<float> tile)
+    {
+        var (r, k) = QuadOrigin(u, kMajor, tileRows);
+        int at = k * tileRows + r, step = kMajor ? 1 : tileRows;
+        tile[at] = quad.E0;
+        tile[at + step] = quad.E1;
+        tile[at + 2 * step] = quad.E2;
+        tile[at + 3 * step] = quad.E3;
+    }
+
+    /// <summary>Loads the whole tile x TileK slab (rows row0.., k k0..) into <paramref name="tile"/>, 64·side
+    /// elements, 64 / side quads per thread, so global reads coalesce.</summary>
     private static void LoadTile(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int t,
         int side, ArrayView<float> tile)
     {
         int tileRows = MicroSize * side, groupSize = side * side;
         for (int u = t; u < tileRows * TileK / 4; u += groupSize)
-        {
-            // kMajor: TileK k-lines of tileRows / 4 quads; otherwise tileRows rows of TileK / 4 quads.
-            int r = kMajor ? (u % (tileRows / 4)) * 4 : u / (TileK / 4);
-            int k = kMajor ? u / (tileRows / 4) : (u % (TileK / 4)) * 4;
-            for (int q = 0; q < 4; q++)
-            {
-                int rq = kMajor ? r + q : r, kq = kMajor ? k : k + q;
-                int gr = row0 + rq, gk = k0 + kq;
-                bool inside = gr < rows && gk < depth;
-                tile[kq * tileRows + rq] = inside ? source[baseOffset + (kMajor ? gk * ld + gr : gr * ld + gk)] : 0f;
-            }
-        }
+            StoreQuad(FetchQuad(source, baseOffset, ld, kMajor, rows, depth, row0, k0, u, tileRows), kMajor, u, tileRows, tile);
     }
 
     /// <summary>C[row, col + side·j] = α·acc[j] + β·C (C not read when β = 0), inside the matrix only.</summary>
