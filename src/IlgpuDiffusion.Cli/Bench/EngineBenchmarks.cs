@@ -56,5 +56,24 @@ internal static class EngineBenchmarks
             $"target {bandwidthTarget} → {addGbs / bandwidthTarget:F2}x");
         double siluMs = Timing.MedianMilliseconds(device, () => device.Backend.Unary<SiluOp>(x.View, z.View, count, 0, 0));
         Timing.Report(device.Name, $"silu {count:N0} floats", siluMs, $"{8.0 * count / (siluMs * 1e6),8:F1} GB/s");
+
+        // Per-op cost on the host, which bounds steps made of many small ops: 1000 additions of 64-element
+        // tensors through the executor alone, and through the tensor layer with autograd recording.
+        const int ops = 1000;
+        var small = Tensor.Randn([64], gen, device);
+        small.RequiresGrad = true;
+        var sixtyFour = Dim6.From([64]);
+        double backendMs = Timing.MedianMilliseconds(device, () =>
+        {
+            for (int i = 0; i < ops; i++) device.Backend.Binary<AddOp>(small.View, one, small.View, one, z.View, sixtyFour, 1);
+        });
+        Timing.Report(device.Name, $"{ops} executor adds of 64 floats", backendMs, $"{backendMs * 1000 / ops,8:F2} µs/op");
+        double tensorMs = Timing.MedianMilliseconds(device, () =>
+        {
+            using var opScope = new TensorScope();
+            var sum = small;
+            for (int i = 0; i < ops; i++) sum = sum + small;
+        });
+        Timing.Report(device.Name, $"{ops} tensor adds of 64 floats (autograd on)", tensorMs, $"{tensorMs * 1000 / ops,8:F2} µs/op");
     }
 }
