@@ -98,11 +98,21 @@ public sealed class BatchNorm2d : Layer
     public Tensor RunningVar { get; }
     public Tensor NumBatchesTracked { get; }
 
+    /// <summary>num_batches_tracked as the host knows it: counting on the device would read the buffer back every
+    /// step, a round trip that stalls a GPU's queue. Null until first needed and after a state dict is loaded.</summary>
+    private int? _batchesTracked;
+
     public override Tensor Forward(Tensor x)
     {
-        if (Training) NumBatchesTracked.CopyFrom(IO.HostTensor.FromInts([], [NumBatchesTracked.ToIntArray()[0] + 1]));
+        if (Training)
+        {
+            _batchesTracked = (_batchesTracked ?? NumBatchesTracked.ToIntArray()[0]) + 1;
+            NumBatchesTracked.Fill(_batchesTracked.Value);
+        }
         return Tensor.BatchNorm(x, RunningMean, RunningVar, Weight, Bias, Training, Momentum, Eps);
     }
+
+    protected override void OnStateLoaded() => _batchesTracked = null;
 }
 
 public sealed class SiLU(Device device) : Layer(device)

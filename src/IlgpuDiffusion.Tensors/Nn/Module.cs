@@ -79,6 +79,16 @@ public abstract class Module : IDisposable
                 throw new InvalidDataException($"{source}: entry '{name}' has shape {Tensor.ShapeString(value.Shape)}, the model expects {Tensor.ShapeString(tensor.Shape)}");
             tensor.CopyFrom(value);
         }
+        NotifyStateLoaded();
+    }
+
+    /// <summary>Called on every module after <see cref="LoadStateDict"/>, for modules that keep host copies of buffers.</summary>
+    protected virtual void OnStateLoaded() { }
+
+    private void NotifyStateLoaded()
+    {
+        OnStateLoaded();
+        foreach (var (_, child) in _children) child.NotifyStateLoaded();
     }
 
     /// <summary>The state as host tensors (for checkpoints).</summary>

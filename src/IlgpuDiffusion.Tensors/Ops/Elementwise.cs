@@ -108,7 +108,11 @@ public sealed partial class Tensor
     }
 
     /// <summary>In place, no autograd: every element set to <paramref name="value"/>.</summary>
-    public void Fill(float value) => Backend.Fill(View, Count, value);
+    /// <summary>Sets every element; an int32 tensor stores (int)value.</summary>
+    public void Fill(float value) => Backend.Fill(View, Count, DType == DType.Int32 ? BitConverter.Int32BitsToSingle((int)value) : value);
+
+    /// <summary>Sets every element to an integer (exactly, in an int32 tensor).</summary>
+    public void Fill(int value) => Backend.Fill(View, Count, DType == DType.Int32 ? BitConverter.Int32BitsToSingle(value) : value);
 
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
     public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
