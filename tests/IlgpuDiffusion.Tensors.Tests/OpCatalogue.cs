@@ -30,6 +30,13 @@ public static class OpCatalogue
         new("tanh", [[3, 4]], x => x[0].Tanh()),
         new("silu", [[3, 4]], x => x[0].Silu()),
         new("affine", [[3, 4]], x => x[0].Affine(-1.5f, 0.25f)),
+        // Long enough for the cpu executor's vector loops and its 1024-element chunks, tail included.
+        new("silu_long", [[3, 700]], x => x[0].Silu()),
+        new("tanh_long", [[3, 700]], x => x[0].Tanh()),
+        new("sigmoid_long", [[3, 700]], x => x[0].Sigmoid()),
+        new("relu_long", [[3, 700]], x => x[0].Relu(), Domain.AwayFromZero),
+        new("square_long", [[3, 700]], x => x[0].Square()),
+        new("affine_long", [[3, 700]], x => x[0].Affine(-1.5f, 0.25f)),
         new("add_broadcast", [[2, 3, 4], [3, 1]], x => x[0] + x[1]),
         new("sub_broadcast", [[4], [2, 3, 4]], x => x[0] - x[1]),
         new("mul_broadcast", [[2, 1, 4], [3, 1]], x => x[0] * x[1]),

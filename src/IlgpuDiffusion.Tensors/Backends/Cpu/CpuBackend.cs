@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
@@ -74,6 +75,7 @@ public sealed class CpuBackend : IBackend
         else if (typeof(TOp) == typeof(SigmoidOp)) TensorPrimitives.Sigmoid(x, y);
         else if (typeof(TOp) == typeof(AffineOp)) { TensorPrimitives.Multiply(x, a, y); TensorPrimitives.Add(y, b, y); }
         else if (typeof(TOp) == typeof(ReluOp)) TensorPrimitives.Max(x, 0f, y);
+        else if (typeof(TOp) == typeof(PowOp) && a == 2f) TensorPrimitives.Multiply(x, x, y);
         else if (typeof(TOp) == typeof(SiluOp))
         {
             // chunked through a stack buffer so x and y may alias
@@ -95,10 +97,60 @@ public sealed class CpuBackend : IBackend
         int xo = x.Offset, yo = y.Offset, dyo = dy.Offset, dxo = dx.Offset;
         CpuParallel.For(n, 8, (start, end) =>
         {
+            int length = end - start;
+            if (UnaryBackwardVectorised<TOp>(xs.AsSpan(xo + start, length), ys.AsSpan(yo + start, length),
+                    dys.AsSpan(dyo + start, length), dxs.AsSpan(dxo + start, length), a)) return;
             var op = default(TOp);
             for (int i = start; i < end; i++)
                 dxs[dxo + i] = dys[dyo + i] * op.Derivative(xs[xo + i], ys[yo + i], a, b);
         });
+    }
+
+    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
+    private static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int i = 0;
+        for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(x[i..]), Vector<float>.Zero), new Vector<float>(dy[i..]), Vector<float>.Zero)
+                .CopyTo(dx[i..]);
+        for (; i < x.Length; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
+    }
+
+    /// <summary>TensorPrimitives versions of the hot derivatives, in chunks through a stack buffer (dx may alias dy).</summary>
+    private static bool UnaryBackwardVectorised<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float a)
+        where TOp : struct, IUnaryOp
+    {
+        bool silu = typeof(TOp) == typeof(SiluOp), square = typeof(TOp) == typeof(PowOp) && a == 2f;
+        bool tanh = typeof(TOp) == typeof(TanhOp), sigmoid = typeof(TOp) == typeof(SigmoidOp);
+        if (typeof(TOp) == typeof(AffineOp)) { TensorPrimitives.Multiply(dy, a, dx); return true; }
+        if (typeof(TOp) == typeof(ReluOp)) { ReluBackward(x, dy, dx); return true; }
+        if (!silu && !square && !tanh && !sigmoid) return false;
+        Span<float> s = stackalloc float[1024], t = stackalloc float[1024];
+        for (int i = 0; i < x.Length; i += s.Length)
+        {
+            int len = Math.Min(s.Length, x.Length - i);
+            var xi = x.Slice(i, len);
+            Span<float> si = s[..len], ti = t[..len];
+            if (silu)
+            {
+                // s (1 + x (1 − s)), s = sigmoid(x)
+                TensorPrimitives.Sigmoid(xi, si);
+                TensorPrimitives.Subtract(1f, si, ti);
+                TensorPrimitives.FusedMultiplyAdd(xi, ti, 1f, ti);
+                TensorPrimitives.Multiply(ti, si, ti);
+            }
+            else if (square) TensorPrimitives.Multiply(xi, 2f, ti);
+            else if (tanh || sigmoid)
+            {
+                // tanh: 1 − y²; sigmoid: y (1 − y)
+                var yi = y.Slice(i, len);
+                TensorPrimitives.Subtract(1f, yi, si);
+                if (tanh) { TensorPrimitives.Add(yi, 1f, ti); TensorPrimitives.Multiply(si, ti, ti); }
+                else TensorPrimitives.Multiply(si, yi, ti);
+            }
+            TensorPrimitives.Multiply(dy.Slice(i, len), ti, dx.Slice(i, len));
+        }
+        return true;
     }
 
     public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
