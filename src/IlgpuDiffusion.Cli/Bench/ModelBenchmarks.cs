@@ -32,6 +32,7 @@ internal static class ModelBenchmarks
         using (var optD = new Adam(discriminator.Parameters(), 1e-4f, 0.5f, 0.999f))
         {
             var x = Tensor.Randn([batch, c, s, s], gen, device).Clamp(-1f, 1f);
+            device.Allocator.ResetPeak();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -57,6 +58,7 @@ internal static class ModelBenchmarks
         {
             int b = config.Train.LdmBatchSize;
             var z = Tensor.Randn([b, zc, latent, latent], gen, device);
+            device.Allocator.ResetPeak();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -74,6 +76,7 @@ internal static class ModelBenchmarks
             int n = config.Train.NumSamples;
             var xt = Tensor.Randn([n, zc, latent, latent], gen, device);
             var timesteps = Enumerable.Repeat(500, n).ToArray();
+            device.Allocator.ResetPeak();
             double ms = Timing.MedianMilliseconds(device, () =>
             {
                 using var scope = new TensorScope();
@@ -95,8 +98,10 @@ internal static class ModelBenchmarks
         profile.Reset();
     }
 
-    /// <summary>On an asynchronous device, how long the host took to queue the step.</summary>
-    private static string HostShare(Device device) => device.IsCpu ? "" : $"host {Timing.LastHostMilliseconds:F1} ms";
+    /// <summary>Peak device memory of the step's tensors (all runs of the measurement) and, on an asynchronous
+    /// device, how long the host took to queue the step.</summary>
+    private static string HostShare(Device device) =>
+        $"peak {device.Allocator.PeakBytesInUse / (1 << 20)} MiB" + (device.IsCpu ? "" : $", host {Timing.LastHostMilliseconds:F1} ms");
 
     private static string Against(double ms, double reference, string what) =>
         $"{what}: {reference} ms → {reference / ms:F2}x {(ms <= reference ? "faster" : "slower")}";

@@ -39,5 +39,5 @@ internal static class Timing
     }
 
     public static void Report(string device, string what, double ms, string rate, string? target = null) =>
-        Console.WriteLine($"{device,-10} {what,-44} {ms,10:F3} ms  {rate,-16}{(target != null ? "  " + target : "")}");
+        Console.WriteLine($"{device,-10} {what,-44} {ms,10:F3} ms  {rate,-28}{(target != null ? "  " + target : "")}");
 }

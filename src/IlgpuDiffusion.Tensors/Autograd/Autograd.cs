@@ -66,7 +66,15 @@ public sealed partial class Tensor
                 g.Dispose();
                 continue;
             }
-            var inputGrads = node.Backward(g);
+            // Temporaries of the node's backward go back to the allocator now rather than at the end of the
+            // step, so the next node reuses warm memory and peak memory stays near the forward's.
+            Tensor?[] inputGrads;
+            using (var nodeScope = new TensorScope())
+            {
+                inputGrads = node.Backward(g);
+                foreach (var ig in inputGrads)
+                    if (ig != null) nodeScope.Keep(ig);
+            }
             for (int k = 0; k < node.Inputs.Length; k++)
             {
                 var input = node.Inputs[k];

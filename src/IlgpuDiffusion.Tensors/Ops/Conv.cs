@@ -28,11 +28,13 @@ public sealed partial class Tensor
         var g = new ConvGeometry(batch, cin, h, w, kh, kw, stride, stride, padding.Top, padding.Left, outH, outW) { BatchInner = true };
         int columns = batch * g.ColumnCols;
 
-        var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-        x.Backend.Im2Col(x.View, cols.View, g);
+        // The column matrix is C·KH·KW times the input: it is freed right after the product and, when the
+        // weight needs a gradient, rebuilt from x in the backward pass (as PyTorch saves the input, not columns).
+        var cols = Columns(x, g);
         // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, then back to (B, Cout, OH, OW)
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
         x.Backend.Gemm(new GemmArgs(false, false, cout, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, cols.View, columns, 0, 0f, yByChannel.View, columns, 0, Accumulation: Precision.Gemm));
+        cols.Dispose();
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
@@ -44,7 +46,8 @@ public sealed partial class Tensor
             if (weight.RequiresGrad)
             {
                 dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, cols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
+                using var rebuilt = Columns(x, g);
+                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, rebuilt.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
             }
             if (x.RequiresGrad)
             {
@@ -58,6 +61,14 @@ public sealed partial class Tensor
             return [dx, dw];
         });
         return bias == null ? conv : conv.Add(bias.Reshape(1, cout, 1, 1));
+    }
+
+    /// <summary>The (C·KH·KW, B·OH·OW) column matrix of x.</summary>
+    private static Tensor Columns(Tensor x, in ConvGeometry g)
+    {
+        var cols = new Tensor(x.Device, [g.ColumnRows, g.Batch * g.ColumnCols], DType.Float32);
+        x.Backend.Im2Col(x.View, cols.View, g);
+        return cols;
     }
 
     /// <summary>torch.nn.functional.conv_transpose2d for NCHW x (B, Cin, H, W) and weight (Cin, Cout, KH, KW):
