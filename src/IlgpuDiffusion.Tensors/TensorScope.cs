@@ -48,6 +48,18 @@ public sealed class TensorScope : IDisposable
         public void Dispose() => _suspended--;
     }
 
+    /// <summary>
+    /// Runs one stage of a model (a block). While no graph is recorded (<see cref="Autograd.NoGrad"/>, e.g.
+    /// sampling), nothing can need the stage's intermediates later, so they go back to the allocator as soon
+    /// as it returns and only its result stays; with grad mode on, the graph may need them and this just runs it.
+    /// </summary>
+    public static Tensor Stage(Func<Tensor> stage)
+    {
+        if (Autograd.IsEnabled) return stage();
+        using var scope = new TensorScope();
+        return scope.Keep(stage());
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

@@ -37,8 +37,8 @@ internal sealed class AutoencoderEncoder
     public Tensor Forward(Tensor x)
     {
         var h = _convIn.Forward(x);
-        foreach (var block in _downBlocks.Items) h = block.Forward(h);
-        foreach (var block in _midBlocks.Items) h = block.Forward(h);
+        foreach (var block in _downBlocks.Items) h = TensorScope.Stage(() => block.Forward(h));
+        foreach (var block in _midBlocks.Items) h = TensorScope.Stage(() => block.Forward(h));
         return _convOut.Forward(_normOut.Forward(h).Silu());
     }
 }
@@ -72,8 +72,8 @@ internal sealed class AutoencoderDecoder
     public Tensor Forward(Tensor z)
     {
         var h = _convIn.Forward(z);
-        foreach (var block in _midBlocks.Items) h = block.Forward(h);
-        foreach (var block in _upBlocks.Items) h = block.Forward(h);
+        foreach (var block in _midBlocks.Items) h = TensorScope.Stage(() => block.Forward(h));
+        foreach (var block in _upBlocks.Items) h = TensorScope.Stage(() => block.Forward(h));
         return _convOut.Forward(_normOut.Forward(h).Silu());
     }
 }

@@ -56,10 +56,14 @@ public sealed class UNet : Module
         foreach (var block in _downBlocks.Items)
         {
             skips.Push(h);
-            h = block.Forward(h, timeEmbedding);
+            h = TensorScope.Stage(() => block.Forward(h, timeEmbedding));
         }
-        foreach (var block in _midBlocks.Items) h = block.Forward(h, timeEmbedding);
-        foreach (var block in _upBlocks.Items) h = block.Forward(h, skips.Pop(), timeEmbedding);
+        foreach (var block in _midBlocks.Items) h = TensorScope.Stage(() => block.Forward(h, timeEmbedding));
+        foreach (var block in _upBlocks.Items)
+        {
+            var skip = skips.Pop();
+            h = TensorScope.Stage(() => block.Forward(h, skip, timeEmbedding));
+        }
         return _convOut.Forward(_normOut.Forward(h).Silu());
     }
 
