@@ -32,6 +32,27 @@ public struct Dim6
         return d;
     }
 
+    /// <summary>Number of elements of <paramref name="shape"/> of rank <paramref name="rank"/>.</summary>
+    public static int Count(in Dim6 shape, int rank)
+    {
+        int count = 1;
+        for (int d = 0; d < rank; d++) count *= shape[d];
+        return count;
+    }
+
+    /// <summary>Row-major strides of a dense tensor of <paramref name="shape"/>.</summary>
+    public static Dim6 ContiguousStrides(in Dim6 shape, int rank)
+    {
+        var strides = new Dim6();
+        int stride = 1;
+        for (int d = rank - 1; d >= 0; d--)
+        {
+            strides[d] = stride;
+            stride *= shape[d];
+        }
+        return strides;
+    }
+
     /// <summary>Offset of the element with linear (row-major) index <paramref name="linear"/> in
     /// <paramref name="shape"/> of rank <paramref name="rank"/>, under <paramref name="strides"/>.</summary>
     public static int Offset(int linear, in Dim6 shape, in Dim6 strides, int rank)

@@ -56,7 +56,6 @@ public sealed partial class Tensor
         if (y.Count > 0)
         {
             var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
-            if (rank == 0) { s = Dim6.From([1]); st = [Dim6.From([1]), Dim6.From([1])]; rank = 1; }
             a.Backend.Binary<TOp>(a.View, st[0], b.View, st[1], y.View, s, rank);
         }
         return Record(y, op, [a, b], g =>

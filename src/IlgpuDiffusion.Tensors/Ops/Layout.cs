@@ -51,8 +51,9 @@ internal static class Layout
     }
 
     /// <summary>
-    /// Drops size-1 dimensions and merges neighbours that every stride set walks contiguously, in place.
-    /// Returns the reduced shape and strides as <see cref="Dim6"/> values and the rank.
+    /// Drops size-1 dimensions and merges neighbours that every stride set walks contiguously, so executors
+    /// iterate over as few dimensions as possible (they take shapes as given). Returns the reduced shape and
+    /// strides as <see cref="Dim6"/> values and the rank, at least 1.
     /// </summary>
     public static (Dim6 Shape, Dim6[] Strides, int Rank) Collapse(IReadOnlyList<int> shape, params int[][] strides)
     {
@@ -76,6 +77,12 @@ internal static class Layout
                 for (int k = 0; k < strides.Length; k++) st[k].Add(strides[k][d]);
             }
         }
+        if (dims.Count == 0)
+        {
+            // a single element: one dimension of size 1
+            dims.Add(1);
+            foreach (var s in st) s.Add(1);
+        }
         if (dims.Count > Dim6.MaxRank)
             throw new NotSupportedException($"a strided access over shape {Tensor.ShapeString(shape)} needs {dims.Count} dimensions; at most {Dim6.MaxRank} are supported");
         return (Dim6.From(dims.ToArray()), st.Select(s => Dim6.From(s.ToArray())).ToArray(), dims.Count);
@@ -85,7 +92,6 @@ internal static class Layout
     public static void Copy(IBackend backend, BufferView source, int[] sourceStrides, BufferView destination, int[] destinationStrides, IReadOnlyList<int> shape)
     {
         var (s, st, rank) = Collapse(shape, sourceStrides, destinationStrides);
-        if (rank == 0) { s = Dim6.From([1]); st = [Dim6.From([1]), Dim6.From([1])]; rank = 1; }
         backend.StridedCopy(source, st[0], destination, st[1], s, rank);
     }
 }

@@ -127,9 +127,8 @@ public sealed class IlgpuBackend : IBackend
 
     public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
     {
-        int count = StridedLayout.Count(shape, rank);
+        int count = Dim6.Count(shape, rank);
         if (count == 0) return;
-        rank = StridedLayout.Collapse(ref shape, rank, ref sourceStrides, ref destinationStrides);
         if (rank == 1 && sourceStrides.D0 == 1 && destinationStrides.D0 == 1)
         {
             View(source).SubView(0, count).CopyTo(Stream, View(destination).SubView(0, count));
@@ -160,10 +159,8 @@ public sealed class IlgpuBackend : IBackend
 
     public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
     {
-        int count = StridedLayout.Count(shape, rank);
+        int count = Dim6.Count(shape, rank);
         if (count == 0) return;
-        Dim6 yStrides = StridedLayout.Contiguous(shape, rank);
-        rank = StridedLayout.Collapse(ref shape, rank, ref aStrides, ref bStrides, ref yStrides);
         if (rank == 1 && aStrides.D0 == 1 && bStrides.D0 == 1)
         {
             Launcher(nameof(IlgpuKernels.BinaryContiguous), typeof(TOp),
