@@ -20,20 +20,8 @@ public class ModelParityTests(ITestOutputHelper output)
     private static readonly HashSet<string> FastEnoughOnIlgpuCpu =
         ["time_embedding", "vqvae_tiny_pth", "vqvae_tiny", "vae_tiny", "unet_tiny", "train_vqvae_tiny_3steps", "train_unet_tiny_3steps", "vqvae_mnist_config"];
 
-    /// <summary>Every case on every executor with the float32 accumulation training uses, and on cpu also with
-    /// float64 accumulation (the arithmetic of the references; see <see cref="Precision"/>).</summary>
-    public static TheoryData<string, string, GemmAccumulation> ModelCasesOnDevices()
-    {
-        var data = new TheoryData<string, string, GemmAccumulation>();
-        foreach (var device in TestDevices.Names)
-            foreach (var c in ParityCase.ReadManifest(Fixtures.ParityFolder))
-                if (Runner.HandlerFor(c.Name) != null && (device != "ilgpu-cpu" || FastEnoughOnIlgpuCpu.Contains(c.Name)))
-                {
-                    data.Add(c.Name, device, GemmAccumulation.Float32);
-                    if (device == "cpu") data.Add(c.Name, device, GemmAccumulation.Float64);
-                }
-        return data;
-    }
+    public static TheoryData<string, string, GemmAccumulation> ModelCasesOnDevices() =>
+        ParityTheory.Cases(Runner, FastEnoughOnIlgpuCpu.Contains);
 
     [SkippableTheory]
     [MemberData(nameof(ModelCasesOnDevices))]
@@ -50,7 +38,7 @@ public class ModelParityTests(ITestOutputHelper output)
     }
 
     /// <summary>vqvae_mnist_config has conv biases whose gradient is zero in exact arithmetic; the runner measures
-    /// exactly those against the case's largest gradient (<see cref="ParityRunner.ZeroInExactArithmetic"/>), and
+    /// exactly those against the case's largest gradient (<see cref="ParityRunner.Compare"/>), and
     /// only those: the reference values are round-off (&lt; 1e-10 of the largest) and ours are near zero too.</summary>
     [Fact]
     public void Gradients_zero_in_exact_arithmetic_are_named_and_small()
