@@ -32,8 +32,7 @@ internal static class ModelBenchmarks
         using (var optD = new Adam(discriminator.Parameters(), 1e-4f, 0.5f, 0.999f))
         {
             var x = Tensor.Randn([batch, c, s, s], gen, device).Clamp(-1f, 1f);
-            device.Allocator.ResetPeak();
-            double ms = Timing.MedianMilliseconds(device, () =>
+            var m = Timing.Measure(device, () =>
             {
                 using var scope = new TensorScope();
                 var o = vq.Forward(x);
@@ -46,9 +45,9 @@ internal static class ModelBenchmarks
                 d.Backward();
                 optG.Step(); optD.Step(); optG.ZeroGrad(); optD.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", ms, HostShare(device),
-                Against(ms, gpu ? 22.6 : 735, gpu ? "PyTorch on H200" : "PyTorch+OpenBLAS, 2 threads"));
-            PrintProfile(device);
+            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", m.MedianMilliseconds, PeakAndHost(device, m),
+                Against(m.MedianMilliseconds, gpu ? 22.6 : 735, gpu ? "PyTorch on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device, m);
         }
 
         int latent = s >> config.Autoencoder.DownSample.Count(d => d), zc = config.Autoencoder.ZChannels;
@@ -58,8 +57,7 @@ internal static class ModelBenchmarks
         {
             int b = config.Train.LdmBatchSize;
             var z = Tensor.Randn([b, zc, latent, latent], gen, device);
-            device.Allocator.ResetPeak();
-            double ms = Timing.MedianMilliseconds(device, () =>
+            var m = Timing.Measure(device, () =>
             {
                 using var scope = new TensorScope();
                 var noise = Tensor.Randn(z.Shape.ToArray(), gen, device);
@@ -68,40 +66,38 @@ internal static class ModelBenchmarks
                 adam.Step();
                 adam.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"LDM step b{b} ({latent}×{latent}×{zc} latents)", ms, HostShare(device),
-                Against(ms, gpu ? 25 : 1349, gpu ? "PyTorch compiled on H200" : "PyTorch+OpenBLAS, 2 threads"));
-            PrintProfile(device);
+            Timing.Report(device.Name, $"LDM step b{b} ({latent}×{latent}×{zc} latents)", m.MedianMilliseconds, PeakAndHost(device, m),
+                Against(m.MedianMilliseconds, gpu ? 25 : 1349, gpu ? "PyTorch compiled on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device, m);
         }
         {
             int n = config.Train.NumSamples;
             var xt = Tensor.Randn([n, zc, latent, latent], gen, device);
             var timesteps = Enumerable.Repeat(500, n).ToArray();
-            device.Allocator.ResetPeak();
-            double ms = Timing.MedianMilliseconds(device, () =>
+            var m = Timing.Measure(device, () =>
             {
                 using var scope = new TensorScope();
                 using var noGrad = Autograd.NoGrad();
                 unet.Forward(xt, timesteps);
             });
-            Timing.Report(device.Name, $"sampling step: UNet forward for {n} samples", ms, HostShare(device),
-                Against(ms, gpu ? 2.5 : 167, gpu ? "PyTorch with CUDA graphs on H200" : "PyTorch+OpenBLAS, 2 threads"));
-            PrintProfile(device);
+            Timing.Report(device.Name, $"sampling step: UNet forward for {n} samples", m.MedianMilliseconds, PeakAndHost(device, m),
+                Against(m.MedianMilliseconds, gpu ? 2.5 : 167, gpu ? "PyTorch with CUDA graphs on H200" : "PyTorch+OpenBLAS, 2 threads"));
+            PrintProfile(device, m);
         }
     }
 
     /// <summary>On a profiled device (<c>--profile</c>), the most expensive primitives of the timed runs of the step
     /// just measured, and how many calls one step makes.</summary>
-    private static void PrintProfile(Device device)
+    private static void PrintProfile(Device device, Measurement m)
     {
         if (device.Backend is not ProfilingBackend profile) return;
-        Console.WriteLine(profile.Report(top: 30, runs: Timing.LastRuns));
-        profile.Reset();
+        Console.WriteLine(profile.Report(top: 30, runs: m.Runs));
     }
 
-    /// <summary>Peak device memory of the step's tensors (all runs of the measurement) and, on an asynchronous
-    /// device, how long the host took to queue the step.</summary>
-    private static string HostShare(Device device) =>
-        $"peak {device.Allocator.PeakBytesInUse / (1 << 20)} MiB" + (device.IsCpu ? "" : $", host {Timing.LastHostMilliseconds:F1} ms");
+    /// <summary>Peak device memory of the step's tensors (timed runs) and, on an asynchronous device, how long
+    /// the host took to queue the step.</summary>
+    private static string PeakAndHost(Device device, Measurement m) =>
+        $"peak {m.PeakBytes / (1 << 20)} MiB" + (device.IsCpu ? "" : $", host {m.HostMilliseconds:F1} ms");
 
     private static string Against(double ms, double reference, string what) =>
         $"{what}: {reference} ms → {reference / ms:F2}x {(ms <= reference ? "faster" : "slower")}";

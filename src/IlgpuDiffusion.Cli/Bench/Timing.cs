@@ -4,22 +4,24 @@ using IlgpuDiffusion.Tensors.Backends;
 
 namespace IlgpuDiffusion.Cli.Bench;
 
+/// <summary>One measured action: median wall time per run (device work included), median time the host spent
+/// queuing a run before waiting for the device (close to the total: host overhead bounds the step), the
+/// number of timed runs, and the peak device memory of tensors during them.</summary>
+internal readonly record struct Measurement(double MedianMilliseconds, double HostMilliseconds, int Runs, long PeakBytes);
+
 /// <summary>Times an action on a device: warm-up calls, then repeats until enough time has passed, and
-/// reports the median (device work is synchronised inside each timed call). On a profiled device the
-/// profile restarts after the warm-up, so it leaves out kernel loading.</summary>
+/// reports the median (device work is synchronised inside each timed call). The allocator's peak and, on a
+/// profiled device, the profile restart after the warm-up, so they leave out first allocations and kernel loading.</summary>
 internal static class Timing
 {
-    /// <summary>How many timed runs the last <see cref="MedianMilliseconds"/> made.</summary>
-    public static int LastRuns { get; private set; }
+    public static double MedianMilliseconds(Device device, Action action, int warmup = 2, double minSeconds = 1.0, int maxRuns = 50) =>
+        Measure(device, action, warmup, minSeconds, maxRuns).MedianMilliseconds;
 
-    /// <summary>Median time the host spent queuing one run of the last <see cref="MedianMilliseconds"/> (before
-    /// waiting for the device): when it is close to the total, host overhead bounds the step, not the device.</summary>
-    public static double LastHostMilliseconds { get; private set; }
-
-    public static double MedianMilliseconds(Device device, Action action, int warmup = 2, double minSeconds = 1.0, int maxRuns = 50)
+    public static Measurement Measure(Device device, Action action, int warmup = 2, double minSeconds = 1.0, int maxRuns = 50)
     {
         for (int i = 0; i < warmup; i++) { action(); device.Backend.Synchronize(); }
         (device.Backend as ProfilingBackend)?.Reset();
+        device.Allocator.ResetPeak();
         var times = new List<double>();
         var hostTimes = new List<double>();
         var total = Stopwatch.StartNew();
@@ -33,9 +35,7 @@ internal static class Timing
         }
         times.Sort();
         hostTimes.Sort();
-        LastRuns = times.Count;
-        LastHostMilliseconds = hostTimes[hostTimes.Count / 2];
-        return times[times.Count / 2];
+        return new Measurement(times[times.Count / 2], hostTimes[hostTimes.Count / 2], times.Count, device.Allocator.PeakBytesInUse);
     }
 
     public static void Report(string device, string what, double ms, string rate, string? target = null) =>
