@@ -23,11 +23,11 @@ internal static class ModelBenchmarks
         using (var vq = new VqVae(device, c, config.Autoencoder))
         using (var discriminator = new Discriminator(device, c))
         using (Lpips lpips = lpipsNetwork switch
-               {
-                   "vgg16" => new VggLpips(device, new Generator(6)),
-                   "resnet18" => new ResNet18Lpips(device),
-                   _ => throw new ArgumentException($"--lpips: unknown network '{lpipsNetwork}' (vgg16, resnet18)"),
-               })
+        {
+            "vgg16" => new VggLpips(device, new Generator(6)),
+            "resnet18" => new ResNet18Lpips(device),
+            _ => throw new ArgumentException($"--lpips: unknown network '{lpipsNetwork}' (vgg16, resnet18)"),
+        })
         using (var optG = new Adam(vq.Parameters(), 1e-4f, 0.5f, 0.999f))
         using (var optD = new Adam(discriminator.Parameters(), 1e-4f, 0.5f, 0.999f))
         {

@@ -53,7 +53,7 @@ public sealed partial class Tensor
         var set = new SortedSet<int>();
         if (dims == null || dims.Length == 0) { for (int d = 0; d < Rank; d++) set.Add(d); }
         else foreach (int d in dims)
-                if (!set.Add(NormaliseDim(d, Rank))) throw new ArgumentException($"dimension {d} repeated in reduction over shape {ShapeString(_shape)}");
+            if (!set.Add(NormaliseDim(d, Rank))) throw new ArgumentException($"dimension {d} repeated in reduction over shape {ShapeString(_shape)}");
         return set;
     }
 
