@@ -126,28 +126,31 @@ public class ConfigTests
               "attn_down": [true, true, true], "time_emb_dim": 256, "norm_channels": 32, "num_heads": 16,
               "conv_out_channels": 128, "num_down_layers": 2, "num_mid_layers": 2, "num_up_layers": 2 }
             """;
-        var ldm = LdmParams.FromJson(JsonDocument.Parse(json).RootElement);
+        var ldm = ConfigBinder.FromJson<LdmParams>(JsonDocument.Parse(json).RootElement);
         Assert.Equal(JsonSerializer.Serialize(MnistLdm, SnakeCase), JsonSerializer.Serialize(ldm, SnakeCase));
     }
 
     [Fact]
     public void Every_property_round_trips_through_its_snake_case_key()
     {
-        static void RoundTrip<T>(T value, Func<JsonElement, string, T> fromJson) =>
-            Assert.Equal(JsonSerializer.Serialize(value, SnakeCase), JsonSerializer.Serialize(fromJson(JsonSerializer.SerializeToElement(value, SnakeCase), "test"), SnakeCase));
+        static void RoundTrip<T>(T value) where T : class, IConfigSectionRecord
+        {
+            var bound = ConfigBinder.FromJson<T>(JsonSerializer.SerializeToElement(value, SnakeCase), "test");
+            Assert.Equal(JsonSerializer.Serialize(value, SnakeCase), JsonSerializer.Serialize(bound, SnakeCase));
+        }
 
-        RoundTrip(CelebHqAutoencoder, AutoencoderParams.FromJson);
-        RoundTrip(CelebHqLdm, LdmParams.FromJson);
-        RoundTrip(MnistDataset with { MaxImages = 7, SkipUnreadableImages = true }, DatasetParams.FromJson);
-        RoundTrip(DefaultDiffusion, DiffusionParams.FromJson);
-        RoundTrip(MnistTrain with { CheckpointSteps = 3, EmaDecay = 0.99, Lpips = "vgg16", LdmLogSteps = 10 }, TrainParams.FromJson);
+        RoundTrip(CelebHqAutoencoder);
+        RoundTrip(CelebHqLdm);
+        RoundTrip(MnistDataset with { MaxImages = 7, SkipUnreadableImages = true });
+        RoundTrip(DefaultDiffusion);
+        RoundTrip(MnistTrain with { CheckpointSteps = 3, EmaDecay = 0.99, Lpips = "vgg16", LdmLogSteps = 10 });
         Assert.Contains("autoencoder_img_save_steps", JsonSerializer.Serialize(MnistTrain, SnakeCase));
     }
 
     [Fact]
     public void A_missing_key_is_named()
     {
-        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(JsonDocument.Parse("""{ "num_timesteps": 1000, "beta_start": 0.0015 }""").RootElement, "case x"));
+        var error = Assert.Throws<ConfigException>(() => ConfigBinder.FromJson<DiffusionParams>(JsonDocument.Parse("""{ "num_timesteps": 1000, "beta_start": 0.0015 }""").RootElement, "case x"));
         Assert.Equal("diffusion_params.beta_end", error.Key);
         Assert.Equal("case x: diffusion_params.beta_end is missing", error.Message);
     }
@@ -156,7 +159,7 @@ public class ConfigTests
     public void An_unknown_key_in_a_json_section_is_named()
     {
         var json = JsonSerializer.SerializeToElement(new { num_timesteps = 1000, beta_start = 0.0015, beta_end = 0.0195, beta_schedule = "linear" });
-        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(json, "case x"));
+        var error = Assert.Throws<ConfigException>(() => ConfigBinder.FromJson<DiffusionParams>(json, "case x"));
         Assert.Equal("diffusion_params.beta_schedule", error.Key);
         Assert.StartsWith("case x: diffusion_params.beta_schedule is not a known key", error.Message);
     }
@@ -164,7 +167,7 @@ public class ConfigTests
     [Fact]
     public void A_json_section_that_is_not_an_object_is_an_error()
     {
-        var error = Assert.Throws<ConfigException>(() => DiffusionParams.FromJson(JsonDocument.Parse("null").RootElement, "case x"));
+        var error = Assert.Throws<ConfigException>(() => ConfigBinder.FromJson<DiffusionParams>(JsonDocument.Parse("null").RootElement, "case x"));
         Assert.Equal("diffusion_params", error.Key);
         Assert.Contains("must be an object", error.Message);
     }

@@ -52,22 +52,4 @@ internal sealed class ConfigCheck(string section)
         if (channels % normChannels != 0) throw Fail(key, $"must be divisible by norm_channels ({normChannels}), got {channels}");
         if (channels % numHeads != 0) throw Fail(key, $"must be divisible by num_heads ({numHeads}), got {channels}");
     }
-
-    /// <summary>The rules the autoencoder and the UNet share: non-empty positive channel lists, one
-    /// down_sample and attn_down entry per DownBlock, positive layer counts, divisible channels.</summary>
-    public void BlockLayout(int[] downChannels, int[] midChannels, bool[] downSample, bool[] attnDown,
-        int normChannels, int numHeads, int numDownLayers, int numMidLayers, int numUpLayers)
-    {
-        PositiveList("down_channels", downChannels);
-        PositiveList("mid_channels", midChannels);
-        Length("down_sample", downSample, downChannels.Length - 1, "one per pair of down_channels");
-        Length("attn_down", attnDown, downChannels.Length - 1, "one per pair of down_channels");
-        Positive("norm_channels", normChannels);
-        Positive("num_heads", numHeads);
-        Positive("num_down_layers", numDownLayers);
-        Positive("num_mid_layers", numMidLayers);
-        Positive("num_up_layers", numUpLayers);
-        Divisible("down_channels", downChannels, normChannels, numHeads);
-        Divisible("mid_channels", midChannels, normChannels, numHeads);
-    }
 }

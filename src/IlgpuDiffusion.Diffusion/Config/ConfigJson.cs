@@ -4,8 +4,8 @@ using Microsoft.Extensions.Configuration;
 namespace IlgpuDiffusion.Diffusion.Config;
 
 /// <summary>
-/// JSON into IConfiguration, for the one binding path (<see cref="ConfigSection"/> and the records'
-/// <c>Bind</c>): configuration files and the config sections of parity manifest entries both go
+/// JSON into IConfiguration, for the one binding path (<see cref="ConfigSection"/> and <see cref="ConfigBinder"/>):
+/// configuration files and the config sections of parity manifest entries both go
 /// through Microsoft.Extensions.Configuration.Json.
 /// </summary>
 internal static class ConfigJson
@@ -30,7 +30,7 @@ internal static class ConfigJson
     }
 
     /// <summary>A section given as a JSON element (a parity manifest entry's <c>autoencoder_params</c>),
-    /// ready for a record's <c>Bind</c>.</summary>
+    /// ready for <see cref="ConfigBinder.Bind{T}"/>.</summary>
     public static ConfigSection Section(JsonElement element, string name, string source)
     {
         var json = new MemoryStream();

@@ -1,9 +1,7 @@
-using System.Text.Json;
-
 namespace IlgpuDiffusion.Diffusion.Config;
 
 /// <summary>The <c>dataset_params</c> section.</summary>
-public sealed record DatasetParams
+public sealed record DatasetParams : IConfigSectionRecord
 {
     public required int ImChannels { get; init; }
     public required int ImSize { get; init; }
@@ -20,26 +18,7 @@ public sealed record DatasetParams
     /// true = it is skipped with a warning.</summary>
     public bool SkipUnreadableImages { get; init; }
 
-    public const string Section = "dataset_params";
-
-    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
-    public static DatasetParams Bind(ConfigSection s)
-    {
-        var p = new DatasetParams
-        {
-            ImChannels = s.Int("im_channels"),
-            ImSize = s.Int("im_size"),
-            Name = s.String("name"),
-            ImPath = s.String("im_path"),
-            MaxImages = s.Int("max_images", 0),
-            SkipUnreadableImages = s.Bool("skip_unreadable_images", false),
-        };
-        s.RejectUnknownKeys();
-        return p;
-    }
-
-    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
-    public static DatasetParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
+    public static string Section => "dataset_params";
 
     public void Validate()
     {

@@ -45,14 +45,14 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         var unknown = root.GetChildren().Select(c => c.Key).FirstOrDefault(k => !Sections.Contains(k, StringComparer.OrdinalIgnoreCase));
         if (unknown is not null) throw new ConfigException(unknown, $"is not a known section (known: {string.Join(", ", Sections)})", source);
 
-        T Bind<T>(string name, Func<ConfigSection, T> bind, Action<T> validate)
+        T Bind<T>() where T : class, IConfigSectionRecord
         {
-            var section = new ConfigSection(root, name, source);
+            var section = new ConfigSection(root, T.Section, source);
             section.RequireObject();
-            var bound = bind(section);
+            var bound = ConfigBinder.Bind<T>(section);
             try
             {
-                validate(bound);
+                bound.Validate();
             }
             catch (ConfigException e)
             {
@@ -62,12 +62,7 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         }
 
         return new ExperimentConfig(
-            Bind(DatasetParams.Section, DatasetParams.Bind, p => p.Validate()),
-            Bind(DiffusionParams.Section, DiffusionParams.Bind, p => p.Validate()),
-            Bind(AutoencoderParams.Section, AutoencoderParams.Bind, p => p.Validate()),
-            Bind(LdmParams.Section, LdmParams.Bind, p => p.Validate()),
-            Bind(TrainParams.Section, TrainParams.Bind, p => p.Validate()),
-            source);
+            Bind<DatasetParams>(), Bind<DiffusionParams>(), Bind<AutoencoderParams>(), Bind<LdmParams>(), Bind<TrainParams>(), source);
     }
 
     /// <summary>Applies one <c>section:key=value</c> override to the flattened configuration (keys joined by ':', list elements numbered).</summary>

@@ -1,9 +1,7 @@
-using System.Text.Json;
-
 namespace IlgpuDiffusion.Diffusion.Config;
 
 /// <summary>The <c>train_params</c> section: seeds, batch sizes, loss weights, learning rates and outputs.</summary>
-public sealed record TrainParams
+public sealed record TrainParams : IConfigSectionRecord
 {
     public required int Seed { get; init; }
     public required int LdmBatchSize { get; init; }
@@ -44,43 +42,7 @@ public sealed record TrainParams
     private const string DefaultLpips = "auto";
     private const int DefaultLdmLogSteps = 50;
 
-    public const string Section = "train_params";
-
-    /// <summary>Reads every key of the section; a missing, mistyped or unknown key is a <see cref="ConfigException"/>. Does not validate.</summary>
-    public static TrainParams Bind(ConfigSection s)
-    {
-        var p = new TrainParams
-        {
-            Seed = s.Int("seed"),
-            LdmBatchSize = s.Int("ldm_batch_size"),
-            AutoencoderBatchSize = s.Int("autoencoder_batch_size"),
-            DiscStart = s.Int("disc_start"),
-            DiscWeight = s.Double("disc_weight"),
-            CodebookWeight = s.Double("codebook_weight"),
-            CommitmentBeta = s.Double("commitment_beta"),
-            PerceptualWeight = s.Double("perceptual_weight"),
-            KlWeight = s.Double("kl_weight"),
-            LdmEpochs = s.Int("ldm_epochs"),
-            AutoencoderEpochs = s.Int("autoencoder_epochs"),
-            LdmLr = s.Double("ldm_lr"),
-            AutoencoderLr = s.Double("autoencoder_lr"),
-            AutoencoderAccSteps = s.Int("autoencoder_acc_steps"),
-            AutoencoderImgSaveSteps = s.Int("autoencoder_img_save_steps"),
-            NumSamples = s.Int("num_samples"),
-            NumGridRows = s.Int("num_grid_rows"),
-            SaveLatents = s.Bool("save_latents"),
-            TaskName = s.String("task_name"),
-            CheckpointSteps = s.Int("checkpoint_steps", 0),
-            EmaDecay = s.Double("ema_decay", 0),
-            Lpips = s.String("lpips", DefaultLpips),
-            LdmLogSteps = s.Int("ldm_log_steps", DefaultLdmLogSteps),
-        };
-        s.RejectUnknownKeys();
-        return p;
-    }
-
-    /// <summary>Binds a section given as JSON (a parity manifest entry's); errors name <paramref name="source"/>.</summary>
-    public static TrainParams FromJson(JsonElement section, string source = "JSON") => Bind(ConfigJson.Section(section, Section, source));
+    public static string Section => "train_params";
 
     public void Validate()
     {

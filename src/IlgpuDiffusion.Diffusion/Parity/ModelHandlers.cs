@@ -26,8 +26,8 @@ public static class ModelHandlers
     ];
 
 
-    private static AutoencoderParams AutoencoderConfig(ParityCase c) => AutoencoderParams.FromJson(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
-    private static LdmParams LdmConfig(ParityCase c) => LdmParams.FromJson(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
+    private static AutoencoderParams AutoencoderConfig(ParityCase c) => ConfigBinder.FromJson<AutoencoderParams>(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
+    private static LdmParams LdmConfig(ParityCase c) => ConfigBinder.FromJson<LdmParams>(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
 
     private static Dictionary<string, Tensor> VqVaeCase(ParityCase c, Device d) =>
         RunModuleCase(c, d, new VqVae(d, c.Int("im_channels"), AutoencoderConfig(c)), (model, inputs) =>
