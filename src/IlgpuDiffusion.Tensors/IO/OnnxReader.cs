@@ -315,39 +315,25 @@ public static class OnnxReader
         List<long?> shape)
     {
         var type = new ProtoReader(bytes, context);
-        while (type.Next(out int field, out var wire))
-        {
-            if (field != 1)
+        while (type.NextMessage(1, out var tensorType))
+            while (tensorType.Next(out int field, out var wire))
             {
-                type.Skip(wire);
-                continue;
+                if (field == 1) elementType = (OnnxDataType)tensorType.Int64(wire);
+                else if (field == 2) ReadShape(tensorType.Bytes(wire), context, shape);
+                else tensorType.Skip(wire);
             }
-            var tensorType = new ProtoReader(type.Bytes(wire), context);
-            while (tensorType.Next(out int tensorField, out var tensorWire))
-            {
-                if (tensorField == 1) elementType = (OnnxDataType)tensorType.Int64(tensorWire);
-                else if (tensorField == 2) ReadShape(tensorType.Bytes(tensorWire), context, shape);
-                else tensorType.Skip(tensorWire);
-            }
-        }
     }
 
     private static void ReadShape(ReadOnlySpan<byte> bytes, string context, List<long?> shape)
     {
         var shapeProto = new ProtoReader(bytes, context);
-        while (shapeProto.Next(out int field, out var wire))
+        while (shapeProto.NextMessage(1, out var dim))
         {
-            if (field != 1)
+            long? value = null; // a symbolic dimension (dim_param) stays unknown
+            while (dim.Next(out int field, out var wire))
             {
-                shapeProto.Skip(wire);
-                continue;
-            }
-            var dim = new ProtoReader(shapeProto.Bytes(wire), context);
-            long? value = null;
-            while (dim.Next(out int dimField, out var dimWire))
-            {
-                if (dimField == 1) value = dim.Int64(dimWire);
-                else dim.Skip(dimWire);
+                if (field == 1) value = dim.Int64(wire);
+                else dim.Skip(wire);
             }
             shape.Add(value);
         }

@@ -4,15 +4,6 @@ using System.Text;
 
 namespace IlgpuDiffusion.Tensors.IO;
 
-/// <summary>Protocol-buffer wire types (groups, 3 and 4, are obsolete and not supported).</summary>
-internal enum WireType
-{
-    Varint = 0,
-    Fixed64 = 1,
-    LengthDelimited = 2,
-    Fixed32 = 5,
-}
-
 /// <summary>Reads protocol-buffer wire format field by field; the caller knows the schema.
 /// <paramref name="context"/> names the file and message in errors.</summary>
 internal ref struct ProtoReader(ReadOnlySpan<byte> data, string context)
@@ -37,6 +28,23 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data, string context)
             throw Error($"invalid field key {key}");
         }
         return true;
+    }
+
+    /// <summary>Moves to the next embedded message in field <paramref name="wanted"/>, skipping other fields;
+    /// false at the end of the message.</summary>
+    public bool NextMessage(int wanted, out ProtoReader message)
+    {
+        while (Next(out int field, out var wire))
+        {
+            if (field == wanted)
+            {
+                message = new ProtoReader(Bytes(wire), context);
+                return true;
+            }
+            Skip(wire);
+        }
+        message = default;
+        return false;
     }
 
     private ulong Varint()
@@ -161,4 +169,13 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data, string context)
 
     private readonly InvalidDataException Error(string message) =>
         new($"{context}: {message} at byte {_position} of the message");
+}
+
+/// <summary>Protocol-buffer wire types (groups, 3 and 4, are obsolete and not supported).</summary>
+internal enum WireType
+{
+    Varint = 0,
+    Fixed64 = 1,
+    LengthDelimited = 2,
+    Fixed32 = 5,
 }

@@ -423,7 +423,8 @@ internal static unsafe class CpuGemm
     }
 
     /// <summary>Without AVX-512 there are only 16 vector registers, so the MR × NR tile is computed as
-    /// 6 × 16 quarters (12 accumulators each) reading the same packed panels.</summary>
+    /// 6 × 16 quarters (12 accumulators each) reading the same packed panels. It repeats
+    /// <see cref="MicroKernel"/>'s unrolled shape on purpose: accumulators must be named locals to stay in registers.</summary>
     private static void MicroKernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
         for (int row = 0; row < MR; row += 6)

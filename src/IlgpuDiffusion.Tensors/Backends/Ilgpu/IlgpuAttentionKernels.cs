@@ -131,6 +131,7 @@ internal static class IlgpuAttentionKernels
         ArrayView<float> dO, ArrayView<float> logSumExp, ArrayView<float> dk, ArrayView<float> dv, AttentionParams p)
         where TTile : struct, IAttentionTile
     {
+        // The prologue repeats Forward's and BackwardQueries' on purpose: shared memory is declared in each kernel.
         int backwardRows = default(TTile).BackwardRows;
         var kTile = SharedMemory.Allocate<float>(backwardRows * Stride);
         var vTile = SharedMemory.Allocate<float>(backwardRows * Stride);
@@ -192,6 +193,7 @@ internal static class IlgpuAttentionKernels
     public static void BackwardQueries<TTile>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> dO, ArrayView<float> logSumExp, ArrayView<float> dq, AttentionParams p) where TTile : struct, IAttentionTile
     {
+        // The prologue repeats Forward's and BackwardKeys' on purpose: shared memory is declared in each kernel.
         int backwardRows = default(TTile).BackwardRows;
         var qTile = SharedMemory.Allocate<float>(backwardRows * Stride);
         var dOTile = SharedMemory.Allocate<float>(backwardRows * Stride);
