@@ -20,7 +20,8 @@ internal sealed class Storage
 
     public Storage AddReference()
     {
-        if (Interlocked.Increment(ref _references) <= 1) throw new ObjectDisposedException(nameof(Tensor), "the tensor's memory was already released");
+        if (Interlocked.Increment(ref _references) <= 1)
+            throw new ObjectDisposedException(nameof(Tensor), "the tensor's memory was already released");
         return this;
     }
 

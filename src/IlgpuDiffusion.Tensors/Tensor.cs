@@ -65,7 +65,8 @@ public sealed partial class Tensor : IDisposable
         get => _requiresGrad;
         set
         {
-            if (Node != null && !value) throw new InvalidOperationException("requires_grad can only be cleared on a leaf tensor; use Detach()");
+            if (Node != null && !value)
+                throw new InvalidOperationException("requires_grad can only be cleared on a leaf tensor; use Detach()");
             if (value && DType != DType.Float32) throw new InvalidOperationException("only float tensors can require gradients");
             _requiresGrad = value;
         }
@@ -176,7 +177,8 @@ public sealed partial class Tensor : IDisposable
     public void CopyFrom(HostTensor value)
     {
         if (!value.Shape.AsSpan().SequenceEqual(_shape))
-            throw new ArgumentException($"copy_: host tensor of shape {ShapeString(value.Shape)} into a tensor of shape {ShapeString(_shape)}");
+            throw new ArgumentException(
+                $"copy_: host tensor of shape {ShapeString(value.Shape)} into a tensor of shape {ShapeString(_shape)}");
         if (DType == DType.Int32)
             Backend.Upload(MemoryMarshal.Cast<int, float>(value.Ints ?? value.Floats!.Select(f => (int)f).ToArray()), View);
         else CopyFrom(value.Floats ?? value.Ints!.Select(i => (float)i).ToArray());
@@ -233,7 +235,8 @@ public sealed partial class Tensor : IDisposable
 
     internal void RequireDType(DType dtype, string op)
     {
-        if (DType != dtype) throw new InvalidOperationException($"{op}: expected a {dtype} tensor, got {DType} of shape {ShapeString(_shape)}");
+        if (DType != dtype)
+            throw new InvalidOperationException($"{op}: expected a {dtype} tensor, got {DType} of shape {ShapeString(_shape)}");
     }
 
     internal static void CheckSameShape(Tensor a, Tensor b, string op)

@@ -11,7 +11,8 @@ internal static class BenchCommand
         var device = CommonOptions.Device();
         var suites = new Option<string[]>("--suite")
         {
-            Description = "engine (SGEMM, elementwise) | conv (mnist autoencoder convolutions) | models (training and sampling steps of the mnist config); repeatable",
+            Description = "engine (SGEMM, elementwise) | conv (mnist autoencoder convolutions) | " +
+                          "models (training and sampling steps of the mnist config); repeatable",
             DefaultValueFactory = _ => ["engine", "conv"],
             AllowMultipleArgumentsPerToken = true,
         };
@@ -22,7 +23,8 @@ internal static class BenchCommand
         };
         var lpips = new Option<string>("--lpips")
         {
-            Description = "LPIPS network in the models suite's autoencoder step: vgg16 (the reference's; random weights) | resnet18 (the ONNX weights)",
+            Description = "LPIPS network in the models suite's autoencoder step: vgg16 (the reference's; random weights) | " +
+                          "resnet18 (the ONNX weights)",
             DefaultValueFactory = _ => "vgg16",
         };
         lpips.AcceptOnlyFromAmong("vgg16", "resnet18");
@@ -30,7 +32,10 @@ internal static class BenchCommand
         {
             Description = "models suite: after each step, the most expensive executor primitives (timed with a wait after each call)",
         };
-        var command = new Command("bench", "Measure executor, layer and model speed on a device") { device, suites, config, lpips, profile };
+        var command = new Command("bench", "Measure executor, layer and model speed on a device")
+        {
+            device, suites, config, lpips, profile,
+        };
         command.SetAction(parse =>
         {
             var dev = CommonOptions.Open(parse.GetValue(device)! + (parse.GetValue(profile) ? "+profile" : ""));

@@ -13,9 +13,17 @@ internal static class ParityCommand
 
     public static Command Create()
     {
-        var fixtures = new Option<DirectoryInfo>("--fixtures") { Description = "folder with manifest.json and the case files", Required = true };
+        var fixtures = new Option<DirectoryInfo>("--fixtures")
+        {
+            Description = "folder with manifest.json and the case files",
+            Required = true,
+        };
         var device = CommonOptions.Device();
-        var only = new Option<string[]>("--case") { Description = "check only these cases (prefix match); repeatable", AllowMultipleArgumentsPerToken = true };
+        var only = new Option<string[]>("--case")
+        {
+            Description = "check only these cases (prefix match); repeatable",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var accumulate = new Option<string>("--accumulate")
         {
             Description = "how matrix products accumulate: float64 (default: the arithmetic of the float64 references; " +
@@ -24,7 +32,10 @@ internal static class ParityCommand
         };
         accumulate.AcceptOnlyFromAmong("float64", "float32");
         var verbose = new Option<bool>("--verbose") { Description = "also print every compared tensor of each case, worst first" };
-        var command = new Command("parity", "Check ops and models against reference fixtures (relative L2 error per case)") { fixtures, device, only, accumulate, verbose };
+        var command = new Command("parity", "Check ops and models against reference fixtures (relative L2 error per case)")
+        {
+            fixtures, device, only, accumulate, verbose,
+        };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(fixtures)!;
@@ -54,7 +65,9 @@ internal static class ParityCommand
                 Console.WriteLine($"{result.Describe()}  ({watch.Elapsed.TotalSeconds:F1} s)");
                 if (parse.GetValue(verbose))
                     foreach (var x in result.Comparisons.OrderByDescending(x => x.Exact ? double.MaxValue * Math.Sign(x.Error) : x.Error))
-                        Console.WriteLine(x.Exact ? $"    {x.Name,-60} {x.Error} mismatches" : $"    {x.Name,-60} {x.Error:E2}{(x.Note != null ? "  (" + x.Note + ")" : "")}");
+                        Console.WriteLine(x.Exact
+                            ? $"    {x.Name,-60} {x.Error} mismatches"
+                            : $"    {x.Name,-60} {x.Error:E2}{(x.Note != null ? "  (" + x.Note + ")" : "")}");
             }
             Console.WriteLine($"{total - failed} passed, {failed} failed");
             return failed == 0 ? 0 : 1;

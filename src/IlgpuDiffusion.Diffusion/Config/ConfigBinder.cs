@@ -30,7 +30,8 @@ public static class ConfigBinder
         {
             if (property.SetMethod is null) continue;
             bool required = property.IsDefined(typeof(RequiredMemberAttribute));
-            property.SetValue(record, Read(section, SnakeCase(property.Name), property.PropertyType, required ? null : property.GetValue(record)));
+            var fallback = required ? null : property.GetValue(record);
+            property.SetValue(record, Read(section, SnakeCase(property.Name), property.PropertyType, fallback));
         }
         section.RejectUnknownKeys();
         return record;

@@ -33,7 +33,8 @@ internal sealed class ConfigCheck(string section)
 
     public void Length<T>(string key, T[]? values, int expected, string why)
     {
-        if (values is null || values.Length != expected) throw Fail(key, $"must have {expected} entries ({why}), got {values?.Length ?? 0}");
+        if (values is null || values.Length != expected)
+            throw Fail(key, $"must have {expected} entries ({why}), got {values?.Length ?? 0}");
     }
 
     public void Equal(string key, int value, int expected, string what)

@@ -11,6 +11,7 @@ public sealed class ConfigException(string key, string problem, string? file = n
     public string Problem { get; } = problem;
     public string? File { get; } = file;
 
-    /// <summary>The same error, attributed to <paramref name="file"/> (the records' <c>Validate()</c> does not know where they came from).</summary>
+    /// <summary>The same error, attributed to <paramref name="file"/> (the records' <c>Validate()</c> does not know
+    /// where they came from).</summary>
     public ConfigException In(string file) => new(Key, Problem, file, this);
 }

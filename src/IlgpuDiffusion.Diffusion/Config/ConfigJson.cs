@@ -23,7 +23,9 @@ internal static class ConfigJson
             // the parser's JsonException (thrown as is, or wrapped by the provider) knows the 0-based position;
             // the provider's own FormatExceptions (duplicate key, top level not an object) do not
             var parser = e as JsonException ?? e.InnerException as JsonException;
-            var where = parser is { LineNumber: { } line, BytePositionInLine: { } column } ? $" at line {line + 1}, column {column + 1}" : "";
+            var where = parser is { LineNumber: { } line, BytePositionInLine: { } column }
+                ? $" at line {line + 1}, column {column + 1}"
+                : "";
             var detail = parser is null ? e.Message : parser.Message.Split(" LineNumber:")[0].Split(" Path:")[0];
             throw new InvalidDataException($"{source}: invalid JSON{where}: {detail}", e);
         }

@@ -28,7 +28,8 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
         var children = _section.GetChildren().ToList();
         if (children.Count > 0 && !children.Any(c => IsIndex(c.Key, children.Count))) return;
         if (!Present(root, name)) throw new ConfigException(name, "is missing", source);
-        throw new ConfigException(name, $"must be an object of keys, got {(children.Count > 0 ? "a list" : Describe(_section.Value))}", source);
+        var found = children.Count > 0 ? "a list" : Describe(_section.Value);
+        throw new ConfigException(name, $"must be an object of keys, got {found}", source);
     }
 
     public string String(string key, string? fallback = null) =>
@@ -46,7 +47,8 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
     public bool[] Bools(string key) => List(key, "true/false values", "true or false", ParseBool);
 
     private static int? ParseInt(string s) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null;
-    private static double? ParseDouble(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v : null;
+    private static double? ParseDouble(string s) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v : null;
     private static bool? ParseBool(string s) => bool.TryParse(s, out var v) ? v : null;
 
     private static string Describe(string? raw) => raw switch
@@ -95,7 +97,8 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
             // a list's children are exactly 0..n-1; any other name means the value is an object
             if (!IsIndex(item.Key, items.Count)) throw Error(key, $"must be a list of {expectedList}, got an object (key '{item.Key}')");
             int i = int.Parse(item.Key, CultureInfo.InvariantCulture);
-            if (item.Value is null) throw Error($"{key}[{i}]", $"must be {expected}, got {(item.GetChildren().Any() ? "a list or object" : "null")}");
+            if (item.Value is null)
+                throw Error($"{key}[{i}]", $"must be {expected}, got {(item.GetChildren().Any() ? "a list or object" : "null")}");
             values[i] = parse(item.Value) ?? throw Error($"{key}[{i}]", $"must be {expected}, got {Describe(item.Value)}");
         }
         return values;
@@ -106,6 +109,9 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
     {
         var unknown = _section.GetChildren().Select(c => c.Key).Where(k => !_read.Contains(k)).Select(Key).ToList();
         if (unknown.Count > 0)
-            throw new ConfigException(string.Join(", ", unknown), $"{(unknown.Count > 1 ? "are not known keys" : "is not a known key")} (known: {string.Join(", ", _read.Order())})", source);
+        {
+            var problem = unknown.Count > 1 ? "are not known keys" : "is not a known key";
+            throw new ConfigException(string.Join(", ", unknown), $"{problem} (known: {string.Join(", ", _read.Order())})", source);
+        }
     }
 }

@@ -14,6 +14,7 @@ public sealed record DiffusionParams : IConfigSectionRecord
         var check = new ConfigCheck(Section);
         check.Positive("num_timesteps", NumTimesteps);
         check.Positive("beta_start", BetaStart);
-        if (!(BetaEnd >= BetaStart && BetaEnd < 1)) throw check.Fail("beta_end", $"must be in [beta_start ({BetaStart}), 1), got {BetaEnd}");
+        if (!(BetaEnd >= BetaStart && BetaEnd < 1))
+            throw check.Fail("beta_end", $"must be in [beta_start ({BetaStart}), 1), got {BetaEnd}");
     }
 }

@@ -43,7 +43,8 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         var root = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
         var unknown = root.GetChildren().Select(c => c.Key).FirstOrDefault(k => !Sections.Contains(k, StringComparer.OrdinalIgnoreCase));
-        if (unknown is not null) throw new ConfigException(unknown, $"is not a known section (known: {string.Join(", ", Sections)})", source);
+        if (unknown is not null)
+            throw new ConfigException(unknown, $"is not a known section (known: {string.Join(", ", Sections)})", source);
 
         T Bind<T>() where T : class, IConfigSectionRecord
         {
@@ -65,7 +66,8 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
             Bind<DatasetParams>(), Bind<DiffusionParams>(), Bind<AutoencoderParams>(), Bind<LdmParams>(), Bind<TrainParams>(), source);
     }
 
-    /// <summary>Applies one <c>section:key=value</c> override to the flattened configuration (keys joined by ':', list elements numbered).</summary>
+    /// <summary>Applies one <c>section:key=value</c> override to the flattened configuration (keys joined by ':',
+    /// list elements numbered).</summary>
     private static void Override(Dictionary<string, string?> values, string item, string source)
     {
         int equals = item.IndexOf('=');
@@ -86,7 +88,8 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         {
             var element = $"{path}:{index}";
             if (!values.ContainsKey(element))
-                throw new ConfigException($"{key}[{index}]", $"does not exist (override '{item}'); to change a list's length set the whole list, {path}=[a,b,...]", source);
+                throw new ConfigException($"{key}[{index}]",
+                    $"does not exist (override '{item}'); to change a list's length set the whole list, {path}=[a,b,...]", source);
             values[element] = value;
             return;
         }

@@ -12,7 +12,9 @@ public sealed record LdmParams : BlockLayoutParams, IConfigSectionRecord
     {
         var check = new ConfigCheck(Section);
         ValidateBlockLayout(check);
-        if (DownChannels.Length < 2) throw check.Fail("down_channels", $"must have at least 2 entries (the mid blocks end at down_channels[-2]), got {DownChannels.Length}");
+        if (DownChannels.Length < 2)
+            throw check.Fail("down_channels",
+                $"must have at least 2 entries (the mid blocks end at down_channels[-2]), got {DownChannels.Length}");
         // the MidBlocks continue from the last DownBlock and hand over to the first UpBlock, whose skip has down_channels[-2]
         check.Equal("mid_channels[0]", MidChannels[0], DownChannels[^1], "down_channels[-1]");
         check.Equal("mid_channels[-1]", MidChannels[^1], DownChannels[^2], "down_channels[-2]");

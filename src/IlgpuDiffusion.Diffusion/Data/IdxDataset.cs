@@ -17,7 +17,8 @@ public sealed class IdxDataset : IImageDataset
         "train-images-idx3-ubyte[.gz] / t10k-images-idx3-ubyte[.gz]";
 
     private const byte UnsignedByteType = 0x08;
-    private static readonly float[] SignedByByte = Enumerable.Range(0, 256).Select(v => ImageDatasetExtensions.ByteToSigned((byte)v)).ToArray();
+    private static readonly float[] SignedByByte =
+        Enumerable.Range(0, 256).Select(v => ImageDatasetExtensions.ByteToSigned((byte)v)).ToArray();
 
     private readonly byte[] _file;
     private readonly int _pixelStart;

@@ -96,7 +96,8 @@ public sealed class ResNet18Lpips : Lpips
                     order.Add(node);
                     break;
                 default:
-                    throw new NotSupportedException($"{path}: node '{node.Name}' has op {node.OpType}, which this ResNet builder does not know");
+                    throw new NotSupportedException(
+                        $"{path}: node '{node.Name}' has op {node.OpType}, which this ResNet builder does not know");
             }
         }
         float[] Init(OnnxNode node, int input) => graph.Initializers[node.Inputs[input]].Floats!;
@@ -118,7 +119,8 @@ public sealed class ResNet18Lpips : Lpips
         }
     }
 
-    private Func<Func<string, Tensor>, Tensor> ConvStep(OnnxNode node, (OnnxNode Node, float[] Weight, float[] Bias, int[] Shape) conv, string input)
+    private Func<Func<string, Tensor>, Tensor> ConvStep(
+        OnnxNode node, (OnnxNode Node, float[] Weight, float[] Bias, int[] Shape) conv, string input)
     {
         string name = $"conv{_steps.Count.ToString(CultureInfo.InvariantCulture)}";
         var weight = AddBuffer(name + ".weight", Tensor.FromArray(conv.Weight, conv.Shape, Device));

@@ -77,7 +77,8 @@ public sealed class VggLpips : Lpips
         {
             string safetensors = Path.Combine(folder, SafeTensorsFile);
             if (File.Exists(safetensors)) model.LoadStateDict(SafeTensors.Read(safetensors), strict: true, source: safetensors);
-            else model.LoadPyTorch(RequireFile(folder, TorchvisionFile, "torchvision's ImageNet VGG16"), RequireFile(folder, LinFile, "LPIPS v0.1 VGG lin layers"));
+            else model.LoadPyTorch(RequireFile(folder, TorchvisionFile, "torchvision's ImageNet VGG16"),
+                RequireFile(folder, LinFile, "LPIPS v0.1 VGG lin layers"));
             return model;
         }
         catch
@@ -97,7 +98,8 @@ public sealed class VggLpips : Lpips
             $"(default: {DefaultWeightsFolder}). Without them the ResNet18 perceptual loss is used instead.", path);
     }
 
-    /// <summary>torchvision's <c>features.N.*</c> become <c>net.sliceK.N.*</c>; LPIPS's <c>linK.model.1.weight</c> keep their names.</summary>
+    /// <summary>torchvision's <c>features.N.*</c> become <c>net.sliceK.N.*</c>; LPIPS's <c>linK.model.1.weight</c>
+    /// keep their names.</summary>
     private void LoadPyTorch(string torchvisionPath, string linPath)
     {
         var torchvision = PthReader.Read(torchvisionPath);

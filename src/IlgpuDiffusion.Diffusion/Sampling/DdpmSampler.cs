@@ -22,7 +22,8 @@ public sealed class DdpmSampler(LinearNoiseSchedule schedule) : ISampler
     /// Gaussian draw, unused (and may be null) at t = 0.</summary>
     public (Tensor XPrev, Tensor X0Pred) Step(Tensor xt, Tensor noisePred, int t, Tensor? z)
     {
-        if (t < 0 || t >= Schedule.NumTimesteps) throw new ArgumentOutOfRangeException(nameof(t), t, $"timestep must be in [0, {Schedule.NumTimesteps})");
+        if (t < 0 || t >= Schedule.NumTimesteps)
+            throw new ArgumentOutOfRangeException(nameof(t), t, $"timestep must be in [0, {Schedule.NumTimesteps})");
         double alphaBar = Schedule.AlphaCumProd[t], sqrtOneMinusAlphaBar = Math.Sqrt(1 - alphaBar);
         var x0 = ((xt - noisePred * (float)sqrtOneMinusAlphaBar) * (float)(1 / Math.Sqrt(alphaBar))).Clamp(-1f, 1f);
         var mean = (xt - noisePred * (float)(Schedule.Betas[t] / sqrtOneMinusAlphaBar)) * (float)(1 / Math.Sqrt(Schedule.Alphas[t]));

@@ -11,7 +11,8 @@ public sealed class LinearNoiseSchedule
 {
     public LinearNoiseSchedule(int numTimesteps, double betaStart, double betaEnd)
     {
-        if (numTimesteps < 2) throw new ArgumentOutOfRangeException(nameof(numTimesteps), numTimesteps, "a schedule needs at least 2 timesteps");
+        if (numTimesteps < 2)
+            throw new ArgumentOutOfRangeException(nameof(numTimesteps), numTimesteps, "a schedule needs at least 2 timesteps");
         if (!(betaStart > 0 && betaEnd < 1 && betaStart <= betaEnd))
             throw new ArgumentException($"betas must satisfy 0 < beta_start ≤ beta_end < 1, got {betaStart} and {betaEnd}");
         NumTimesteps = numTimesteps;
@@ -39,7 +40,8 @@ public sealed class LinearNoiseSchedule
         int batch = x0.Size(0);
         if (t.Count != batch) throw new ArgumentException($"add_noise: {t.Count} timesteps for a batch of {batch}");
         foreach (int step in t)
-            if (step < 0 || step >= NumTimesteps) throw new ArgumentOutOfRangeException(nameof(t), step, $"timesteps must be in [0, {NumTimesteps})");
+            if (step < 0 || step >= NumTimesteps)
+                throw new ArgumentOutOfRangeException(nameof(t), step, $"timesteps must be in [0, {NumTimesteps})");
         var shape = Enumerable.Repeat(1, x0.Rank).ToArray();
         shape[0] = batch;
         var signal = Tensor.FromArray(t.Select(s => (float)Math.Sqrt(AlphaCumProd[s])).ToArray(), shape, x0.Device);

@@ -45,9 +45,12 @@ public sealed partial class Tensor
     public void Backward(Tensor? gradient = null)
     {
         if (!RequiresGrad) throw new InvalidOperationException("backward() on a tensor that does not require gradients");
-        if (_graphReleased) throw new InvalidOperationException("backward through the graph a second time: its saved tensors were freed by the first backward()");
+        if (_graphReleased)
+            throw new InvalidOperationException(
+                "backward through the graph a second time: its saved tensors were freed by the first backward()");
         if (gradient == null && Count != 1)
-            throw new InvalidOperationException($"backward() without a gradient needs a one-element tensor, got shape {ShapeString(_shape)}");
+            throw new InvalidOperationException(
+                $"backward() without a gradient needs a one-element tensor, got shape {ShapeString(_shape)}");
         if (gradient != null) CheckSameShape(this, gradient, "backward");
 
         var order = TopologicalOrder();
@@ -59,7 +62,9 @@ public sealed partial class Tensor
         {
             var t = order[i];
             if (!grads.Remove(t, out var g)) continue; // no gradient reached this tensor
-            if (t._graphReleased) throw new InvalidOperationException("backward through the graph a second time: its saved tensors were freed by the first backward()");
+            if (t._graphReleased)
+                throw new InvalidOperationException(
+                    "backward through the graph a second time: its saved tensors were freed by the first backward()");
             if (t.Node is not { } node)
             {
                 AccumulateLeafGradient(t, g);
@@ -80,7 +85,8 @@ public sealed partial class Tensor
                 var input = node.Inputs[k];
                 if (!input.RequiresGrad || inputGrads[k] is not { } ig) continue;
                 if (!ig.Dims.AsSpan().SequenceEqual(input.Dims))
-                    throw new InvalidOperationException($"backward of {node.Op} produced a gradient of shape {ShapeString(ig.Dims)} for an input of shape {ShapeString(input.Dims)}");
+                    throw new InvalidOperationException($"backward of {node.Op} produced a gradient of shape {ShapeString(ig.Dims)} " +
+                        $"for an input of shape {ShapeString(input.Dims)}");
                 // Aliases keep every dictionary entry an object of its own, so each can be disposed once used.
                 if (grads.Remove(input, out var existing))
                 {

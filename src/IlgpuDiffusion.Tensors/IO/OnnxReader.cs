@@ -253,10 +253,11 @@ public static class OnnxReader
         if (hasRaw)
         {
             var type = StoredType(dataType, context);
-            if (raw.Length != count * type.SizeInBytes())
+            long needed = count * type.SizeInBytes();
+            if (raw.Length != needed)
             {
                 throw new InvalidDataException(
-                    $"{context}: raw_data holds {raw.Length} bytes, shape [{string.Join(", ", shape)}] of {dataType} needs {count * type.SizeInBytes()}");
+                    $"{context}: raw_data holds {raw.Length} bytes, shape [{string.Join(", ", shape)}] of {dataType} needs {needed}");
             }
             return (name, StoredElements.Decode(type, raw, shape, context));
         }

@@ -14,7 +14,8 @@ public static class Init
         t.CopyFrom(Tensor.Rand(t.Shape.ToArray(), generator ?? Default, t.Device).Affine(2f * bound, -bound));
     }
 
-    /// <summary>nn.Conv2d / nn.Linear default: kaiming_uniform(a=√5) for the weight, i.e. U(±1/√fan_in), and the same bound for the bias.</summary>
+    /// <summary>nn.Conv2d / nn.Linear default: kaiming_uniform(a=√5) for the weight, i.e. U(±1/√fan_in), and the same
+    /// bound for the bias.</summary>
     public static void DefaultLayer(Tensor weight, Tensor? bias, int fanIn, Generator? generator = null)
     {
         float bound = 1f / MathF.Sqrt(Math.Max(1, fanIn));

@@ -68,18 +68,23 @@ public abstract class Module : IDisposable
             var missing = own.Select(e => e.Name).Where(n => !state.ContainsKey(n)).ToList();
             var unexpected = state.Keys.Except(own.Select(e => e.Name)).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)
-                throw new InvalidDataException($"{source}: does not match {GetType().Name}" +
-                    (missing.Count > 0 ? $"; missing: {string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? $" (+{missing.Count - 10} more)" : "")}" : "") +
-                    (unexpected.Count > 0 ? $"; unexpected: {string.Join(", ", unexpected.Take(10))}{(unexpected.Count > 10 ? $" (+{unexpected.Count - 10} more)" : "")}" : ""));
+                throw new InvalidDataException(
+                    $"{source}: does not match {GetType().Name}{Listed("missing", missing)}{Listed("unexpected", unexpected)}");
         }
         foreach (var (name, tensor) in own)
         {
             if (!state.TryGetValue(name, out var value)) continue;
             if (!value.Shape.SequenceEqual(tensor.Shape))
-                throw new InvalidDataException($"{source}: entry '{name}' has shape {Tensor.ShapeString(value.Shape)}, the model expects {Tensor.ShapeString(tensor.Shape)}");
+                throw new InvalidDataException($"{source}: entry '{name}' has shape {Tensor.ShapeString(value.Shape)}, " +
+                    $"the model expects {Tensor.ShapeString(tensor.Shape)}");
             tensor.CopyFrom(value);
         }
         NotifyStateLoaded();
+
+        // "; missing: a, b, … (+N more)" with at most 10 names, or nothing when there are none
+        static string Listed(string what, List<string> names) => names.Count == 0
+            ? ""
+            : $"; {what}: {string.Join(", ", names.Take(10))}{(names.Count > 10 ? $" (+{names.Count - 10} more)" : "")}";
     }
 
     /// <summary>Called on every module after <see cref="LoadStateDict"/>, for modules that keep host copies of buffers.</summary>

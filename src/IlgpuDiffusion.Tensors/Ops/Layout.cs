@@ -33,13 +33,15 @@ internal static class Layout
             int da = i - (rank - a.Count) >= 0 ? a[i - (rank - a.Count)] : 1;
             int db = i - (rank - b.Count) >= 0 ? b[i - (rank - b.Count)] : 1;
             if (da != db && da != 1 && db != 1)
-                throw new ArgumentException($"{op}: shapes {Tensor.ShapeString(a)} and {Tensor.ShapeString(b)} cannot be broadcast together");
+                throw new ArgumentException(
+                    $"{op}: shapes {Tensor.ShapeString(a)} and {Tensor.ShapeString(b)} cannot be broadcast together");
             result[i] = da == 1 ? db : da;
         }
         return result;
     }
 
-    /// <summary>Strides that read a contiguous tensor of <paramref name="shape"/> as if broadcast to <paramref name="target"/> (0 on broadcast dims).</summary>
+    /// <summary>Strides that read a contiguous tensor of <paramref name="shape"/> as if broadcast to <paramref name="target"/>
+    /// (0 on broadcast dims).</summary>
     public static int[] BroadcastStrides(IReadOnlyList<int> shape, IReadOnlyList<int> target)
     {
         var own = ContiguousStrides(shape);
@@ -84,12 +86,14 @@ internal static class Layout
             foreach (var s in st) s.Add(1);
         }
         if (dims.Count > Dim6.MaxRank)
-            throw new NotSupportedException($"a strided access over shape {Tensor.ShapeString(shape)} needs {dims.Count} dimensions; at most {Dim6.MaxRank} are supported");
+            throw new NotSupportedException($"a strided access over shape {Tensor.ShapeString(shape)} needs {dims.Count} dimensions; " +
+                $"at most {Dim6.MaxRank} are supported");
         return (Dim6.From(dims.ToArray()), st.Select(s => Dim6.From(s.ToArray())).ToArray(), dims.Count);
     }
 
     /// <summary>Strided copy through <see cref="IBackend.StridedCopy"/> after collapsing.</summary>
-    public static void Copy(IBackend backend, BufferView source, int[] sourceStrides, BufferView destination, int[] destinationStrides, IReadOnlyList<int> shape)
+    public static void Copy(IBackend backend, BufferView source, int[] sourceStrides, BufferView destination, int[] destinationStrides,
+        IReadOnlyList<int> shape)
     {
         var (s, st, rank) = Collapse(shape, sourceStrides, destinationStrides);
         backend.StridedCopy(source, st[0], destination, st[1], s, rank);

@@ -26,7 +26,8 @@ public sealed partial class Tensor
             var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
             var dgamma = new Tensor(x.Device, [channels], DType.Float32);
             var dbeta = new Tensor(x.Device, [channels], DType.Float32);
-            x.Backend.GroupNormBackward(x.View, gamma.View, mean.View, rstd.View, dy.View, dx.View, dgamma.View, dbeta.View, batch, channels, spatial, groups);
+            x.Backend.GroupNormBackward(x.View, gamma.View, mean.View, rstd.View, dy.View, dx.View, dgamma.View, dbeta.View,
+                batch, channels, spatial, groups);
             return [dx, dgamma, dbeta];
         });
     }
@@ -38,7 +39,8 @@ public sealed partial class Tensor
         bool training, float momentum = 0.1f, float eps = 1e-5f)
     {
         if (x.Rank < 2 || runningMean.Count != x._shape[1] || runningVar.Count != x._shape[1])
-            throw new ArgumentException($"batch_norm: running statistics of {runningMean.Count} channels for input {ShapeString(x._shape)}");
+            throw new ArgumentException(
+                $"batch_norm: running statistics of {runningMean.Count} channels for input {ShapeString(x._shape)}");
         int channels = x._shape[1];
         var statShape = Enumerable.Repeat(1, x.Rank).ToArray();
         statShape[1] = channels;
@@ -47,7 +49,9 @@ public sealed partial class Tensor
         {
             var dims = Enumerable.Range(0, x.Rank).Where(d => d != 1).ToArray();
             int n = x.Count / channels;
-            if (n <= 1) throw new ArgumentException($"batch_norm: training needs more than one value per channel, got input {ShapeString(x._shape)}");
+            if (n <= 1)
+                throw new ArgumentException(
+                    $"batch_norm: training needs more than one value per channel, got input {ShapeString(x._shape)}");
             var mean = x.Mean(dims, keepDim: true);
             var centred = x - mean;
             var variance = centred.Square().Mean(dims, keepDim: true);

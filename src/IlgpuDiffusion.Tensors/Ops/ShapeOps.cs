@@ -16,7 +16,8 @@ public sealed partial class Tensor
         {
             int known = 1;
             for (int d = 0; d < resolved.Length; d++) if (d != inferred) known *= resolved[d];
-            if (known == 0 || Count % known != 0) throw new ArgumentException($"{op}: cannot reshape {ShapeString(_shape)} into {ShapeString(shape)}");
+            if (known == 0 || Count % known != 0)
+                throw new ArgumentException($"{op}: cannot reshape {ShapeString(_shape)} into {ShapeString(shape)}");
             resolved[inferred] = Count / known;
         }
         if (Layout.Product(resolved) != Count || resolved.Any(d => d < 0))
@@ -43,9 +44,11 @@ public sealed partial class Tensor
     /// <summary>Reorders dimensions (materialised: tensors stay contiguous).</summary>
     public Tensor Permute(params int[] order)
     {
-        if (order.Length != Rank) throw new ArgumentException($"permute: order [{string.Join(", ", order)}] does not match rank {Rank} of {ShapeString(_shape)}");
+        if (order.Length != Rank)
+            throw new ArgumentException($"permute: order [{string.Join(", ", order)}] does not match rank {Rank} of {ShapeString(_shape)}");
         var perm = order.Select(d => NormaliseDim(d, Rank)).ToArray();
-        if (perm.Distinct().Count() != Rank) throw new ArgumentException($"permute: order [{string.Join(", ", order)}] repeats a dimension");
+        if (perm.Distinct().Count() != Rank)
+            throw new ArgumentException($"permute: order [{string.Join(", ", order)}] repeats a dimension");
         var shape = perm.Select(d => _shape[d]).ToArray();
         var y = new Tensor(Device, shape, DType);
         var strides = Layout.ContiguousStrides(_shape);
@@ -68,9 +71,11 @@ public sealed partial class Tensor
     {
         var target = shape.ToArray();
         var check = Layout.Broadcast(_shape, target, "expand");
-        if (!check.AsSpan().SequenceEqual(target)) throw new ArgumentException($"expand: {ShapeString(_shape)} cannot be expanded to {ShapeString(target)}");
+        if (!check.AsSpan().SequenceEqual(target))
+            throw new ArgumentException($"expand: {ShapeString(_shape)} cannot be expanded to {ShapeString(target)}");
         var y = new Tensor(Device, target, DType);
-        if (y.Count > 0) Layout.Copy(Backend, View, Layout.BroadcastStrides(_shape, target), y.View, Layout.ContiguousStrides(target), target);
+        if (y.Count > 0)
+            Layout.Copy(Backend, View, Layout.BroadcastStrides(_shape, target), y.View, Layout.ContiguousStrides(target), target);
         var x = this;
         return Record(y, "expand", [x], g => [g.SumTo(x._shape)]);
     }
@@ -86,7 +91,11 @@ public sealed partial class Tensor
             CheckSameDevice(first, t, "concat");
             bool compatible = t.Rank == first.Rank && t.DType == first.DType;
             for (int k = 0; k < first.Rank && compatible; k++) compatible = k == d || t._shape[k] == first._shape[k];
-            if (!compatible) throw new ArgumentException($"concat along {dim}: shapes {string.Join(" and ", tensors.Select(x => ShapeString(x._shape)))} do not match outside that dimension");
+            if (!compatible)
+            {
+                var shapes = string.Join(" and ", tensors.Select(x => ShapeString(x._shape)));
+                throw new ArgumentException($"concat along {dim}: shapes {shapes} do not match outside that dimension");
+            }
         }
         var shape = (int[])first._shape.Clone();
         shape[d] = tensors.Sum(t => t._shape[d]);
@@ -95,7 +104,8 @@ public sealed partial class Tensor
         int offset = 0;
         foreach (var t in tensors)
         {
-            if (t.Count > 0) Layout.Copy(t.Backend, t.View, Layout.ContiguousStrides(t._shape), y.View.At(offset * yStrides[d]), yStrides, t._shape);
+            if (t.Count > 0)
+                Layout.Copy(t.Backend, t.View, Layout.ContiguousStrides(t._shape), y.View.At(offset * yStrides[d]), yStrides, t._shape);
             offset += t._shape[d];
         }
         var sizes = tensors.Select(t => t._shape[d]).ToArray();
@@ -113,7 +123,8 @@ public sealed partial class Tensor
     {
         int d = NormaliseDim(dim, Rank);
         if (start < 0 || length < 0 || start + length > _shape[d])
-            throw new ArgumentOutOfRangeException(nameof(start), $"slice [{start}, {start + length}) of dimension {dim} of size {_shape[d]} in {ShapeString(_shape)}");
+            throw new ArgumentOutOfRangeException(nameof(start),
+                $"slice [{start}, {start + length}) of dimension {dim} of size {_shape[d]} in {ShapeString(_shape)}");
         var shape = (int[])_shape.Clone();
         shape[d] = length;
         var strides = Layout.ContiguousStrides(_shape);
@@ -123,12 +134,14 @@ public sealed partial class Tensor
         return Record(y, "slice", [x], g =>
         {
             var dx = Zeros(x._shape, x.Device);
-            if (g.Count > 0) Layout.Copy(g.Backend, g.View, Layout.ContiguousStrides(shape), dx.View.At(start * strides[d]), strides, shape);
+            if (g.Count > 0)
+                Layout.Copy(g.Backend, g.View, Layout.ContiguousStrides(shape), dx.View.At(start * strides[d]), strides, shape);
             return [dx];
         });
     }
 
-    /// <summary>Splits into <paramref name="chunks"/> pieces along <paramref name="dim"/> (the last may be smaller, as in PyTorch).</summary>
+    /// <summary>Splits into <paramref name="chunks"/> pieces along <paramref name="dim"/> (the last may be smaller,
+    /// as in PyTorch).</summary>
     public Tensor[] Chunk(int chunks, int dim)
     {
         int d = NormaliseDim(dim, Rank);

@@ -10,7 +10,8 @@ public sealed class Adam : IDisposable
     private readonly List<Tensor> _parameters;
     private readonly Dictionary<Tensor, State> _state = new(ReferenceEqualityComparer.Instance);
 
-    public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f)
+    public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
+        float weightDecay = 0f)
     {
         _parameters = parameters.ToList();
         if (lr < 0) throw new ArgumentOutOfRangeException(nameof(lr), lr, "learning rate must be ≥ 0");

@@ -18,7 +18,8 @@ public static class ModuleCase
     {
         LoadWeights(c, model);
         var inputs = c.Tensors.Keys.Where(k => k.StartsWith("input.", StringComparison.Ordinal))
-            .ToDictionary(k => k["input.".Length..], k => c.Load(k, device, requiresGrad: c.Tensor(k).DType == DType.Float32 && c.Has("grad." + k)));
+            .ToDictionary(k => k["input.".Length..],
+                k => c.Load(k, device, requiresGrad: c.Tensor(k).DType == DType.Float32 && c.Has("grad." + k)));
         var outputs = forward(inputs);
 
         var result = new Dictionary<string, Tensor>();
@@ -60,7 +61,8 @@ public static class ModuleCase
     public static Tensor GradSummary(Tensor grad)
     {
         var g = grad.ToArray();
-        double l2 = Math.Sqrt(g.Sum(v => (double)v * v)), sum = g.Sum(v => (double)v), max = g.Length == 0 ? 0 : g.Max(v => Math.Abs((double)v));
+        double l2 = Math.Sqrt(g.Sum(v => (double)v * v)), sum = g.Sum(v => (double)v);
+        double max = g.Length == 0 ? 0 : g.Max(v => Math.Abs((double)v));
         return Tensor.FromArray([(float)l2, (float)sum, (float)max], [3], grad.Device);
     }
 }

@@ -49,7 +49,8 @@ public sealed class ParityCase
     public float[] Floats(string field) =>
         _entry.TryGetProperty(field, out var v) ? v.EnumerateArray().Select(e => e.GetSingle()).ToArray() : throw Missing(field);
 
-    public string? String(string field) => _entry.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    public string? String(string field) =>
+        _entry.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     /// <summary>The ordered [name, shape] list of a module case's parameters.</summary>
     public IReadOnlyList<(string Name, int[] Shape)> Parameters() =>

@@ -10,7 +10,8 @@ public sealed record TensorComparison(string Name, double Error, bool Exact, str
     public static TensorComparison Of(string name, Tensor actual, HostTensor expected)
     {
         if (!actual.Shape.SequenceEqual(expected.Shape))
-            throw new InvalidDataException($"'{name}': computed shape {Tensor.ShapeString(actual.Shape)}, reference {Tensor.ShapeString(expected.Shape)}");
+            throw new InvalidDataException(
+                $"'{name}': computed shape {Tensor.ShapeString(actual.Shape)}, reference {Tensor.ShapeString(expected.Shape)}");
         if (expected.DType == DType.Int32)
         {
             var a = actual.DType == DType.Int32 ? actual.ToIntArray() : actual.ToArray().Select(f => (int)f).ToArray();
@@ -62,7 +63,8 @@ public interface IParityHandler
 }
 
 /// <summary>A handler from a function: the usual way to define one.</summary>
-public sealed class ParityHandler(IReadOnlyList<string> prefixes, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute) : IParityHandler
+public sealed class ParityHandler(IReadOnlyList<string> prefixes, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute)
+    : IParityHandler
 {
     public ParityHandler(string prefix, Func<ParityCase, Device, IReadOnlyDictionary<string, Tensor>> compute) : this([prefix], compute) { }
 
@@ -92,7 +94,8 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
         {
             return new ParityResult(c.Name, c.Tolerance, Compare(c, handler.Compute(c, device)));
         }
-        catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or FileNotFoundException)
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException
+            or NotSupportedException or FileNotFoundException)
         {
             return new ParityResult(c.Name, c.Tolerance, [], e.Message);
         }
@@ -104,7 +107,8 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
     {
         double largestGradient = c.Tensors.Where(t => t.Key.StartsWith("gradsum.", StringComparison.Ordinal))
             .Select(t => (double)t.Value.Floats![0]).DefaultIfEmpty(0).Max();
-        return computed.Select(kv => ZeroInExactArithmetic(c, kv.Key, kv.Value, largestGradient) ?? TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList();
+        return computed.Select(kv => ZeroInExactArithmetic(c, kv.Key, kv.Value, largestGradient)
+            ?? TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList();
     }
 
     /// <summary>
@@ -123,6 +127,7 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
         if (Math.Sqrt(reference.Sum(v => (double)v * v)) > 1e-10 * largestGradient) return null;
         var ours = computed.ToArray();
         double difference = Math.Sqrt(ours.Zip(reference, (a, b) => ((double)a - b) * ((double)a - b)).Sum());
-        return new TensorComparison(name, difference / largestGradient, Exact: false, Note: "zero in exact arithmetic: error relative to the case's largest gradient norm");
+        return new TensorComparison(name, difference / largestGradient, Exact: false,
+            Note: "zero in exact arithmetic: error relative to the case's largest gradient norm");
     }
 }

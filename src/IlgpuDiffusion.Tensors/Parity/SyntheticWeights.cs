@@ -27,7 +27,8 @@ public static class SyntheticWeights
     }
 
     /// <summary>Fills <paramref name="parameters"/> (in the manifest's order) by the rule; names and shapes must match.</summary>
-    public static void Apply(IReadOnlyList<(string Name, int[] Shape)> manifestOrder, IReadOnlyList<(string Name, Tensor Tensor)> parameters, string caseName)
+    public static void Apply(
+        IReadOnlyList<(string Name, int[] Shape)> manifestOrder, IReadOnlyList<(string Name, Tensor Tensor)> parameters, string caseName)
     {
         var byName = parameters.ToDictionary(p => p.Name, p => p.Tensor);
         for (int k = 0; k < manifestOrder.Count; k++)
@@ -36,10 +37,12 @@ public static class SyntheticWeights
             if (!byName.TryGetValue(name, out var t))
                 throw new InvalidDataException($"case '{caseName}': the model has no parameter '{name}'");
             if (!t.Shape.SequenceEqual(shape))
-                throw new InvalidDataException($"case '{caseName}': parameter '{name}' has shape {Tensor.ShapeString(t.Shape)}, the manifest says {Tensor.ShapeString(shape)}");
+                throw new InvalidDataException($"case '{caseName}': parameter '{name}' has shape {Tensor.ShapeString(t.Shape)}, " +
+                    $"the manifest says {Tensor.ShapeString(shape)}");
             t.CopyFrom(Generate(k, name, shape));
         }
         if (byName.Count != manifestOrder.Count)
-            throw new InvalidDataException($"case '{caseName}': the model has {byName.Count} parameters, the manifest lists {manifestOrder.Count}");
+            throw new InvalidDataException(
+                $"case '{caseName}': the model has {byName.Count} parameters, the manifest lists {manifestOrder.Count}");
     }
 }

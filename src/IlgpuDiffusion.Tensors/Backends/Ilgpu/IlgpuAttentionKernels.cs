@@ -38,10 +38,10 @@ internal struct CpuAttentionTile : IAttentionTile
 /// <summary>
 /// Fused attention (the FlashAttention-2 scheme) over contiguous (bh, l, d) buffers, d ≤ <see cref="MaxHeadDim"/>.
 /// A group owns a tile of rows of one problem (rows per group: <see cref="IAttentionTile"/>) and streams 16-row
-/// tiles of the other operand through shared memory, so no lq × lk matrix ever exists in device memory. Each row is served by <see cref="RowLanes"/>
-/// consecutive threads: lane ℓ owns head-dim elements ℓ + 8e (two <see cref="Vec8"/> accumulators, the second
-/// used only when d &gt; 64) and columns ℓ and ℓ + 8 of the 16-wide score tile. Row maxima and sums go through
-/// shared memory rather than warp shuffles, which OpenCL devices need not support.
+/// tiles of the other operand through shared memory, so no lq × lk matrix ever exists in device memory. Each row
+/// is served by <see cref="RowLanes"/> consecutive threads: lane ℓ owns head-dim elements ℓ + 8e (two <see cref="Vec8"/>
+/// accumulators, the second used only when d &gt; 64) and columns ℓ and ℓ + 8 of the 16-wide score tile. Row maxima
+/// and sums go through shared memory rather than warp shuffles, which OpenCL devices need not support.
 /// Shared tiles have row stride <see cref="MaxHeadDim"/> + 1, so the lanes of a row, reading different rows at
 /// the same d, hit different banks. Shared memory per group with <see cref="GpuAttentionTile"/>: forward 36.5 KiB, backward at
 /// most 34.5 KiB (ILGPU's cap is 48 KiB).
