@@ -42,7 +42,8 @@ public class ImageFolderTests
     public void A_corrupt_image_is_skipped_with_a_warning_when_configured()
     {
         using var project = WithImageFolder();
-        var result = project.Run("train-autoencoder", "--set", "train_params:disc_start=1000", "--set", "dataset_params:skip_unreadable_images=true");
+        var result = project.Run("train-autoencoder",
+            "--set", "train_params:disc_start=1000", "--set", "dataset_params:skip_unreadable_images=true");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("broken.png", result.Output);
         Assert.Contains("16 images", result.Output);

@@ -12,8 +12,9 @@ public class PipelineTests
     {
         using var project = new TinyProject();
         Ok(project.Run("train-autoencoder"));
-        foreach (var file in new[] { "vqvae_autoencoder_ckpt.safetensors", "vqvae_discriminator_ckpt.safetensors", "vqvae_autoencoder_state.safetensors",
-                     "autoencoder_metrics.csv", "autoencoder_losses.png", "vqvae_autoencoder_samples/current_autoencoder_sample_1.png" })
+        foreach (var file in new[] { "vqvae_autoencoder_ckpt.safetensors", "vqvae_discriminator_ckpt.safetensors",
+                     "vqvae_autoencoder_state.safetensors", "autoencoder_metrics.csv", "autoencoder_losses.png",
+                     "vqvae_autoencoder_samples/current_autoencoder_sample_1.png" })
             Assert.True(File.Exists(Path.Combine(project.Task, file)), $"missing {file}");
         var metrics = File.ReadAllLines(Path.Combine(project.Task, "autoencoder_metrics.csv"));
         Assert.Equal(7, metrics.Length); // header + 48 images / batch 8
@@ -88,7 +89,8 @@ public class PipelineTests
     public void A_diverging_loss_stops_the_run_naming_the_step_and_the_term()
     {
         using var project = new TinyProject(images: 32);
-        var result = project.Run("train-autoencoder", "--set", "train_params:autoencoder_lr=1e30", "--set", "train_params:autoencoder_acc_steps=1");
+        var result = project.Run("train-autoencoder",
+            "--set", "train_params:autoencoder_lr=1e30", "--set", "train_params:autoencoder_acc_steps=1");
         Assert.Equal(1, result.ExitCode);
         Assert.Matches(@"loss term '\w+' is (NaN|-?∞|-?Infinity) at step \d+", result.Error);
     }

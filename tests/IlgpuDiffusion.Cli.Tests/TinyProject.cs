@@ -28,7 +28,8 @@ public sealed class TinyProject : IDisposable
     {
         using var file = File.Create(path);
         using var writer = new BinaryWriter(file);
-        foreach (int v in new[] { 0x00000803, count, size, size }) writer.Write(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v));
+        foreach (int v in new[] { 0x00000803, count, size, size })
+            writer.Write(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v));
         for (int i = 0; i < count; i++)
             for (int y = 0; y < size; y++)
                 for (int x = 0; x < size; x++)
@@ -45,13 +46,14 @@ public sealed class TinyProject : IDisposable
         ["autoencoder_params"] = new JsonObject
         {
             ["z_channels"] = 3, ["codebook_size"] = 8, ["down_channels"] = new JsonArray(8, 8, 8), ["mid_channels"] = new JsonArray(8, 8),
-            ["down_sample"] = new JsonArray(true, true), ["attn_down"] = new JsonArray(false, false), ["norm_channels"] = 4, ["num_heads"] = 2,
-            ["num_down_layers"] = 1, ["num_mid_layers"] = 1, ["num_up_layers"] = 1,
+            ["down_sample"] = new JsonArray(true, true), ["attn_down"] = new JsonArray(false, false), ["norm_channels"] = 4,
+            ["num_heads"] = 2, ["num_down_layers"] = 1, ["num_mid_layers"] = 1, ["num_up_layers"] = 1,
         },
         ["ldm_params"] = new JsonObject
         {
-            ["down_channels"] = new JsonArray(8, 16, 16), ["mid_channels"] = new JsonArray(16, 16), ["down_sample"] = new JsonArray(false, false),
-            ["attn_down"] = new JsonArray(true, true), ["time_emb_dim"] = 16, ["norm_channels"] = 4, ["num_heads"] = 2, ["conv_out_channels"] = 8,
+            ["down_channels"] = new JsonArray(8, 16, 16), ["mid_channels"] = new JsonArray(16, 16),
+            ["down_sample"] = new JsonArray(false, false), ["attn_down"] = new JsonArray(true, true), ["time_emb_dim"] = 16,
+            ["norm_channels"] = 4, ["num_heads"] = 2, ["conv_out_channels"] = 8,
             ["num_down_layers"] = 1, ["num_mid_layers"] = 1, ["num_up_layers"] = 1,
         },
         ["train_params"] = new JsonObject

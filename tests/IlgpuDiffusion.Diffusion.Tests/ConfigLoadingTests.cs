@@ -6,7 +6,8 @@ using static IlgpuDiffusion.Diffusion.Tests.ReferenceConfigs;
 
 namespace IlgpuDiffusion.Diffusion.Tests;
 
-/// <summary>ExperimentConfig.Load: the shipped configs, and every kind of bad file or override, which must name the file and the key.</summary>
+/// <summary>ExperimentConfig.Load: the shipped configs, and every kind of bad file or override, which must name the file
+/// and the key.</summary>
 public sealed class ConfigLoadingTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("ildm-config-").FullName;
@@ -32,7 +33,8 @@ public sealed class ConfigLoadingTests : IDisposable
 
     private static string Json<T>(T value) => JsonSerializer.Serialize(value, SnakeCase);
 
-    /// <summary>The error for an edited mnist config (or the given overrides), which must start with the file and name <paramref name="key"/>.</summary>
+    /// <summary>The error for an edited mnist config (or the given overrides), which must start with the file and name
+    /// <paramref name="key"/>.</summary>
     private ConfigException Fails(string key, Action<JsonObject> edit, params string[] overrides)
     {
         var path = Edited(edit);
@@ -74,15 +76,18 @@ public sealed class ConfigLoadingTests : IDisposable
     {
         var config = ExperimentConfig.Load(Shipped("mnist"));
         Assert.Equal((0, false), (config.Dataset.MaxImages, config.Dataset.SkipUnreadableImages));
-        Assert.Equal((0, 0.0, "auto", 50), (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.LdmLogSteps));
+        Assert.Equal((0, 0.0, "auto", 50),
+            (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.LdmLogSteps));
     }
 
     [Fact]
     public void The_fashion_mnist_default_sets_the_quick_run_keys()
     {
         var config = ExperimentConfig.Load(Shipped("fashion-mnist"));
-        Assert.Equal(("/usr/share/datasets/fashion-mnist", 1, 28, 20000), (config.Dataset.ImPath, config.Dataset.ImChannels, config.Dataset.ImSize, config.Dataset.MaxImages));
-        Assert.Equal((200, 0.0, "auto", true), (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.SaveLatents));
+        Assert.Equal(("/usr/share/datasets/fashion-mnist", 1, 28, 20000),
+            (config.Dataset.ImPath, config.Dataset.ImChannels, config.Dataset.ImSize, config.Dataset.MaxImages));
+        Assert.Equal((200, 0.0, "auto", true),
+            (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.SaveLatents));
     }
 
     [Fact]
@@ -103,16 +108,28 @@ public sealed class ConfigLoadingTests : IDisposable
     [Fact]
     public void A_wrong_type_is_named()
     {
-        Assert.Contains("must be an integer, got 'ten'", Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = "ten").Message);
-        Assert.Contains("got a list or object", Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = new JsonArray(1, 2)).Message);
-        Assert.Contains("got a list or object", Fails("train_params.ldm_lr", c => c["train_params"]!["ldm_lr"] = new JsonObject { ["value"] = 1 }).Message);
-        Assert.Contains("got null", Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = null).Message);
-        Assert.Contains("must be true or false, got '1'", Fails("train_params.save_latents", c => c["train_params"]!["save_latents"] = 1).Message);
-        Assert.Contains("must be a list of integers, got '64'", Fails("autoencoder_params.down_channels", c => c["autoencoder_params"]!["down_channels"] = 64).Message);
-        Assert.Contains("must be a list of integers, got an object", Fails("autoencoder_params.down_channels", c => c["autoencoder_params"]!["down_channels"] = new JsonObject { ["a"] = 1 }).Message);
-        Assert.Contains("must not be empty", Fails("autoencoder_params.down_channels", c => c["autoencoder_params"]!["down_channels"] = new JsonArray()).Message);
-        Assert.Contains("must be an integer, got 'x'", Fails("autoencoder_params.down_channels[1]", c => c["autoencoder_params"]!["down_channels"] = new JsonArray(32, "x", 128)).Message);
-        Assert.Contains("must be a number, got 'NaN'", Fails("train_params.ldm_lr", c => c["train_params"]!["ldm_lr"] = "NaN").Message);
+        Assert.Contains("must be an integer, got 'ten'",
+            Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = "ten").Message);
+        Assert.Contains("got a list or object",
+            Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = new JsonArray(1, 2)).Message);
+        Assert.Contains("got a list or object",
+            Fails("train_params.ldm_lr", c => c["train_params"]!["ldm_lr"] = new JsonObject { ["value"] = 1 }).Message);
+        Assert.Contains("got null",
+            Fails("train_params.ldm_epochs", c => c["train_params"]!["ldm_epochs"] = null).Message);
+        Assert.Contains("must be true or false, got '1'",
+            Fails("train_params.save_latents", c => c["train_params"]!["save_latents"] = 1).Message);
+        Assert.Contains("must be a list of integers, got '64'",
+            Fails("autoencoder_params.down_channels", c => c["autoencoder_params"]!["down_channels"] = 64).Message);
+        Assert.Contains("must be a list of integers, got an object",
+            Fails("autoencoder_params.down_channels",
+                c => c["autoencoder_params"]!["down_channels"] = new JsonObject { ["a"] = 1 }).Message);
+        Assert.Contains("must not be empty",
+            Fails("autoencoder_params.down_channels", c => c["autoencoder_params"]!["down_channels"] = new JsonArray()).Message);
+        Assert.Contains("must be an integer, got 'x'",
+            Fails("autoencoder_params.down_channels[1]",
+                c => c["autoencoder_params"]!["down_channels"] = new JsonArray(32, "x", 128)).Message);
+        Assert.Contains("must be a number, got 'NaN'",
+            Fails("train_params.ldm_lr", c => c["train_params"]!["ldm_lr"] = "NaN").Message);
     }
 
     [Fact]

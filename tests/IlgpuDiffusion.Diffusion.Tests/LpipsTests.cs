@@ -39,10 +39,12 @@ public class LpipsTests(ResNet18LpipsFixture fixture) : IClassFixture<ResNet18Lp
         using var scope = new TensorScope();
         var x = Images(2, 3, 64);
         var noise = Tensor.Randn([2, 3, 64, 64], new Generator(3));
-        var distances = new[] { 0.05f, 0.2f, 0.5f, 1f }.Select(level => fixture.Model.Forward(x, (x + noise * level).Clamp(-1f, 1f)).ToArray()).ToList();
+        var distances = new[] { 0.05f, 0.2f, 0.5f, 1f }
+            .Select(level => fixture.Model.Forward(x, (x + noise * level).Clamp(-1f, 1f)).ToArray()).ToList();
         for (int i = 1; i < distances.Count; i++)
             for (int b = 0; b < 2; b++)
-                Assert.True(distances[i][b] > distances[i - 1][b], $"image {b}: distance {distances[i][b]} at level {i} is not above {distances[i - 1][b]}");
+                Assert.True(distances[i][b] > distances[i - 1][b],
+                    $"image {b}: distance {distances[i][b]} at level {i} is not above {distances[i - 1][b]}");
     }
 
     [Fact]

@@ -8,7 +8,8 @@ namespace IlgpuDiffusion.Diffusion.Tests;
 /// (tests/fixtures/parity/state_dicts), so reference checkpoints load by name.</summary>
 public class StateDictTests
 {
-    public static TheoryData<string> Listings() => new() { "vqvae_mnist", "vqvae_celebhq", "vae_mnist", "vae_celebhq", "unet_mnist", "unet_celebhq" };
+    public static TheoryData<string> Listings() =>
+        new() { "vqvae_mnist", "vqvae_celebhq", "vae_mnist", "vae_celebhq", "unet_mnist", "unet_celebhq" };
 
     [Theory]
     [MemberData(nameof(Listings))]
@@ -47,8 +48,9 @@ public class StateDictTests
         var expected = File.ReadAllLines(Fixtures.Path($"parity/state_dicts/{listing}.txt"))
             .Where(l => l.Length > 0).Select(l => l.Split('\t')).Select(f => $"{f[0]} {f[1].Replace(" ", "")} {f[2]}").ToList();
         var parameters = model.NamedParameters().Select(p => p.Name).ToHashSet();
+        string Kind(string name) => parameters.Contains(name) ? "param" : "buffer";
         var actual = model.StateDict()
-            .Select(e => $"{e.Name} {Tensor.ShapeString(e.Tensor.Shape).Replace(" ", "")} {(parameters.Contains(e.Name) ? "param" : "buffer")}").ToList();
+            .Select(e => $"{e.Name} {Tensor.ShapeString(e.Tensor.Shape).Replace(" ", "")} {Kind(e.Name)}").ToList();
         Assert.Equal(expected, actual);
     }
 }

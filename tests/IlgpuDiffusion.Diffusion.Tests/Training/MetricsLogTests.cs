@@ -9,7 +9,8 @@ public class MetricsLogTests
     {
         string path = Path.Combine(Directory.CreateTempSubdirectory("ildm-metrics-").FullName, "metrics.csv");
         using (var log = new MetricsLog(path, ["loss", "mse"]))
-            for (int step = 1; step <= 5; step++) log.Append(step, 0, new Dictionary<string, double> { ["loss"] = step * 0.5, ["mse"] = step });
+            for (int step = 1; step <= 5; step++)
+                log.Append(step, 0, new Dictionary<string, double> { ["loss"] = step * 0.5, ["mse"] = step });
         Assert.Equal(6, File.ReadAllLines(path).Length);
         Assert.Equal("step,epoch,loss,mse", File.ReadAllLines(path)[0]);
 
@@ -45,7 +46,8 @@ public class TrainingGuardTests
     public void Running_out_of_device_memory_names_the_batch_size_to_try()
     {
         var e = Assert.Throws<InsufficientMemoryException>(() =>
-            TrainingRun.GuardMemory<int>(() => throw new OutOfMemoryException("out of memory on cuda:0"), "train_params.ldm_batch_size", 64));
+            TrainingRun.GuardMemory<int>(() => throw new OutOfMemoryException("out of memory on cuda:0"),
+                "train_params.ldm_batch_size", 64));
         Assert.Contains("train_params.ldm_batch_size = 64", e.Message);
         Assert.Contains("--set train_params:ldm_batch_size=32", e.Message);
     }
