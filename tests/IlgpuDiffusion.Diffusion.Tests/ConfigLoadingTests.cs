@@ -60,7 +60,7 @@ public sealed class ConfigLoadingTests : IDisposable
     }
 
     [Fact]
-    public void The_mnist_and_celebhq_files_are_the_reference_table()
+    public void The_mnist_and_celebhq_files_are_the_original_configurations()
     {
         var mnist = ExperimentConfig.Load(Shipped("mnist"));
         Assert.Equal(Json(MnistAutoencoder), Json(mnist.Autoencoder));

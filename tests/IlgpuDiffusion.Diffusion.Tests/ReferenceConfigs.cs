@@ -2,7 +2,8 @@ using IlgpuDiffusion.Diffusion.Config;
 
 namespace IlgpuDiffusion.Diffusion.Tests;
 
-/// <summary>The two shipped configurations of the reference (REFERENCE.md's table).</summary>
+/// <summary>The two configurations the original PyTorch implementation ships (mnist and celebhq), written out here as
+/// the tests' own copy: configs/mnist.json and configs/celebhq.json must equal them.</summary>
 public static class ReferenceConfigs
 {
     public static readonly AutoencoderParams MnistAutoencoder = new()

@@ -1,3 +1,4 @@
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.Backends.Cpu;
 
 namespace IlgpuDiffusion.Tensors.Tests;
@@ -15,6 +16,14 @@ public class CpuGemmTests
         public int StrideA => (TransA ? K : M) * Lda + Gap;
         public int StrideB => (TransB ? N : K) * Ldb + Gap;
         public int StrideC => M * Ldc + Gap;
+
+        public GemmArgs Args(CpuBuffer a, CpuBuffer b, CpuBuffer c, bool float64) =>
+            new(M, N, K, new(new(a, Offset), Lda, TransA, StrideA), new(new(b, Offset), Ldb, TransB, StrideB),
+                new(new(c, Offset), Ldc, BatchStride: StrideC))
+            {
+                Alpha = Alpha, Beta = Beta, Batch = Batch,
+                Accumulation = float64 ? GemmAccumulation.Float64 : GemmAccumulation.Float32,
+            };
     }
 
     private const float Tolerance = 1e-5f;
@@ -95,23 +104,33 @@ public class CpuGemmTests
     [Fact]
     public void EmptyOutputIsANoOp()
     {
-        var c = new[] { 7f };
-        CpuGemm.Gemm(false, false, 0, 1, 1, 1f, [], 0, 1, 0, [1f], 0, 1, 0, 0f, c, 0, 1, 0, 1);
-        CpuGemm.Gemm(false, false, 1, 1, 1, 1f, [1f], 0, 1, 0, [1f], 0, 1, 0, 0f, c, 0, 1, 0, 0);
-        Assert.Equal(7f, c[0]);
+        var one = new CpuBuffer(1);
+        one.Data[0] = 1f;
+        var c = new CpuBuffer(1);
+        c.Data[0] = 7f;
+        var args = new GemmArgs(0, 1, 1, Matrix(new CpuBuffer(0), 1), Matrix(one, 1), Matrix(c, 1))
+        {
+            Accumulation = GemmAccumulation.Float32,
+        };
+        CpuGemm.Run(args);
+        CpuGemm.Run(args with { M = 1, A = Matrix(one, 1), Batch = 0 });
+        Assert.Equal(7f, c.Data[0]);
     }
 
     [Fact]
     public void RejectsOperandsOutsideTheirArrays()
     {
-        var a = new float[6];
-        var b = new float[6];
-        var c = new float[4];
-        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 1, 3, 0, b, 0, 2, 0, 0f, c, 0, 2, 0, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 2, 0, 0f, c, 0, 2, 1, 2));
-        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, true, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 4, 0, 0f, c, 0, 2, 0, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 2, 2, 3, 1f, a, 0, 3, 0, b, 0, 2, 0, 0f, c, 0, 1, 0, 1));
+        CpuBuffer a = new(6), b = new(6), c = new(4);
+        // (2, 3) · (3, 2) into (2, 2), each operand as large as its array
+        var fits = new GemmArgs(2, 2, 3, Matrix(a, 3), Matrix(b, 2), Matrix(c, 2)) { Accumulation = GemmAccumulation.Float32 };
+        CpuGemm.Run(fits);
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Run(fits with { A = fits.A with { View = new(a, 1) } }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Run(fits with { C = fits.C.Batched(1), Batch = 2 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Run(fits with { B = new(new(b, 0), 4, Transposed: true) }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Run(fits with { C = Matrix(c, 1) }));
     }
+
+    private static GemmOperand Matrix(CpuBuffer buffer, int ld) => GemmOperand.Matrix(new(buffer, 0), ld);
 
     [Theory]
     [MemberData(nameof(Shapes))]
@@ -131,16 +150,15 @@ public class CpuGemmTests
     private static void Check(Case cs, float initialC = 0.75f, bool float64 = false)
     {
         var rng = new Random(HashCode.Combine(cs.M, cs.N, cs.K, cs.Batch, cs.TransA, cs.TransB));
-        float[] a = Random(rng, cs.Offset + cs.Batch * cs.StrideA);
-        float[] b = Random(rng, cs.Offset + cs.Batch * cs.StrideB);
-        float[] c = Random(rng, cs.Offset + cs.Batch * cs.StrideC);
+        var aBuffer = Random(rng, cs.Offset + cs.Batch * cs.StrideA);
+        var bBuffer = Random(rng, cs.Offset + cs.Batch * cs.StrideB);
+        var cBuffer = Random(rng, cs.Offset + cs.Batch * cs.StrideC);
+        float[] a = aBuffer.Data, b = bBuffer.Data, c = cBuffer.Data;
         if (float.IsNaN(initialC))
             Array.Fill(c, float.NaN);
         float[] original = (float[])c.Clone();
 
-        (float64 ? (GemmFunction)CpuGemm.GemmFloat64 : CpuGemm.Gemm)(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, cs.Alpha,
-            a, cs.Offset, cs.Lda, cs.StrideA, b, cs.Offset, cs.Ldb, cs.StrideB,
-            cs.Beta, c, cs.Offset, cs.Ldc, cs.StrideC, cs.Batch);
+        CpuGemm.Run(cs.Args(aBuffer, bBuffer, cBuffer, float64));
 
         var written = new bool[c.Length];
         for (int batch = 0; batch < cs.Batch; batch++)
@@ -180,15 +198,11 @@ public class CpuGemmTests
                 Assert.True(original[at].Equals(c[at]), $"{cs}: C[{at}] outside the matrices changed");
     }
 
-    private delegate void GemmFunction(bool transA, bool transB, int m, int n, int k, float alpha,
-        float[] a, int aOffset, int lda, int strideA, float[] b, int bOffset, int ldb, int strideB,
-        float beta, float[] c, int cOffset, int ldc, int strideC, int batch);
-
-    private static float[] Random(Random rng, int length)
+    private static CpuBuffer Random(Random rng, int length)
     {
-        var values = new float[length];
+        var buffer = new CpuBuffer(length);
         for (int i = 0; i < length; i++)
-            values[i] = (float)(rng.NextDouble() * 2 - 1);
-        return values;
+            buffer.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return buffer;
     }
 }

@@ -16,9 +16,12 @@ internal static class EngineBenchmarks
         var b = Tensor.Randn(transB ? [n, k] : [k, n], gen, device);
         var c = Tensor.Zeros([m, n], device);
         var exact = Tensor.Zeros([m, n], device);
-        var args = new GemmArgs(transA, transB, m, n, k, 1f, a.View, transA ? m : k, 0, b.View, transB ? k : n, 0, 0f, c.View, n, 0);
+        var args = new GemmArgs(m, n, k, new(a.View, a.Size(1), transA), new(b.View, b.Size(1), transB), GemmOperand.Matrix(c.View, n))
+        {
+            Accumulation = GemmAccumulation.Float32,
+        };
         device.Backend.Gemm(args);
-        device.Backend.Gemm(args with { C = exact.View, Accumulation = GemmAccumulation.Float64 });
+        device.Backend.Gemm(args with { C = args.C with { View = exact.View }, Accumulation = GemmAccumulation.Float64 });
         double error = IlgpuDiffusion.Tensors.Parity.TensorComparison.RelativeL2(c.ToArray(), exact.ToArray());
         Console.WriteLine($"{device.Name,-10} sgemm {m}x{n}x{k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} vs float64 accumulation: rel L2 {error:E2}{(error > 1e-5 ? "  WRONG" : "")}");
     }
@@ -37,8 +40,11 @@ internal static class EngineBenchmarks
         foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
         {
             CheckGemm(device, gen, ta, tb);
-            double ms = Timing.MedianMilliseconds(device, () => device.Backend.Gemm(new GemmArgs(ta, tb, n, n, n, 1f,
-                a.View, n, 0, b.View, n, 0, 0f, c.View, n, 0)));
+            var args = new GemmArgs(n, n, n, new(a.View, n, ta), new(b.View, n, tb), GemmOperand.Matrix(c.View, n))
+            {
+                Accumulation = GemmAccumulation.Float32,
+            };
+            double ms = Timing.MedianMilliseconds(device, () => device.Backend.Gemm(args));
             double gflops = 2.0 * n * n * n / (ms * 1e6);
             Timing.Report(device.Name, $"sgemm {n}x{n}x{n}{(ta ? " Aᵀ" : "")}{(tb ? " Bᵀ" : "")}", ms, $"{gflops,8:F1} GFLOP/s",
                 $"target {gemmTarget} → {gflops / gemmTarget:F2}x");

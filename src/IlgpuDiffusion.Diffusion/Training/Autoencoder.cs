@@ -24,7 +24,7 @@ public sealed class Autoencoder : IDisposable
     public string CheckpointStem => $"{Kind}_autoencoder_ckpt";
     public string DiscriminatorStem => $"{Kind}_discriminator_ckpt";
 
-    /// <summary>Reconstruction plus the weighted regularisation terms of REFERENCE.md (codebook and
+    /// <summary>Reconstruction plus the weighted regularisation terms of the original's generator loss (codebook and
     /// commitment for the VQ-VAE, KL for the VAE), unweighted by acc_steps.</summary>
     public (Tensor Reconstruction, Dictionary<string, Tensor> Terms) TrainingForward(Tensor x, TrainParams p, Generator generator)
     {

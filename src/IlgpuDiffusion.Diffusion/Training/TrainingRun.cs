@@ -64,8 +64,7 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
         {
             return step();
         }
-        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("OutOfMemory", StringComparison.Ordinal)
-                                  || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        catch (DeviceOutOfMemoryException e)
         {
             throw new InsufficientMemoryException(
                 $"the device ran out of memory at {batchKey} = {batchSize}; try --set {batchKey.Replace('.', ':')}={Math.Max(1, batchSize / 2)}", e);

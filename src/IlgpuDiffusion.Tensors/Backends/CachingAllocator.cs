@@ -1,18 +1,30 @@
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
 namespace IlgpuDiffusion.Tensors.Backends;
 
 /// <summary>
 /// Size-bucketed reuse of device buffers, so a training step's temporaries come from a free list
 /// instead of the driver's malloc. Buckets are powers of two split into quarters (≤ 25 % slack).
-/// Thread-safe. Reports bytes in use, peak and cached.
+/// Thread-safe. Reports bytes in use, peak and cached. The one place buffers are allocated, so the one place
+/// that reports a full device, as <see cref="DeviceOutOfMemoryException"/>.
 /// </summary>
 public sealed class CachingAllocator
 {
-    private readonly IBackend _backend;
+    private readonly string _device;
+    private readonly Func<int, DeviceBuffer> _allocate;
     private readonly Dictionary<int, Stack<DeviceBuffer>> _free = new();
     private readonly object _lock = new();
     private long _inUse, _peak, _cached;
 
-    public CachingAllocator(IBackend backend) => _backend = backend;
+    public CachingAllocator(IBackend backend) : this(backend.Info.Name, backend.Allocate) { }
+
+    /// <summary>An allocator over <paramref name="allocate"/> (an executor's <see cref="IBackend.Allocate"/>).</summary>
+    internal CachingAllocator(string device, Func<int, DeviceBuffer> allocate)
+    {
+        _device = device;
+        _allocate = allocate;
+    }
 
     public long BytesInUse { get { lock (_lock) return _inUse; } }
     public long PeakBytesInUse { get { lock (_lock) return _peak; } }
@@ -42,19 +54,45 @@ public sealed class CachingAllocator
                 return reused;
             }
         }
-        DeviceBuffer buffer;
-        try
-        {
-            buffer = _backend.Allocate(bucket);
-        }
-        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("OutOfMemory", StringComparison.Ordinal))
-        {
-            EmptyCache(); // give cached blocks back to the driver and try once more
-            buffer = _backend.Allocate(bucket);
-        }
+        var buffer = Allocate(bucket);
         lock (_lock) Account(4L * bucket);
         return buffer;
     }
+
+    /// <summary>A new buffer from the executor. When the device is full, the cached free buffers go back to the driver
+    /// and the allocation is tried once more, as PyTorch's caching allocator does, before it reports running out.</summary>
+    private DeviceBuffer Allocate(int bucket)
+    {
+        try
+        {
+            return _allocate(bucket);
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            EmptyCache();
+        }
+        try
+        {
+            return _allocate(bucket);
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            throw new DeviceOutOfMemoryException(_device, 4L * bucket, BytesInUse, BytesCached, e);
+        }
+    }
+
+    /// <summary>What the executors throw when an allocation finds no room: the managed executor (<c>new float[n]</c>) and
+    /// ILGPU's CPU accelerator (<c>Marshal.AllocHGlobal</c>) an <see cref="OutOfMemoryException"/>; ILGPU's CUDA accelerator
+    /// a <see cref="CudaException"/> for cuMemAlloc's CUDA_ERROR_OUT_OF_MEMORY; its OpenCL accelerator a
+    /// <see cref="CLException"/> for clCreateBuffer's allocation failures.</summary>
+    internal static bool IsOutOfMemory(Exception e) => e switch
+    {
+        OutOfMemoryException => true,
+        CudaException cuda => cuda.Error == nameof(CudaError.CUDA_ERROR_OUT_OF_MEMORY),
+        CLException cl => cl.Error is CLError.CL_MEM_OBJECT_ALLOCATION_FAILURE or CLError.CL_OUT_OF_RESOURCES
+            or CLError.CL_OUT_OF_HOST_MEMORY,
+        _ => false,
+    };
 
     public void Return(DeviceBuffer buffer)
     {

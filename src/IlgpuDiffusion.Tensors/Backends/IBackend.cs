@@ -3,17 +3,36 @@ namespace IlgpuDiffusion.Tensors.Backends;
 /// <summary>What a device reports about itself (the <c>devices</c> listing).</summary>
 public sealed record DeviceInfo(string Name, string Description, long MemoryBytes, int ComputeUnits);
 
-/// <summary>Row-major batched GEMM: for each batch index i,
-/// C_i = Alpha · op(A_i) · op(B_i) + Beta · C_i, with op(A) of shape (M, K), op(B) of shape (K, N).
-/// A non-transposed: A[m·Lda + k]; transposed: A[k·Lda + m]. Likewise B. X_i starts at X.Offset + i·StrideX.
-/// Beta = 0 overwrites C without reading it (NaNs in C do not propagate). Ops pass
-/// <see cref="Precision.Gemm"/> as <see cref="Accumulation"/>.</summary>
-public readonly record struct GemmArgs(
-    bool TransA, bool TransB, int M, int N, int K, float Alpha,
-    BufferView A, int Lda, int StrideA,
-    BufferView B, int Ldb, int StrideB,
-    float Beta, BufferView C, int Ldc, int StrideC,
-    int Batch = 1, GemmAccumulation Accumulation = GemmAccumulation.Float32);
+/// <summary>One operand of a <see cref="GemmArgs"/>: a row-major matrix at <see cref="View"/> whose rows lie
+/// <see cref="Ld"/> elements apart (element [r, c] at r·Ld + c), used as its transpose when <see cref="Transposed"/>.
+/// Batch entry i starts i·<see cref="BatchStride"/> elements further on; a stride of 0 shares one matrix.</summary>
+public readonly record struct GemmOperand(BufferView View, int Ld, bool Transposed = false, int BatchStride = 0)
+{
+    /// <summary>The row-major matrix at <paramref name="view"/> with rows <paramref name="ld"/> elements apart.</summary>
+    public static GemmOperand Matrix(BufferView view, int ld) => new(view, ld);
+
+    /// <summary>This matrix once per batch entry, <paramref name="stride"/> elements apart.</summary>
+    public GemmOperand Batched(int stride) => this with { BatchStride = stride };
+}
+
+/// <summary>Row-major batched GEMM: for each batch index i &lt; <see cref="Batch"/>,
+/// C_i = Alpha · op(A_i) · op(B_i) + Beta · C_i, with op(A) of shape (M, K), op(B) of shape (K, N), C of (M, N)
+/// (see <see cref="GemmOperand"/> for where the elements lie; C is never transposed). Beta = 0 overwrites C without
+/// reading it (NaNs in C do not propagate). Alpha = 1, Beta = 0 and Batch = 1 unless set; <see cref="Accumulation"/>
+/// is the calling thread's <see cref="Precision.Gemm"/> unless set.</summary>
+public readonly record struct GemmArgs(int M, int N, int K, GemmOperand A, GemmOperand B, GemmOperand C)
+{
+    private readonly GemmOperand _c = Output(C);
+
+    public GemmOperand C { get => _c; init => _c = Output(value); }
+    public float Alpha { get; init; } = 1f;
+    public float Beta { get; init; }
+    public int Batch { get; init; } = 1;
+    public GemmAccumulation Accumulation { get; init; } = Precision.Gemm;
+
+    private static GemmOperand Output(GemmOperand c) =>
+        c.Transposed ? throw new ArgumentException("a GEMM writes C row-major; it cannot be transposed", nameof(C)) : c;
+}
 
 /// <summary>How a GEMM sums its K products. <see cref="Float32"/> is the fast default (float32 accumulators,
 /// like PyTorch's float32 matmul). <see cref="Float64"/> sums the exact products in double and rounds once,

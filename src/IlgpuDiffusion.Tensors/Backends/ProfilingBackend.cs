@@ -104,7 +104,8 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
     public void Gemm(in GemmArgs args)
     {
         long t = Begin(); executor.Gemm(args);
-        End($"Gemm {args.M}x{args.N}x{args.K}{(args.Batch > 1 ? $" b{args.Batch}" : "")}{(args.TransA ? " Aᵀ" : "")}{(args.TransB ? " Bᵀ" : "")}", t);
+        End($"Gemm {args.M}x{args.N}x{args.K}{(args.Batch > 1 ? $" b{args.Batch}" : "")}"
+            + $"{(args.A.Transposed ? " Aᵀ" : "")}{(args.B.Transposed ? " Bᵀ" : "")}", t);
     }
 
     public void Softmax(BufferView x, BufferView y, int rows, int cols)

@@ -145,22 +145,6 @@ public sealed class Identity(Device device) : Layer(device)
     public override Tensor Forward(Tensor x) => x;
 }
 
-/// <summary>nn.Dropout: in training, zeroes each element with probability p and scales the rest by 1/(1−p);
-/// identity in evaluation.</summary>
-public sealed class Dropout(Device device, float p = 0.5f, Generator? generator = null) : Layer(device)
-{
-    public float P { get; } = p is >= 0 and < 1 ? p : throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
-
-    public override Tensor Forward(Tensor x)
-    {
-        if (!Training || P == 0f) return x;
-        Tensor keep;
-        using (Autograd.NoGrad())
-            keep = Tensor.Rand(x.Shape.ToArray(), generator ?? Init.Default, x.Device).Affine(-1f, P).NonPositiveMask().Mul(1f / (1f - P)); // 1 where u ≥ p
-        return x * keep;
-    }
-}
-
 /// <summary>Children named "0", "1", … applied in order (nn.Sequential).</summary>
 public sealed class Sequential : Layer
 {

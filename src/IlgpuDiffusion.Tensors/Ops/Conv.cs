@@ -33,7 +33,7 @@ public sealed partial class Tensor
         var cols = Columns(x, g);
         // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, then back to (B, Cout, OH, OW)
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
-        x.Backend.Gemm(new GemmArgs(false, false, cout, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, cols.View, columns, 0, 0f, yByChannel.View, columns, 0, Accumulation: Precision.Gemm));
+        MatrixProduct(yByChannel, weight, cols);
         cols.Dispose();
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
@@ -47,12 +47,12 @@ public sealed partial class Tensor
             {
                 dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
                 using var rebuilt = Columns(x, g);
-                x.Backend.Gemm(new GemmArgs(false, true, cout, g.ColumnRows, columns, 1f, dyByChannel.View, columns, 0, rebuilt.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
+                MatrixProduct(dw, dyByChannel, rebuilt, transB: true); // dW (Cout, C·KH·KW) = dy · colsᵀ
             }
             if (x.RequiresGrad)
             {
                 var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-                x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cout, 1f, weight.View, g.ColumnRows, 0, dyByChannel.View, columns, 0, 0f, dcols.View, columns, 0, Accumulation: Precision.Gemm));
+                MatrixProduct(dcols, weight, dyByChannel, transA: true); // dcols (C·KH·KW, B·OH·OW) = Wᵀ · dy
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 x.Backend.Col2Im(dcols.View, dx.View, g);
                 dcols.Dispose();
@@ -91,7 +91,7 @@ public sealed partial class Tensor
         var xByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
         SwapBatchAndChannels(x.Backend, x.View, xByChannel.View, batch, cin, g.ColumnCols);
         var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-        x.Backend.Gemm(new GemmArgs(true, false, g.ColumnRows, columns, cin, 1f, weight.View, g.ColumnRows, 0, xByChannel.View, columns, 0, 0f, cols.View, columns, 0, Accumulation: Precision.Gemm));
+        MatrixProduct(cols, weight, xByChannel, transA: true);
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         x.Backend.Col2Im(cols.View, y.View, g);
         cols.Dispose();
@@ -103,22 +103,36 @@ public sealed partial class Tensor
             if (x.RequiresGrad)
             {
                 var dxByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, false, cin, columns, g.ColumnRows, 1f, weight.View, g.ColumnRows, 0, dcols.View, columns, 0, 0f, dxByChannel.View, columns, 0, Accumulation: Precision.Gemm));
+                MatrixProduct(dxByChannel, weight, dcols); // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 SwapBatchAndChannels(x.Backend, dxByChannel.View, dx.View, cin, batch, g.ColumnCols);
                 dxByChannel.Dispose();
             }
             if (weight.RequiresGrad)
             {
-                // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
                 dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                x.Backend.Gemm(new GemmArgs(false, true, cin, g.ColumnRows, columns, 1f, xByChannel.View, columns, 0, dcols.View, columns, 0, 0f, dw.View, g.ColumnRows, 0, Accumulation: Precision.Gemm));
+                MatrixProduct(dw, xByChannel, dcols, transB: true); // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
             }
             dcols.Dispose();
             return [dx, dw];
         });
         return bias == null ? deconv : deconv.Add(bias.Reshape(1, cout, 1, 1));
     }
+
+    /// <summary>c = op(a) · op(b) on the tensors' storage, without autograd; each tensor is read as the row-major matrix of
+    /// its first dimension by the rest (a weight (Cout, Cin, KH, KW) as (Cout, Cin·KH·KW), a column matrix as it is).</summary>
+    private static void MatrixProduct(Tensor c, Tensor a, Tensor b, bool transA = false, bool transB = false)
+    {
+        var (rowsA, colsA) = AsMatrix(a);
+        var (rowsB, colsB) = AsMatrix(b);
+        int m = transA ? colsA : rowsA, k = transA ? rowsA : colsA, n = transB ? rowsB : colsB;
+        if ((transB ? colsB : rowsB) != k || AsMatrix(c) != (m, n))
+            throw new InvalidOperationException($"matrix product of {ShapeString(a._shape)}{(transA ? "ᵀ" : "")} and "
+                + $"{ShapeString(b._shape)}{(transB ? "ᵀ" : "")} into {ShapeString(c._shape)}: shapes do not match");
+        c.Backend.Gemm(new GemmArgs(m, n, k, new(a.View, colsA, transA), new(b.View, colsB, transB), GemmOperand.Matrix(c.View, n)));
+    }
+
+    private static (int Rows, int Cols) AsMatrix(Tensor t) => (t._shape[0], Layout.Product(t._shape, from: 1));
 
     /// <summary>(A, B, S) → (B, A, S): moves between image-major (N, C, H·W) and channel-major (C, N·H·W) layouts.</summary>
     private static void SwapBatchAndChannels(Backends.IBackend backend, BufferView source, BufferView destination, int a, int b, int spatial) =>

@@ -18,7 +18,9 @@ public sealed partial class Tensor
         // instead: NaN rows forward, nothing added backward.
         if (Device.IsCpu)
             foreach (int i in index.ToIntArray())
-                if (i < 0 || i >= n) throw new IndexOutOfRangeException($"index_select: index {i} is out of range for dimension {dim} of size {n}");
+                if (i < 0 || i >= n)
+                    throw new ArgumentOutOfRangeException(nameof(index), i,
+                        $"index_select: index {i} is out of range for dimension {dim} of size {n}");
         var shape = (int[])_shape.Clone();
         shape[d] = k;
         var y = new Tensor(Device, shape, DType.Float32);

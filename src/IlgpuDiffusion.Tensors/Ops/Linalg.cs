@@ -32,16 +32,15 @@ public sealed partial class Tensor
         int batch = Layout.Product(a._shape, 0, a.Rank - 2);
         var shape = a._shape.Take(a.Rank - 2).Append(m).Append(n).ToArray();
         var y = new Tensor(a.Device, shape, DType.Float32);
-        int lda = a._shape[^1], ldb = b._shape[^1];
+        var c = GemmOperand.Matrix(y.View, n);
         if (sharedB && !transA)
         {
             // rows of all batches stacked: one (batch·M, K) @ (K, N) product
-            a.Backend.Gemm(new GemmArgs(false, transB, batch * m, n, ka, 1f, a.View, lda, 0, b.View, ldb, 0, 0f, y.View, n, 0, Accumulation: Precision.Gemm));
+            a.Backend.Gemm(new GemmArgs(batch * m, n, ka, Operand(a, transposed: false), Operand(b, transB), c));
         }
         else
         {
-            int strideB = sharedB ? 0 : b._shape[^1] * b._shape[^2];
-            a.Backend.Gemm(new GemmArgs(transA, transB, m, n, ka, 1f, a.View, lda, a._shape[^1] * a._shape[^2], b.View, ldb, strideB, 0f, y.View, n, m * n, batch, Precision.Gemm));
+            a.Backend.Gemm(new GemmArgs(m, n, ka, Operand(a, transA), Operand(b, transB), c.Batched(m * n)) { Batch = batch });
         }
 
         return Record(y, op, [a, b], g =>
@@ -63,4 +62,9 @@ public sealed partial class Tensor
             return [da, db];
         });
     }
+
+    /// <summary>The last two dimensions of <paramref name="t"/> as a GEMM operand, one per batch entry of the
+    /// leading dimensions (a 2-D tensor is shared by all).</summary>
+    private static GemmOperand Operand(Tensor t, bool transposed) =>
+        new(t.View, t._shape[^1], transposed, BatchStride: t.Rank > 2 ? t._shape[^2] * t._shape[^1] : 0);
 }

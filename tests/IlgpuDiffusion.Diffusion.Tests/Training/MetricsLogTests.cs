@@ -1,4 +1,5 @@
 using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors;
 
 namespace IlgpuDiffusion.Diffusion.Tests.Training;
 
@@ -45,11 +46,20 @@ public class TrainingGuardTests
     [Fact]
     public void Running_out_of_device_memory_names_the_batch_size_to_try()
     {
+        var full = new DeviceOutOfMemoryException("cuda:0", 1 << 30, 3L << 30, 0, new OutOfMemoryException());
         var e = Assert.Throws<InsufficientMemoryException>(() =>
-            TrainingRun.GuardMemory<int>(() => throw new OutOfMemoryException("out of memory on cuda:0"),
-                "train_params.ldm_batch_size", 64));
+            TrainingRun.GuardMemory<int>(() => throw full, "train_params.ldm_batch_size", 64));
         Assert.Contains("train_params.ldm_batch_size = 64", e.Message);
         Assert.Contains("--set train_params:ldm_batch_size=32", e.Message);
+        Assert.Same(full, e.InnerException);
+    }
+
+    [Fact]
+    public void Other_failures_of_a_step_pass_through()
+    {
+        var hostFull = new OutOfMemoryException("the host heap is full");
+        Assert.Same(hostFull, Assert.Throws<OutOfMemoryException>(() =>
+            TrainingRun.GuardMemory<int>(() => throw hostFull, "train_params.ldm_batch_size", 64)));
     }
 
     [Fact]

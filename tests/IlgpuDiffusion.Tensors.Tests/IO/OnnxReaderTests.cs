@@ -11,7 +11,8 @@ public sealed class OnnxReaderTests : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
-    // Fetched by the test project's PackageDownload item (see /work/shared/RESNET18.md for its layout).
+    // Fetched by the test project's PackageDownload item: ResNet18 without its classifier, exported by CNTK 2.6
+    // (ONNX opset 8), weights in float_data under opaque names, asymmetric pads in places.
     private static string ResNet18Path => Path.Combine(IoTestFiles.NuGetPackageRoot,
         "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
 

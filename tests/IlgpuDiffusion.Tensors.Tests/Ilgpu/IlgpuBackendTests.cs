@@ -256,11 +256,11 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
                     double sum = 0;
                     for (int k = 0; k < g.K; k++)
                     {
-                        float av = a[batch * g.StrideA + (g.TransA ? k * g.Lda + m : m * g.Lda + k)];
-                        float bv = b[batch * g.StrideB + (g.TransB ? n * g.Ldb + k : k * g.Ldb + n)];
+                        float av = a[batch * g.A.BatchStride + (g.A.Transposed ? k * g.A.Ld + m : m * g.A.Ld + k)];
+                        float bv = b[batch * g.B.BatchStride + (g.B.Transposed ? n * g.B.Ld + k : k * g.B.Ld + n)];
                         sum += (double)av * bv;
                     }
-                    int ci = batch * g.StrideC + m * g.Ldc + n;
+                    int ci = batch * g.C.BatchStride + m * g.C.Ld + n;
                     result[ci] = (float)(g.Alpha * sum + (g.Beta == 0 ? 0 : g.Beta * c[ci]));
                 }
         return result;
@@ -277,8 +277,9 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         var c = Sequence(strideC * batch, seed: 6);
         if (beta == 0) Array.Fill(c, float.NaN); // must not be read
         var cView = Buffer(c, offset: 2);
-        var args = new GemmArgs(transA, transB, m, n, k, alpha, Buffer(a, offset: 1), lda, strideA, Buffer(b), ldb, strideB,
-            beta, cView, ldc, strideC, batch, accumulation);
+        var args = new GemmArgs(m, n, k, new(Buffer(a, offset: 1), lda, transA, strideA), new(Buffer(b), ldb, transB, strideB),
+            new(cView, ldc, BatchStride: strideC))
+        { Alpha = alpha, Beta = beta, Batch = batch, Accumulation = accumulation };
         backend.Gemm(args);
         var expected = HostGemm(args, a, b, c);
         var actual = Read(cView, c.Length);

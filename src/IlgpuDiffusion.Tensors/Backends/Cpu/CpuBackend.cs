@@ -275,17 +275,7 @@ public sealed class CpuBackend : IBackend
         });
     }
 
-    public void Gemm(in GemmArgs g)
-    {
-        if (g.Accumulation == GemmAccumulation.Float64)
-            CpuGemm.GemmFloat64(g.TransA, g.TransB, g.M, g.N, g.K, g.Alpha,
-                A(g.A), g.A.Offset, g.Lda, g.StrideA, A(g.B), g.B.Offset, g.Ldb, g.StrideB,
-                g.Beta, A(g.C), g.C.Offset, g.Ldc, g.StrideC, g.Batch);
-        else
-            CpuGemm.Gemm(g.TransA, g.TransB, g.M, g.N, g.K, g.Alpha,
-                A(g.A), g.A.Offset, g.Lda, g.StrideA, A(g.B), g.B.Offset, g.Ldb, g.StrideB,
-                g.Beta, A(g.C), g.C.Offset, g.Ldc, g.StrideC, g.Batch);
-    }
+    public void Gemm(in GemmArgs args) => CpuGemm.Run(args);
 
     public void Softmax(BufferView x, BufferView y, int rows, int cols)
     {

@@ -35,47 +35,53 @@ internal static unsafe class CpuGemm
     /// <summary>Panels per packing task: enough to amortise scheduling, few enough to balance.</summary>
     private const int PackPanelsPerTask = 4;
 
-    public static void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
-        float[] a, int aOffset, int lda, int strideA,
-        float[] b, int bOffset, int ldb, int strideB,
-        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    /// <summary>Runs <paramref name="g"/> with the accumulation it names; its views must be <see cref="CpuBuffer"/>s.</summary>
+    public static void Run(in GemmArgs g)
     {
-        if (!HasProducts(transA, transB, m, n, k, alpha, a, aOffset, lda, strideA, b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC, batch))
+        if (g.Accumulation == GemmAccumulation.Float64) GemmFloat64(g);
+        else Gemm(g);
+    }
+
+    private static void Gemm(in GemmArgs g)
+    {
+        if (!HasProducts(g))
             return;
-        long work = (long)m * n * k;
+        long work = (long)g.M * g.N * g.K;
         int cores = Environment.ProcessorCount;
-        fixed (float* pa = a, pb = b, pc = c)
+        fixed (float* pa = Data(g.A), pb = Data(g.B), pc = Data(g.C))
         {
-            var first = new Job(transA, transB, m, n, k, alpha, pa + aOffset, lda, pb + bOffset, ldb, beta, pc + cOffset, ldc);
-            if (cores > 1 && batch > 1 && (work < ParallelWork || (batch >= 2 * cores && work <= BatchParallelMaxWork)))
-                RunBatchAcrossCores(first, strideA, strideB, strideC, batch, cores);
+            var first = new Job(g.A.Transposed, g.B.Transposed, g.M, g.N, g.K, g.Alpha, pa + g.A.View.Offset, g.A.Ld,
+                pb + g.B.View.Offset, g.B.Ld, g.Beta, pc + g.C.View.Offset, g.C.Ld);
+            int strideA = g.A.BatchStride, strideB = g.B.BatchStride, strideC = g.C.BatchStride;
+            if (cores > 1 && g.Batch > 1 && (work < ParallelWork || (g.Batch >= 2 * cores && work <= BatchParallelMaxWork)))
+                RunBatchAcrossCores(first, strideA, strideB, strideC, g.Batch, cores);
             else
-                for (int i = 0; i < batch; i++)
+                for (int i = 0; i < g.Batch; i++)
                     RunOne(first.ForBatch(i, strideA, strideB, strideC), parallel: cores > 1 && work >= ParallelWork);
         }
     }
 
+    private static float[] Data(in GemmOperand x) => ((CpuBuffer)x.View.Buffer).Data;
+
     /// <summary>Checks the arguments; when there is nothing to multiply (k = 0 or alpha = 0) applies beta
     /// to C and returns false.</summary>
-    private static bool HasProducts(bool transA, bool transB, int m, int n, int k, float alpha,
-        float[] a, int aOffset, int lda, int strideA, float[] b, int bOffset, int ldb, int strideB,
-        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    private static bool HasProducts(in GemmArgs g)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        if (m == 0 || n == 0 || batch == 0)
+        ArgumentOutOfRangeException.ThrowIfNegative(g.M);
+        ArgumentOutOfRangeException.ThrowIfNegative(g.N);
+        ArgumentOutOfRangeException.ThrowIfNegative(g.K);
+        ArgumentOutOfRangeException.ThrowIfNegative(g.Batch);
+        if (g.M == 0 || g.N == 0 || g.Batch == 0)
             return false;
-        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, n);
-        CheckExtent(c, cOffset, strideC, batch, m, n, ldc, nameof(c));
-        if (k == 0 || alpha == 0f)
+        ArgumentOutOfRangeException.ThrowIfLessThan(g.C.Ld, g.N);
+        CheckExtent(g.C, g.Batch, g.M, g.N, "c");
+        if (g.K == 0 || g.Alpha == 0f)
         {
-            ScaleC(beta, c, cOffset, ldc, strideC, m, n, batch);
+            ScaleC(g);
             return false;
         }
-        CheckExtent(a, aOffset, strideA, batch, transA ? k : m, transA ? m : k, lda, nameof(a));
-        CheckExtent(b, bOffset, strideB, batch, transB ? n : k, transB ? k : n, ldb, nameof(b));
+        CheckExtent(g.A, g.Batch, g.M, g.K, "a");
+        CheckExtent(g.B, g.Batch, g.K, g.N, "b");
         return true;
     }
 
@@ -84,18 +90,20 @@ internal static unsafe class CpuGemm
     /// op(B) columns are widened to double (a product of two floats is exact in double), each C element is
     /// one double dot product, rounded to float once. For parity checks, not for speed.
     /// </summary>
-    public static void GemmFloat64(bool transA, bool transB, int m, int n, int k, float alpha,
-        float[] a, int aOffset, int lda, int strideA,
-        float[] b, int bOffset, int ldb, int strideB,
-        float beta, float[] c, int cOffset, int ldc, int strideC, int batch)
+    private static void GemmFloat64(in GemmArgs g)
     {
-        if (!HasProducts(transA, transB, m, n, k, alpha, a, aOffset, lda, strideA, b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC, batch))
+        if (!HasProducts(g))
             return;
+        int m = g.M, n = g.N, k = g.K, lda = g.A.Ld, ldb = g.B.Ld, ldc = g.C.Ld;
+        bool transA = g.A.Transposed, transB = g.B.Transposed;
+        float alpha = g.Alpha, beta = g.Beta;
+        float[] a = Data(g.A), b = Data(g.B), c = Data(g.C);
         var rows = new double[(long)m * k];     // op(A) row-major
         var columns = new double[(long)n * k];  // op(B) column-major: column j at j·k
-        for (int i = 0; i < batch; i++)
+        for (int i = 0; i < g.Batch; i++)
         {
-            int a0 = aOffset + i * strideA, b0 = bOffset + i * strideB, c0 = cOffset + i * strideC;
+            int a0 = g.A.View.Offset + i * g.A.BatchStride, b0 = g.B.View.Offset + i * g.B.BatchStride;
+            int c0 = g.C.View.Offset + i * g.C.BatchStride;
             CpuParallel.For(m, k, (start, end) =>
             {
                 for (int r = start; r < end; r++)
@@ -492,33 +500,39 @@ internal static unsafe class CpuGemm
     }
 
     /// <summary>C = beta · C for every batch entry (k = 0 or alpha = 0: the product contributes nothing).</summary>
-    private static void ScaleC(float beta, float[] c, int cOffset, int ldc, int strideC, int m, int n, int batch)
+    private static void ScaleC(in GemmArgs g)
     {
-        if (beta == 1f)
+        if (g.Beta == 1f)
             return;
-        for (int i = 0; i < batch; i++)
+        float[] c = Data(g.C);
+        for (int i = 0; i < g.Batch; i++)
         {
-            for (int r = 0; r < m; r++)
+            for (int r = 0; r < g.M; r++)
             {
-                Span<float> row = c.AsSpan(cOffset + i * strideC + r * ldc, n);
-                if (beta == 0f)
+                Span<float> row = c.AsSpan(g.C.View.Offset + i * g.C.BatchStride + r * g.C.Ld, g.N);
+                if (g.Beta == 0f)
                     row.Clear();
                 else
-                    TensorPrimitives.Multiply(row, beta, row);
+                    TensorPrimitives.Multiply(row, g.Beta, row);
             }
         }
     }
 
-    /// <summary>The kernels use raw pointers, so every element a batch entry can touch must be inside the array.</summary>
-    private static void CheckExtent(float[] x, int offset, int stride, int batch, int rows, int cols, int ld, string name)
+    /// <summary>The kernels use raw pointers, so every element a batch entry of op(x) (rows × cols) can touch must be
+    /// inside the array.</summary>
+    private static void CheckExtent(in GemmOperand x, int batch, int rows, int cols, string name)
     {
+        if (x.Transposed)
+            (rows, cols) = (cols, rows);
         if (rows == 0 || cols == 0)
             return;
-        ArgumentOutOfRangeException.ThrowIfNegative(ld, name + " leading dimension");
-        long last = offset + (long)(batch - 1) * stride;
-        long extent = (long)(rows - 1) * ld + cols;
-        if (Math.Min(offset, last) < 0 || Math.Max(offset, last) + extent > x.Length)
-            throw new ArgumentOutOfRangeException(name, $"{batch} matrices of {rows}×{cols} (ld {ld}, offset {offset}, stride {stride}) exceed the array of {x.Length}.");
+        ArgumentOutOfRangeException.ThrowIfNegative(x.Ld, name + " leading dimension");
+        int length = Data(x).Length, offset = x.View.Offset;
+        long last = offset + (long)(batch - 1) * x.BatchStride;
+        long extent = (long)(rows - 1) * x.Ld + cols;
+        if (Math.Min(offset, last) < 0 || Math.Max(offset, last) + extent > length)
+            throw new ArgumentOutOfRangeException(name,
+                $"{batch} matrices of {rows}×{cols} (ld {x.Ld}, offset {offset}, stride {x.BatchStride}) exceed the array of {length}.");
     }
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;

@@ -258,16 +258,16 @@ public sealed class IlgpuBackend : IBackend
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
         var p = new GemmParams
         {
-            TransA = args.TransA ? 1 : 0, TransB = args.TransB ? 1 : 0, M = args.M, N = args.N, K = args.K,
-            Lda = args.Lda, StrideA = args.StrideA, Ldb = args.Ldb, StrideB = args.StrideB, Ldc = args.Ldc, StrideC = args.StrideC,
-            Alpha = args.Alpha, Beta = args.Beta, Splits = 1, KChunk = args.K,
+            TransA = args.A.Transposed ? 1 : 0, TransB = args.B.Transposed ? 1 : 0, M = args.M, N = args.N, K = args.K,
+            Lda = args.A.Ld, StrideA = args.A.BatchStride, Ldb = args.B.Ld, StrideB = args.B.BatchStride,
+            Ldc = args.C.Ld, StrideC = args.C.BatchStride, Alpha = args.Alpha, Beta = args.Beta, Splits = 1, KChunk = args.K,
         };
         if (args.Accumulation == GemmAccumulation.Float64)
         {
             int count = args.Batch * args.M * args.N;
             Launcher(nameof(IlgpuGemmKernel.GemmFloat64), null,
                 () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.GemmFloat64))
-                (ElementConfig(count), count, View(args.A), View(args.B), View(args.C), p);
+                (ElementConfig(count), count, View(args.A.View), View(args.B.View), View(args.C.View), p);
         }
         else if (smallGroups) Gemm<CpuGemmTile>(args, p);
         else Gemm<GpuGemmTile>(args, p);
@@ -283,7 +283,7 @@ public sealed class IlgpuBackend : IBackend
         int splits = (int)Math.Min(Math.Min(2L * accelerator.NumMultiprocessors / tiles, p.K / MinSplitDepth), 64);
         if (splits < 2)
         {
-            TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), View(args.C), p);
+            TiledGemm<TTile>(args.Batch, View(args.A.View), View(args.B.View), View(args.C.View), p);
             return;
         }
         int chunk = (p.K + splits - 1) / splits;
@@ -293,11 +293,11 @@ public sealed class IlgpuBackend : IBackend
         int size = p.M * p.N, count = args.Batch * size;
         long needed = (long)count * p.Splits;
         var partials = Scratch(needed);
-        TiledGemm<TTile>(args.Batch, View(args.A), View(args.B), partials,
+        TiledGemm<TTile>(args.Batch, View(args.A.View), View(args.B.View), partials,
             p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
         Launcher(nameof(IlgpuGemmKernel.SumSplits), null,
             () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.SumSplits))
-            (ElementConfig(count), count, partials, View(args.C), p);
+            (ElementConfig(count), count, partials, View(args.C.View), p);
     }
 
     private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p) where TTile : struct, IGemmTile =>
