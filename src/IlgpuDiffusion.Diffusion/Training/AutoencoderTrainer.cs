@@ -24,7 +24,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         run.EnsureTaskFolder();
         var dataset = run.OpenDataset();
         using var loader = new DataLoader(dataset, p.AutoencoderBatchSize, (ulong)p.Seed);
-        using var model = new Autoencoder(run.Device, config, vae);
+        using var model = IAutoencoder.Create(run.Device, config, vae);
         using var discriminator = new Discriminator(run.Device, config.Dataset.ImChannels);
         using var lpips = p.PerceptualWeight > 0 ? CreateLpips(p.Lpips) : null;
         using var optG = new Adam(model.Module.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
@@ -71,7 +71,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         _ => Lpips.Create(run.Device, lpipsWeights),
     };
 
-    private Dictionary<string, double> Step(HostBatch batch, long step, Autoencoder model, Discriminator discriminator, Lpips? lpips,
+    private Dictionary<string, double> Step(HostBatch batch, long step, IAutoencoder model, Discriminator discriminator, Lpips? lpips,
         Adam optG, Adam optD, Generator generator, string samples)
     {
         var p = run.Config.Train;
