@@ -8,7 +8,7 @@ using IlgpuDiffusion.Tensors.Optim;
 namespace IlgpuDiffusion.Diffusion.Training;
 
 /// <summary>
-/// Stage 1 (REFERENCE.md, "Autoencoder training step"): reconstruction MSE + codebook/commitment (or KL)
+/// Stage 1, the reference's autoencoder training step: reconstruction MSE + codebook/commitment (or KL)
 /// + perceptual LPIPS, and after disc_start steps the PatchGAN adversarial terms; Adam(β = 0.5, 0.999)
 /// for both networks, losses divided by acc_steps, steps counted over batches across epochs. The
 /// generator's adversarial term does not update the discriminator (its parameters are frozen for that pass).

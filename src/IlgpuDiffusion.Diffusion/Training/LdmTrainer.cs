@@ -9,7 +9,7 @@ using IlgpuDiffusion.Tensors.Optim;
 namespace IlgpuDiffusion.Diffusion.Training;
 
 /// <summary>
-/// Stage 2 (REFERENCE.md, "LDM step"): t ~ U[0, T), ε ~ N(0, I), x_t = sqrt(ᾱ_t)·z + sqrt(1−ᾱ_t)·ε,
+/// Stage 2, the reference's LDM step: t ~ U[0, T), ε ~ N(0, I), x_t = sqrt(ᾱ_t)·z + sqrt(1−ᾱ_t)·ε,
 /// loss = MSE(UNet(x_t, t), ε), Adam(ldm_lr). Latents come from the cache written by
 /// `infer-autoencoder` when it is complete and made by the current autoencoder, otherwise the frozen
 /// autoencoder encodes each batch. With ema_decay > 0 an exponential moving average of the weights is
