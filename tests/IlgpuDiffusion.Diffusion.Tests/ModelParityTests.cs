@@ -7,8 +7,8 @@ using Xunit.Abstractions;
 
 namespace IlgpuDiffusion.Diffusion.Tests;
 
-/// <summary>Every model, time-embedding and training case of the reference fixtures, on every executor
-/// (ILGPU's CPU accelerator only where it is fast enough).</summary>
+/// <summary>Every vector-quantisation, model, time-embedding and training case of the reference fixtures, on every
+/// executor (ILGPU's CPU accelerator only where it is fast enough).</summary>
 public class ModelParityTests(ITestOutputHelper output)
 {
     private static readonly ParityRunner Runner = new(ModelHandlers.All);
@@ -18,7 +18,10 @@ public class ModelParityTests(ITestOutputHelper output)
     /// vqvae_mnist_config 12.6 s). The attention-heavy larger ones pass there too but take 30 s to 2 minutes
     /// (vqvae_attn 32 s, unet_mnist_config 97 s, vqvae_celebhq_config 118 s), so the suite runs them on cpu.</summary>
     private static readonly HashSet<string> FastEnoughOnIlgpuCpu =
-        ["time_embedding", "vqvae_tiny_pth", "vqvae_tiny", "vae_tiny", "unet_tiny", "train_vqvae_tiny_3steps", "train_unet_tiny_3steps", "vqvae_mnist_config"];
+    [
+        "vq_quantize", "time_embedding", "vqvae_tiny_pth", "vqvae_tiny", "vae_tiny", "unet_tiny", "train_vqvae_tiny_3steps",
+        "train_unet_tiny_3steps", "vqvae_mnist_config",
+    ];
 
     public static TheoryData<string, string, GemmAccumulation> ModelCasesOnDevices() =>
         ParityTheory.Cases(Runner, FastEnoughOnIlgpuCpu.Contains);
@@ -55,8 +58,8 @@ public class ModelParityTests(ITestOutputHelper output)
     public void Every_model_kind_has_a_case_and_a_handler()
     {
         var names = ParityCase.ReadManifest(Fixtures.ParityFolder).Select(c => c.Name).ToList();
-        foreach (var kind in new[] { "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth", "vae_tiny",
-                     "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding", "train_vqvae_tiny_3steps", "train_unet_tiny_3steps" })
+        foreach (var kind in new[] { "vq_quantize", "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth",
+                     "vae_tiny", "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding", "train_vqvae_tiny_3steps", "train_unet_tiny_3steps" })
             Assert.Contains(names, n => n == kind && Runner.HandlerFor(n) != null);
     }
 }

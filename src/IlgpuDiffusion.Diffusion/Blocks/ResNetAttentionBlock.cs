@@ -65,12 +65,24 @@ public abstract class ResNetAttentionBlock : Module
     }
 
     /// <summary>Attention layer <paramref name="i"/>: the H·W positions attend to each other (GroupNorm over
-    /// (B, C, H·W), multi-head self-attention over (B, H·W, C)); the result is added to x.</summary>
+    /// (B, C, H·W), multi-head self-attention over (B, H·W, C) without the key bias); the result is added to x.</summary>
     protected Tensor AttentionLayer(int i, Tensor x)
     {
         int batch = x.Size(0), channels = x.Size(1), height = x.Size(2), width = x.Size(3);
         var tokens = _attentionNorms![i].Forward(x.Reshape(batch, channels, height * width)).Transpose(1, 2);
-        var attended = _attentions![i].Forward(tokens, tokens);
+        var attention = _attentions![i];
+        var attended = Tensor.MultiheadAttention(tokens, tokens, attention.NumHeads, attention.InProjWeight,
+            WithoutKeyBias(attention.InProjBias), attention.OutProj.Weight, attention.OutProj.Bias!);
         return x + attended.Transpose(1, 2).Reshape(batch, channels, height, width);
+    }
+
+    /// <summary>The packed in-projection bias (3E) with its key part replaced by zeros. The key bias adds q·b_k to
+    /// every score of a query's row, which softmax ignores: its true gradient is zero. Leaving it out keeps that
+    /// gradient exactly zero, as in the float64 reference, instead of float32 round-off that Adam would blow up
+    /// to full-size steps.</summary>
+    private static Tensor WithoutKeyBias(Tensor inProjBias)
+    {
+        int e = inProjBias.Size(0) / 3;
+        return Tensor.Concat([inProjBias.Slice(0, 0, e), Tensor.Zeros([e], inProjBias.Device), inProjBias.Slice(0, 2 * e, e)], 0);
     }
 }

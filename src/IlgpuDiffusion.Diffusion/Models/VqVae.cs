@@ -36,7 +36,7 @@ public sealed class VqVae : Module
     public Embedding Codebook { get; }
 
     /// <summary>Images (B, C, H, W) → quantised latents with their losses and codebook indices.</summary>
-    public QuantizeResult Encode(Tensor x) => Tensor.VectorQuantize(_preQuantConv.Forward(_encoder.Forward(x)), Codebook.Weight);
+    public QuantizeResult Encode(Tensor x) => VectorQuantization.Quantize(_preQuantConv.Forward(_encoder.Forward(x)), Codebook.Weight);
 
     /// <summary>Latents (B, z_channels, h, w) → images.</summary>
     public Tensor Decode(Tensor z) => _decoder.Forward(_postQuantConv.Forward(z));

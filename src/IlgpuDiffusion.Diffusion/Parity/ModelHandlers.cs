@@ -9,14 +9,15 @@ using IlgpuDiffusion.Tensors.Parity;
 namespace IlgpuDiffusion.Diffusion.Parity;
 
 /// <summary>
-/// The diffusion layer's parity cases: VQ-VAE, VAE and UNet module cases, the time embedding, and
-/// three-step training cases. Configs, hyper-parameters and tensor names come from the case's manifest
+/// The diffusion layer's parity cases: the vector quantisation, VQ-VAE, VAE and UNet module cases, the
+/// time embedding, and three-step training cases. Configs, hyper-parameters and tensor names come from the case's manifest
 /// entry, so unseen cases of these kinds work too.
 /// </summary>
 public static class ModelHandlers
 {
     public static IReadOnlyList<IParityHandler> All { get; } =
     [
+        new ParityHandler(["vq_quantize"], VectorQuantizeCase),
         new ParityHandler(["vqvae_"], VqVaeCase),
         new ParityHandler(["vae_"], VaeCase),
         new ParityHandler(["unet_"], UNetCase),
@@ -28,6 +29,26 @@ public static class ModelHandlers
 
     private static AutoencoderParams AutoencoderConfig(ParityCase c) => ConfigBinder.FromJson<AutoencoderParams>(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
     private static LdmParams LdmConfig(ParityCase c) => ConfigBinder.FromJson<LdmParams>(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
+
+    /// <summary>The quantiser alone: outputs and the gradients of x and the codebook through
+    /// loss = sum(quantized · probe) + codebook_loss + commitment_beta · commitment_loss.</summary>
+    private static Dictionary<string, Tensor> VectorQuantizeCase(ParityCase c, Device d)
+    {
+        var x = c.Load("x", d, requiresGrad: true);
+        var codebook = c.Load("codebook", d, requiresGrad: true);
+        var q = VectorQuantization.Quantize(x, codebook);
+        var loss = (q.Quantized * c.Load("probe", d)).Sum() + q.CodebookLoss + q.CommitmentLoss * c.Float("commitment_beta");
+        loss.Backward();
+        return new()
+        {
+            ["quantized"] = q.Quantized,
+            ["indices"] = q.Indices,
+            ["codebook_loss"] = q.CodebookLoss.Reshape(1), // the reference stores the scalar losses as [1]
+            ["commitment_loss"] = q.CommitmentLoss.Reshape(1),
+            ["grad.x"] = x.Grad!,
+            ["grad.codebook"] = codebook.Grad!,
+        };
+    }
 
     private static Dictionary<string, Tensor> VqVaeCase(ParityCase c, Device d) =>
         RunModuleCase(c, d, new VqVae(d, c.Int("im_channels"), AutoencoderConfig(c)), (model, inputs) =>

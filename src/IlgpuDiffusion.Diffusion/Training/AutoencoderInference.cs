@@ -22,7 +22,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
     public AutoencoderEvaluation Run()
     {
         var config = run.Config;
-        using var model = new Autoencoder(run.Device, config, vae);
+        using var model = IAutoencoder.Create(run.Device, config, vae);
         string checkpoint = run.RequireCheckpoint(model.CheckpointStem, "train-autoencoder");
         Checkpoint.LoadModel(model.Module, checkpoint);
         model.Module.Eval();
@@ -44,7 +44,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         return TrainingRun.HasIdxImages(path, "t10k-") ? IdxDataset.Open(path, IdxSplit.Test) : training;
     }
 
-    private void SaveGrids(Autoencoder model, IImageDataset images)
+    private void SaveGrids(IAutoencoder model, IImageDataset images)
     {
         var p = run.Config.Train;
         int n = Math.Min(p.NumSamples, images.Count);
@@ -85,9 +85,10 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         return Tensor.FromArray(data, [indices.Count, images.ImageChannels, images.ImageSize, images.ImageSize], run.Device);
     }
 
-    private AutoencoderEvaluation Evaluate(Autoencoder model, IImageDataset images)
+    private AutoencoderEvaluation Evaluate(IAutoencoder model, IImageDataset images)
     {
         double squaredError = 0;
+        var codebook = model as ICodebookAutoencoder;
         var used = new HashSet<int>();
         for (int start = 0; start < images.Count; start += BatchSize)
         {
@@ -95,15 +96,15 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
             var x = Batch(images, Enumerable.Range(start, Math.Min(BatchSize, images.Count - start)).ToArray());
             var reconstruction = model.Decode(model.EncodeLatent(x)).Clamp(-1f, 1f);
             squaredError += Tensor.MseLoss(reconstruction, x).Item() * x.Count;
-            if (model.Indices(x) is { } indices) used.UnionWith(indices.ToIntArray());
+            if (codebook != null) used.UnionWith(codebook.CodebookIndices(x).ToIntArray());
         }
         // images in [−1, 1]: the MSE of the [0, 1] images is a quarter of it
         double mse01 = squaredError / ((double)images.Count * images.ValuesPerItem()) / 4;
         return new AutoencoderEvaluation(images.Name, images.Count, 10 * Math.Log10(1 / Math.Max(mse01, 1e-12)),
-            model.IsVae ? null : used.Count, run.Config.Autoencoder.CodebookSize);
+            codebook != null ? used.Count : null, run.Config.Autoencoder.CodebookSize);
     }
 
-    private void SaveLatents(Autoencoder model, IImageDataset images, string checkpoint)
+    private void SaveLatents(IAutoencoder model, IImageDataset images, string checkpoint)
     {
         var cache = new LatentCache(run.File($"{model.Kind}_latents.safetensors"));
         float[]? latents = null;

@@ -24,7 +24,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         run.EnsureTaskFolder();
         var dataset = run.OpenDataset();
         using var loader = new DataLoader(dataset, p.AutoencoderBatchSize, (ulong)p.Seed);
-        using var model = new Autoencoder(run.Device, config, vae);
+        using var model = IAutoencoder.Create(run.Device, config, vae);
         using var discriminator = new Discriminator(run.Device, config.Dataset.ImChannels);
         using var lpips = p.PerceptualWeight > 0 ? CreateLpips(p.Lpips) : null;
         using var optG = new Adam(model.Module.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
@@ -71,7 +71,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         _ => Lpips.Create(run.Device, lpipsWeights),
     };
 
-    private Dictionary<string, double> Step(HostBatch batch, long step, Autoencoder model, Discriminator discriminator, Lpips? lpips,
+    private Dictionary<string, double> Step(HostBatch batch, long step, IAutoencoder model, Discriminator discriminator, Lpips? lpips,
         Adam optG, Adam optD, Generator generator, string samples)
     {
         var p = run.Config.Train;
@@ -82,7 +82,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         var (reconstruction, terms) = model.TrainingForward(x, p, generator);
         if (step == 1 || step % p.AutoencoderImgSaveSteps == 0) SaveSamples(x, reconstruction, samples, step);
 
-        var values = new Dictionary<string, double>();
+        var losses = new Dictionary<string, Tensor>();
         var recon = Tensor.MseLoss(reconstruction, x);
         var gLoss = recon;
         foreach (var term in terms.Values) gLoss = gLoss + term;
@@ -90,7 +90,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         {
             var perceptual = lpips.Forward(reconstruction, x).Mean().Mul((float)p.PerceptualWeight);
             gLoss = gLoss + perceptual;
-            values["perceptual"] = perceptual.Item();
+            losses["perceptual"] = perceptual;
         }
         if (adversarial)
         {
@@ -99,7 +99,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             var adv = Tensor.MseLoss(fake, Tensor.Ones(fake.Shape.ToArray(), run.Device)).Mul((float)p.DiscWeight);
             SetRequiresGrad(discriminator, true);
             gLoss = gLoss + adv;
-            values["adversarial"] = adv.Item();
+            losses["adversarial"] = adv;
         }
         gLoss.Mul(1f / acc).Backward();
 
@@ -110,15 +110,15 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             var dLoss = (Tensor.MseLoss(fake, Tensor.Zeros(fake.Shape.ToArray(), run.Device))
                          + Tensor.MseLoss(real, Tensor.Ones(real.Shape.ToArray(), run.Device))).Mul((float)p.DiscWeight / 2f);
             dLoss.Mul(1f / acc).Backward();
-            values["discriminator"] = dLoss.Item();
+            losses["discriminator"] = dLoss;
             if (step % p.AutoencoderAccSteps == 0) { optD.Step(); optD.ZeroGrad(); }
         }
         if (step % p.AutoencoderAccSteps == 0) { optG.Step(); optG.ZeroGrad(); }
 
-        values["loss"] = gLoss.Item();
-        values["recon"] = recon.Item();
-        foreach (var (name, term) in terms) values[name] = term.Item();
-        return values;
+        losses["loss"] = gLoss;
+        losses["recon"] = recon;
+        foreach (var (name, term) in terms) losses[name] = term;
+        return ScalarReadback.Read(losses);
     }
 
     private static void SetRequiresGrad(Module module, bool on)

@@ -17,7 +17,7 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
     {
         var config = run.Config;
         var p = config.Train;
-        using var autoencoder = new Autoencoder(run.Device, config, vae);
+        using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
         Checkpoint.LoadModel(autoencoder.Module, run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder"));
         autoencoder.Module.Eval();
         using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);

@@ -24,7 +24,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         var config = run.Config;
         var p = config.Train;
         run.EnsureTaskFolder();
-        using var autoencoder = new Autoencoder(run.Device, config, vae);
+        using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
         string autoencoderCheckpoint = run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder");
         Checkpoint.LoadModel(autoencoder.Module, autoencoderCheckpoint);
         autoencoder.Module.Eval();
@@ -85,7 +85,8 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         run.Log.WriteLine($"train-ldm: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(CheckpointStem + ".safetensors")}");
     }
 
-    private double Step(HostBatch batch, bool cached, Autoencoder autoencoder, UNet unet, UNet? ema, Adam adam, LinearNoiseSchedule schedule, Generator generator)
+    private double Step(HostBatch batch, bool cached, IAutoencoder autoencoder, UNet unet, UNet? ema, Adam adam,
+        LinearNoiseSchedule schedule, Generator generator)
     {
         using var scope = new TensorScope();
         var x = batch.ToTensor(run.Device);

@@ -64,21 +64,16 @@ public sealed partial class Tensor
         if (e % numHeads != 0) throw new ArgumentException($"multihead_attention: embedding {e} is not divisible by {numHeads} heads");
         int headDim = e / numHeads;
 
-        // The key bias adds q·b_k to every score of a query's row, which softmax ignores: its true gradient
-        // is zero. Leaving it out keeps that gradient exactly zero, as in the float64 reference, instead of
-        // float32 round-off that Adam would blow up to full-size steps.
-        var bias = Concat([inProjBias.Slice(0, 0, e), Zeros([e], inProjBias.Device), inProjBias.Slice(0, 2 * e, e)], 0);
-
         Tensor q, k, v;
         if (ReferenceEquals(query, keyValue))
         {
-            var qkv = Linear(query, inProjWeight, bias); // (B, L, 3E)
+            var qkv = Linear(query, inProjWeight, inProjBias); // (B, L, 3E)
             q = qkv.Slice(2, 0, e); k = qkv.Slice(2, e, e); v = qkv.Slice(2, 2 * e, e);
         }
         else
         {
-            q = Linear(query, inProjWeight.Slice(0, 0, e), bias.Slice(0, 0, e));
-            var kv = Linear(keyValue, inProjWeight.Slice(0, e, 2 * e), bias.Slice(0, e, 2 * e));
+            q = Linear(query, inProjWeight.Slice(0, 0, e), inProjBias.Slice(0, 0, e));
+            var kv = Linear(keyValue, inProjWeight.Slice(0, e, 2 * e), inProjBias.Slice(0, e, 2 * e));
             k = kv.Slice(2, 0, e); v = kv.Slice(2, e, e);
         }
         Tensor Heads(Tensor t, int length) => t.Reshape(batch, length, numHeads, headDim).Permute(0, 2, 1, 3);

@@ -18,7 +18,6 @@ public static class OpHandlers
         new ParityHandler(["linear"], Linear),
         new ParityHandler(["activations"], Activations),
         new ParityHandler(["mha_"], MultiheadAttention),
-        new ParityHandler(["vq_quantize"], VectorQuantize),
         new ParityHandler(["adam"], Adam),
     ];
 
@@ -114,18 +113,6 @@ public static class OpHandlers
         var y = Tensor.MultiheadAttention(q, kv, c.Int("num_heads"), weights["in_proj_weight"], weights["in_proj_bias"], weights["out_proj.weight"], weights["out_proj.bias"]);
         var result = WithGradients(c, d, p, y);
         foreach (var (name, w) in weights) result["grad.param." + name] = w.Grad!;
-        return result;
-    }
-
-    private static Dictionary<string, Tensor> VectorQuantize(ParityCase c, Device d)
-    {
-        var p = Leaves(c, d, "x", "codebook");
-        var q = Tensor.VectorQuantize(p["x"], p["codebook"]);
-        var extra = q.CodebookLoss + q.CommitmentLoss * c.Float("commitment_beta");
-        var result = WithGradients(c, d, p, q.Quantized, "quantized", extraLoss: extra);
-        result["indices"] = q.Indices;
-        result["codebook_loss"] = q.CodebookLoss.Reshape(1);
-        result["commitment_loss"] = q.CommitmentLoss.Reshape(1);
         return result;
     }
 
