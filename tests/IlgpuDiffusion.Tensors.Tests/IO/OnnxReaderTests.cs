@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using IlgpuDiffusion.Tensors.IO;
 
@@ -19,9 +18,7 @@ public sealed class OnnxReaderTests : IDisposable
     [Fact]
     public void ReadsResNet18()
     {
-        var stopwatch = Stopwatch.StartNew();
         var graph = OnnxReader.Read(ResNet18Path);
-        Assert.InRange(stopwatch.Elapsed.TotalSeconds, 0, 3);
 
         Assert.Equal("CNTK", graph.ProducerName);
         Assert.Equal(8, graph.OpsetVersion);
