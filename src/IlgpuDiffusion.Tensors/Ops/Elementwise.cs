@@ -132,4 +132,8 @@ internal struct StepOp : IUnaryOp
 {
     public readonly float Apply(float x, float a, float b) => x <= 0f ? 1f : 0f;
     public readonly float Derivative(float x, float y, float a, float b) => 0f;
+    public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => ElementLoops.Apply(this, x, y, a, b);
+
+    public readonly void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float a, float b) =>
+        ElementLoops.Backward(this, x, y, dy, dx, a, b);
 }
