@@ -57,6 +57,12 @@ public interface IReduceOp
     float Reduce(ReadOnlySpan<float> x);
 }
 
+/// <summary>A comparison with IEEE semantics: false when either operand is NaN (so <see cref="IsNotEqual"/> holds).</summary>
+public interface IComparison
+{
+    bool Holds(float a, float b);
+}
+
 /// <summary>The span forms of ops that have no vectorised version (the scalar form in a loop), and the chunking
 /// through stack buffers that lets a vectorised derivative write dx over dy.</summary>
 public static class ElementLoops
@@ -341,6 +347,21 @@ public struct MaximumOp : IBinaryOp
     public readonly void Apply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => TensorPrimitives.Max(a, b, y);
     public readonly void Apply(ReadOnlySpan<float> a, float b, Span<float> y) => TensorPrimitives.Max(a, b, y);
 }
+
+/// <summary>1 where the comparison holds, else 0 (PyTorch's boolean mask cast to float).</summary>
+public struct CompareOp<TComparison> : IBinaryOp where TComparison : struct, IComparison
+{
+    public readonly float Apply(float a, float b) => default(TComparison).Holds(a, b) ? 1f : 0f;
+    public readonly void Apply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => ElementLoops.Apply(this, a, b, y);
+    public readonly void Apply(ReadOnlySpan<float> a, float b, Span<float> y) => ElementLoops.Apply(this, a, b, y);
+}
+
+public struct IsEqual : IComparison { public readonly bool Holds(float a, float b) => a == b; }
+public struct IsNotEqual : IComparison { public readonly bool Holds(float a, float b) => a != b; }
+public struct IsGreater : IComparison { public readonly bool Holds(float a, float b) => a > b; }
+public struct IsGreaterEqual : IComparison { public readonly bool Holds(float a, float b) => a >= b; }
+public struct IsLess : IComparison { public readonly bool Holds(float a, float b) => a < b; }
+public struct IsLessEqual : IComparison { public readonly bool Holds(float a, float b) => a <= b; }
 
 // ---------------- reductions ----------------
 

@@ -45,8 +45,8 @@ public sealed partial class Tensor
 
     // ---------------- binary with broadcasting ----------------
 
-    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op, Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward)
-        where TOp : struct, IBinaryOp
+    /// <summary>y = op(a, b) over the broadcast shape, with no graph recorded.</summary>
+    private static Tensor BroadcastBinary<TOp>(Tensor a, Tensor b, string op) where TOp : struct, IBinaryOp
     {
         a.RequireDType(DType.Float32, op);
         b.RequireDType(DType.Float32, op);
@@ -55,9 +55,17 @@ public sealed partial class Tensor
         var y = new Tensor(a.Device, shape, DType.Float32);
         if (y.Count > 0)
         {
-            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
+            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape),
+                Layout.ContiguousStrides(shape));
             a.Backend.Binary<TOp>(a.View, st[0], b.View, st[1], y.View, s, rank);
         }
+        return y;
+    }
+
+    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op,
+        Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward) where TOp : struct, IBinaryOp
+    {
+        var y = BroadcastBinary<TOp>(a, b, op);
         return Record(y, op, [a, b], g =>
         {
             var (da, db) = backward(a, b, y, g);
@@ -95,6 +103,47 @@ public sealed partial class Tensor
 
     /// <summary>1 where x ≤ 0, else 0; not differentiable.</summary>
     internal Tensor NonPositiveMask() => Unary<StepOp>("step");
+
+    // ---------------- comparisons: 1 where the comparison holds, else 0 (float32); no gradient ----------------
+
+    private Tensor Compare<TComparison>(Tensor other, string op) where TComparison : struct, IComparison =>
+        BroadcastBinary<CompareOp<TComparison>>(this, other, op);
+
+    public Tensor Eq(Tensor other) => Compare<IsEqual>(other, "eq");
+    public Tensor Ne(Tensor other) => Compare<IsNotEqual>(other, "ne");
+    public Tensor Gt(Tensor other) => Compare<IsGreater>(other, "gt");
+    public Tensor Ge(Tensor other) => Compare<IsGreaterEqual>(other, "ge");
+    public Tensor Lt(Tensor other) => Compare<IsLess>(other, "lt");
+    public Tensor Le(Tensor other) => Compare<IsLessEqual>(other, "le");
+
+    // ---------------- select ----------------
+
+    /// <summary>torch.where: <paramref name="a"/> where <paramref name="condition"/> ≠ 0 (a NaN condition included),
+    /// else <paramref name="b"/>, all three broadcast together. The gradient goes to a where the condition holds
+    /// and to b elsewhere; the condition gets none.</summary>
+    public static Tensor Where(Tensor condition, Tensor a, Tensor b)
+    {
+        const string op = "where";
+        condition.RequireDType(DType.Float32, op);
+        a.RequireDType(DType.Float32, op);
+        b.RequireDType(DType.Float32, op);
+        CheckSameDevice(condition, a, op);
+        CheckSameDevice(a, b, op);
+        int[] shape = Layout.Broadcast(Layout.Broadcast(condition._shape, a._shape, op), b._shape, op);
+        var y = new Tensor(a.Device, shape, DType.Float32);
+        if (y.Count > 0)
+        {
+            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(condition._shape, shape),
+                Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
+            a.Backend.Where(condition.View, st[0], a.View, st[1], b.View, st[2], y.View, s, rank);
+        }
+        return Record(y, op, [a, b], g =>
+        {
+            var zero = Scalar(0f, g.Device);
+            return [a.RequiresGrad ? Where(condition, g, zero).SumTo(a._shape) : null,
+                b.RequiresGrad ? Where(condition, zero, g).SumTo(b._shape) : null];
+        });
+    }
 
     /// <summary>In place, no autograd: this += other (same shape). Used for gradient accumulation.</summary>
     public void AddInPlace(Tensor other)

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
@@ -94,6 +95,47 @@ public sealed class CpuBackend : IBackend
         if (ai == 1 && bi == 1) op.Apply(a.AsSpan(ao, n), b.AsSpan(bo, n), y);
         else if (ai == 1 && bi == 0) op.Apply(a.AsSpan(ao, n), b[bo], y);
         else for (int i = 0; i < n; i++) y[i] = op.Apply(a[ao + i * ai], b[bo + i * bi]);
+    }
+
+    public void Where(BufferView condition, Dim6 conditionStrides, BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides,
+        BufferView y, Dim6 shape, int rank)
+    {
+        float[] cv = A(condition), av = A(a), bv = A(b), yv = A(y);
+        int inner = shape[rank - 1], rows = Dim6.Count(shape, rank - 1), outerRank = rank - 1;
+        int ci = conditionStrides[rank - 1], ai = aStrides[rank - 1], bi = bStrides[rank - 1];
+        CpuParallel.For(rows, inner, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var yRow = yv.AsSpan(y.Offset + r * inner, inner);
+                var c = new StridedRow(cv, condition.Offset + Dim6.Offset(r, shape, conditionStrides, outerRank), ci);
+                var ar = new StridedRow(av, a.Offset + Dim6.Offset(r, shape, aStrides, outerRank), ai);
+                var br = new StridedRow(bv, b.Offset + Dim6.Offset(r, shape, bStrides, outerRank), bi);
+                WhereRow(c, ar, br, yRow);
+            }
+        });
+    }
+
+    /// <summary>A row of an operand: element i at Data[Offset + i·Stride].</summary>
+    private readonly record struct StridedRow(float[] Data, int Offset, int Stride)
+    {
+        public float this[int i] => Data[Offset + i * Stride];
+
+        /// <summary>Elements i … i + Vector&lt;float&gt;.Count − 1 (for a stride of 0 or 1).</summary>
+        public Vector<float> Load(int i) => Stride == 0 ? new Vector<float>(Data[Offset]) : new Vector<float>(Data.AsSpan(Offset + i));
+    }
+
+    /// <summary>Vectorised where each operand is contiguous along the row or broadcast over it.</summary>
+    private static void WhereRow(StridedRow condition, StridedRow a, StridedRow b, Span<float> y)
+    {
+        int i = 0;
+        if (condition.Stride <= 1 && a.Stride <= 1 && b.Stride <= 1)
+            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var isZero = Vector.Equals(condition.Load(i), Vector<float>.Zero);
+                Vector.ConditionalSelect(isZero, b.Load(i), a.Load(i)).CopyTo(y[i..]);
+            }
+        for (; i < y.Length; i++) y[i] = condition[i] != 0f ? a[i] : b[i];
     }
 
     public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
