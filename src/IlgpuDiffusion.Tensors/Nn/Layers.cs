@@ -156,7 +156,8 @@ public sealed class Dropout(Device device, float p = 0.5f, Generator? generator 
         if (!Training || P == 0f) return x;
         Tensor keep;
         using (Autograd.NoGrad())
-            keep = Tensor.Rand(x.Shape.ToArray(), generator ?? Init.Default, x.Device).Affine(-1f, P).NonPositiveMask().Mul(1f / (1f - P)); // 1 where u ≥ p
+            keep = Tensor.Rand(x.Shape.ToArray(), generator ?? Init.Default, x.Device).Ge(Tensor.Scalar(P, x.Device))
+                .Mul(1f / (1f - P));
         return x * keep;
     }
 }

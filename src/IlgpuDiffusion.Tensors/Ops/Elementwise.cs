@@ -88,21 +88,9 @@ public sealed partial class Tensor
     /// <summary>Elementwise maximum; the gradient goes to a where a ≥ b, else to b.</summary>
     public Tensor Maximum(Tensor other) => Binary<MaximumOp>(this, other, "maximum", (a, b, y, g) =>
     {
-        var fromA = a.GreaterEqualMask(b);
+        var fromA = a.Ge(b);
         return (g.Mul(fromA), g.Mul(fromA.Affine(-1f, 1f)));
     });
-
-    /// <summary>1 where this ≥ other (broadcast), else 0; not differentiable.</summary>
-    internal Tensor GreaterEqualMask(Tensor other)
-    {
-        using var noGrad = Autograd.NoGrad();
-        // (max(a, b) − b) is 0 exactly where b ≥ a; map "a ≥ b" through a − max(a, b) == 0.
-        var diff = Maximum(other).Sub(this); // ≥ 0, zero where a ≥ b
-        return diff.NonPositiveMask();
-    }
-
-    /// <summary>1 where x ≤ 0, else 0; not differentiable.</summary>
-    internal Tensor NonPositiveMask() => Unary<StepOp>("step");
 
     // ---------------- comparisons: 1 where the comparison holds, else 0 (float32); no gradient ----------------
 
@@ -174,15 +162,4 @@ public sealed partial class Tensor
     public static Tensor operator *(Tensor a, float s) => a.Mul(s);
     public static Tensor operator *(float s, Tensor a) => a.Mul(s);
     public static Tensor operator /(Tensor a, float s) => a.Mul(1f / s);
-}
-
-/// <summary>1 where x ≤ 0, else 0 (a mask from a non-negative difference); zero derivative.</summary>
-internal struct StepOp : IUnaryOp
-{
-    public readonly float Apply(float x, float a, float b) => x <= 0f ? 1f : 0f;
-    public readonly float Derivative(float x, float y, float a, float b) => 0f;
-    public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => ElementLoops.Apply(this, x, y, a, b);
-
-    public readonly void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float a, float b) =>
-        ElementLoops.Backward(this, x, y, dy, dx, a, b);
 }
