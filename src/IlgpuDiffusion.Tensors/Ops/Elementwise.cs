@@ -143,8 +143,7 @@ public sealed partial class Tensor
         Backend.Binary<AddOp>(View, one, other.View, one, View, Dim6.From([Count]), 1);
     }
 
-    /// <summary>In place, no autograd: every element set to <paramref name="value"/>.</summary>
-    /// <summary>Sets every element; an int32 tensor stores (int)value.</summary>
+    /// <summary>In place, no autograd: every element set to <paramref name="value"/> (an int32 tensor stores (int)value).</summary>
     public void Fill(float value) => Backend.Fill(View, Count, DType == DType.Int32 ? BitConverter.Int32BitsToSingle((int)value) : value);
 
     /// <summary>Sets every element to an integer (exactly, in an int32 tensor).</summary>
