@@ -42,6 +42,14 @@ public static class OpCatalogue
         new("mul_broadcast", [[2, 1, 4], [3, 1]], x => x[0] * x[1]),
         new("div_broadcast", [[2, 3, 4], [1, 3, 1]], x => x[0] / x[1], Domain.Positive),
         new("maximum", [[2, 3], [2, 3]], x => x[0].Maximum(x[1]), Domain.AwayFromZero),
+        Comparison("eq", (a, b) => a.Eq(b)),
+        Comparison("ne", (a, b) => a.Ne(b)),
+        Comparison("gt", (a, b) => a.Gt(b)),
+        Comparison("ge", (a, b) => a.Ge(b)),
+        Comparison("lt", (a, b) => a.Lt(b)),
+        Comparison("le", (a, b) => a.Le(b)),
+        new("where_broadcast", [[2, 3, 4], [3, 1]], x => Tensor.Where(x[1].Gt(x[1].Mean()), x[0], x[1])),
+        new("where_long", [[3, 700], [3, 700]], x => Tensor.Where(x[0].Lt(x[1]), x[0], x[1])),
         new("sum_all", [[2, 3, 4]], x => x[0].Sum()),
         new("sum_dims_0_2", [[2, 3, 4]], x => x[0].Sum([0, 2])),
         new("sum_dims_keepdim", [[2, 3, 4, 2]], x => x[0].Sum([1, 3], keepDim: true)),
@@ -72,6 +80,11 @@ public static class OpCatalogue
         new("max_pool2d_onnx_pads", [[1, 3, 7, 7]], x => Tensor.MaxPool2d(x[0], 3, 2, new Padding2d(1, 1, 0, 0))),
         new("mse_loss", [[2, 5], [2, 5]], x => Tensor.MseLoss(x[0], x[1])),
     }.ToDictionary(c => c.Name);
+
+    /// <summary>A comparison has no gradient, so the case selects with it: x[0] where each element compares true with
+    /// the first of its row (equal to itself, so every comparison holds somewhere and fails somewhere), else x[1].</summary>
+    private static OpCase Comparison(string name, Func<Tensor, Tensor, Tensor> compare) =>
+        new(name, [[3, 4], [4]], x => Tensor.Where(compare(x[0], x[0].Slice(1, 0, 1)), x[0], x[1]));
 
     public static TheoryData<string> Names()
     {

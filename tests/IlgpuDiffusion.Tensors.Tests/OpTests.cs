@@ -1,3 +1,5 @@
+using IlgpuDiffusion.Tensors.Backends;
+
 namespace IlgpuDiffusion.Tensors.Tests;
 
 public class OpTests
@@ -67,5 +69,57 @@ public class OpTests
         Assert.All(values[2..], v => Assert.True(float.IsNaN(v)));
         y.Sum().Backward();
         Assert.Equal([0f, 0f, 1f, 1f, 0f, 0f], x.Grad!.ToArray());
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Comparisons_give_float_masks_without_gradient_and_NaN_compares_false(string device)
+    {
+        var dev = TestDevices.Open(device);
+        using var scope = new TensorScope();
+        var a = Tensor.FromArray(new[] { 1f, 2, float.NaN, 0f, -0f, float.PositiveInfinity, 3, float.NaN }, [8], dev);
+        var b = Tensor.FromArray(new[] { 1f, 3, float.NaN, -0f, float.NaN, float.PositiveInfinity, 2, 1 }, [8], dev);
+        a.RequiresGrad = true;
+        var comparisons = new (Func<Tensor, Tensor, Tensor> Compare, float[] Expected)[]
+        {
+            ((x, y) => x.Eq(y), [1, 0, 0, 1, 0, 1, 0, 0]),
+            ((x, y) => x.Ne(y), [0, 1, 1, 0, 1, 0, 1, 1]),
+            ((x, y) => x.Gt(y), [0, 0, 0, 0, 0, 0, 1, 0]),
+            ((x, y) => x.Ge(y), [1, 0, 0, 1, 0, 1, 1, 0]),
+            ((x, y) => x.Lt(y), [0, 1, 0, 0, 0, 0, 0, 0]),
+            ((x, y) => x.Le(y), [1, 1, 0, 1, 0, 1, 0, 0]),
+        };
+        foreach (var (compare, expected) in comparisons)
+        {
+            var mask = compare(a, b);
+            Assert.Equal(DType.Float32, mask.DType);
+            Assert.False(mask.RequiresGrad);
+            Assert.Equal(expected, mask.ToArray());
+        }
+    }
+
+    /// <summary>The executor primitive with its output over an operand (rows long enough for the cpu executor's
+    /// vector loop and a tail), and a NaN or −0 condition: NaN selects a, −0 selects b.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Where_writes_over_an_operand_and_a_NaN_condition_selects_a(string device)
+    {
+        var dev = TestDevices.Open(device);
+        using var scope = new TensorScope();
+        const int n = 2 * 67;
+        float[] conditions = [float.NaN, -0f, 0f, -2f, 1f];
+        var condition = Enumerable.Range(0, n).Select(i => conditions[i % conditions.Length]).ToArray();
+        var a = Enumerable.Range(0, n).Select(i => (float)i).ToArray();
+        var b = Enumerable.Range(0, n).Select(i => -1f - i).ToArray();
+        var expected = Enumerable.Range(0, n).Select(i => condition[i] != 0f ? a[i] : b[i]).ToArray();
+        Tensor c = Tensor.FromArray(condition, [2, n / 2], dev), x = Tensor.FromArray(a, [2, n / 2], dev);
+        Tensor y = Tensor.FromArray(b, [2, n / 2], dev);
+        Dim6 shape = Dim6.From([2, n / 2]), strides = Dim6.From([n / 2, 1]);
+
+        dev.Backend.Where(c.View, strides, x.View, strides, y.View, strides, y.View, shape, 2);
+        Assert.Equal(expected, y.ToArray());
+        y = Tensor.FromArray(b, [2, n / 2], dev);
+        dev.Backend.Where(c.View, strides, x.View, strides, y.View, strides, x.View, shape, 2);
+        Assert.Equal(expected, x.ToArray());
     }
 }

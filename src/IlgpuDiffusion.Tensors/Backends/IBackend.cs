@@ -95,6 +95,12 @@ public interface IBackend : IDisposable
     /// (a stride of 0 broadcasts). Rank ≤ 6.</summary>
     void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp;
 
+    /// <summary>y (contiguous, of <paramref name="shape"/>) = condition ≠ 0 ? a : b (torch.where; a NaN condition
+    /// selects a), all three read through strides as in <see cref="Binary{TOp}"/>. 1 ≤ rank ≤ 6. y may be the
+    /// same view as a contiguous operand.</summary>
+    void Where(BufferView condition, Dim6 conditionStrides, BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides,
+        BufferView y, Dim6 shape, int rank);
+
     // ---- reductions, viewing x as (outer, r, inner) ----
     /// <summary>y[o, i] = reduce over j of x[o, j, i].</summary>
     void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp;

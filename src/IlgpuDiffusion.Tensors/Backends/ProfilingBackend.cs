@@ -52,6 +52,14 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
         lock (_entries) _entries.Clear();
     }
 
+    /// <summary>The op's type name, with its type arguments (CompareOp&lt;IsLess&gt;).</summary>
+    private static string OpName<TOp>()
+    {
+        var type = typeof(TOp);
+        if (!type.IsGenericType) return type.Name;
+        return $"{type.Name[..type.Name.IndexOf('`')]}<{string.Join(", ", type.GetGenericArguments().Select(a => a.Name))}>";
+    }
+
     public DeviceBuffer Allocate(int length) => executor.Allocate(length);
 
     public void Upload(ReadOnlySpan<float> source, BufferView destination)
@@ -78,22 +86,30 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
 
     public void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp
     {
-        long t = Begin(); executor.Unary<TOp>(x, y, n, a, b); End($"Unary {typeof(TOp).Name}", t);
+        long t = Begin(); executor.Unary<TOp>(x, y, n, a, b); End($"Unary {OpName<TOp>()}", t);
     }
 
     public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
     {
-        long t = Begin(); executor.UnaryBackward<TOp>(x, y, dy, dx, n, a, b); End($"UnaryBackward {typeof(TOp).Name}", t);
+        long t = Begin(); executor.UnaryBackward<TOp>(x, y, dy, dx, n, a, b); End($"UnaryBackward {OpName<TOp>()}", t);
     }
 
     public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
     {
-        long t = Begin(); executor.Binary<TOp>(a, aStrides, b, bStrides, y, shape, rank); End($"Binary {typeof(TOp).Name} rank {rank}", t);
+        long t = Begin(); executor.Binary<TOp>(a, aStrides, b, bStrides, y, shape, rank); End($"Binary {OpName<TOp>()} rank {rank}", t);
+    }
+
+    public void Where(BufferView condition, Dim6 conditionStrides, BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides,
+        BufferView y, Dim6 shape, int rank)
+    {
+        long t = Begin();
+        executor.Where(condition, conditionStrides, a, aStrides, b, bStrides, y, shape, rank);
+        End($"Where rank {rank}", t);
     }
 
     public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
     {
-        long t = Begin(); executor.Reduce<TOp>(x, y, outer, r, inner); End($"Reduce {typeof(TOp).Name} {outer}x{r}x{inner}", t);
+        long t = Begin(); executor.Reduce<TOp>(x, y, outer, r, inner); End($"Reduce {OpName<TOp>()} {outer}x{r}x{inner}", t);
     }
 
     public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)

@@ -45,8 +45,8 @@ public sealed partial class Tensor
 
     // ---------------- binary with broadcasting ----------------
 
-    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op, Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward)
-        where TOp : struct, IBinaryOp
+    /// <summary>y = op(a, b) over the broadcast shape, with no graph recorded.</summary>
+    private static Tensor BroadcastBinary<TOp>(Tensor a, Tensor b, string op) where TOp : struct, IBinaryOp
     {
         a.RequireDType(DType.Float32, op);
         b.RequireDType(DType.Float32, op);
@@ -55,9 +55,17 @@ public sealed partial class Tensor
         var y = new Tensor(a.Device, shape, DType.Float32);
         if (y.Count > 0)
         {
-            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
+            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape),
+                Layout.ContiguousStrides(shape));
             a.Backend.Binary<TOp>(a.View, st[0], b.View, st[1], y.View, s, rank);
         }
+        return y;
+    }
+
+    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op,
+        Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward) where TOp : struct, IBinaryOp
+    {
+        var y = BroadcastBinary<TOp>(a, b, op);
         return Record(y, op, [a, b], g =>
         {
             var (da, db) = backward(a, b, y, g);
@@ -80,21 +88,50 @@ public sealed partial class Tensor
     /// <summary>Elementwise maximum; the gradient goes to a where a ≥ b, else to b.</summary>
     public Tensor Maximum(Tensor other) => Binary<MaximumOp>(this, other, "maximum", (a, b, y, g) =>
     {
-        var fromA = a.GreaterEqualMask(b);
+        var fromA = a.Ge(b);
         return (g.Mul(fromA), g.Mul(fromA.Affine(-1f, 1f)));
     });
 
-    /// <summary>1 where this ≥ other (broadcast), else 0; not differentiable.</summary>
-    internal Tensor GreaterEqualMask(Tensor other)
-    {
-        using var noGrad = Autograd.NoGrad();
-        // (max(a, b) − b) is 0 exactly where b ≥ a; map "a ≥ b" through a − max(a, b) == 0.
-        var diff = Maximum(other).Sub(this); // ≥ 0, zero where a ≥ b
-        return diff.NonPositiveMask();
-    }
+    // ---------------- comparisons: 1 where the comparison holds, else 0 (float32); no gradient ----------------
 
-    /// <summary>1 where x ≤ 0, else 0; not differentiable.</summary>
-    internal Tensor NonPositiveMask() => Unary<StepOp>("step");
+    private Tensor Compare<TComparison>(Tensor other, string op) where TComparison : struct, IComparison =>
+        BroadcastBinary<CompareOp<TComparison>>(this, other, op);
+
+    public Tensor Eq(Tensor other) => Compare<IsEqual>(other, "eq");
+    public Tensor Ne(Tensor other) => Compare<IsNotEqual>(other, "ne");
+    public Tensor Gt(Tensor other) => Compare<IsGreater>(other, "gt");
+    public Tensor Ge(Tensor other) => Compare<IsGreaterEqual>(other, "ge");
+    public Tensor Lt(Tensor other) => Compare<IsLess>(other, "lt");
+    public Tensor Le(Tensor other) => Compare<IsLessEqual>(other, "le");
+
+    // ---------------- select ----------------
+
+    /// <summary>torch.where: <paramref name="a"/> where <paramref name="condition"/> ≠ 0 (a NaN condition included),
+    /// else <paramref name="b"/>, all three broadcast together. The gradient goes to a where the condition holds
+    /// and to b elsewhere; the condition gets none.</summary>
+    public static Tensor Where(Tensor condition, Tensor a, Tensor b)
+    {
+        const string op = "where";
+        condition.RequireDType(DType.Float32, op);
+        a.RequireDType(DType.Float32, op);
+        b.RequireDType(DType.Float32, op);
+        CheckSameDevice(condition, a, op);
+        CheckSameDevice(a, b, op);
+        int[] shape = Layout.Broadcast(Layout.Broadcast(condition._shape, a._shape, op), b._shape, op);
+        var y = new Tensor(a.Device, shape, DType.Float32);
+        if (y.Count > 0)
+        {
+            var (s, st, rank) = Layout.Collapse(shape, Layout.BroadcastStrides(condition._shape, shape),
+                Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
+            a.Backend.Where(condition.View, st[0], a.View, st[1], b.View, st[2], y.View, s, rank);
+        }
+        return Record(y, op, [a, b], g =>
+        {
+            var zero = Scalar(0f, g.Device);
+            return [a.RequiresGrad ? Where(condition, g, zero).SumTo(a._shape) : null,
+                b.RequiresGrad ? Where(condition, zero, g).SumTo(b._shape) : null];
+        });
+    }
 
     /// <summary>In place, no autograd: this += other (same shape). Used for gradient accumulation.</summary>
     public void AddInPlace(Tensor other)
@@ -106,8 +143,7 @@ public sealed partial class Tensor
         Backend.Binary<AddOp>(View, one, other.View, one, View, Dim6.From([Count]), 1);
     }
 
-    /// <summary>In place, no autograd: every element set to <paramref name="value"/>.</summary>
-    /// <summary>Sets every element; an int32 tensor stores (int)value.</summary>
+    /// <summary>In place, no autograd: every element set to <paramref name="value"/> (an int32 tensor stores (int)value).</summary>
     public void Fill(float value) => Backend.Fill(View, Count, DType == DType.Int32 ? BitConverter.Int32BitsToSingle((int)value) : value);
 
     /// <summary>Sets every element to an integer (exactly, in an int32 tensor).</summary>
@@ -125,11 +161,4 @@ public sealed partial class Tensor
     public static Tensor operator *(Tensor a, float s) => a.Mul(s);
     public static Tensor operator *(float s, Tensor a) => a.Mul(s);
     public static Tensor operator /(Tensor a, float s) => a.Mul(1f / s);
-}
-
-/// <summary>1 where x ≤ 0, else 0 (a mask from a non-negative difference); zero derivative.</summary>
-internal struct StepOp : IUnaryOp
-{
-    public readonly float Apply(float x, float a, float b) => x <= 0f ? 1f : 0f;
-    public readonly float Derivative(float x, float y, float a, float b) => 0f;
 }

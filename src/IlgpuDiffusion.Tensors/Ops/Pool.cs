@@ -35,12 +35,12 @@ public sealed partial class Tensor
         var patches = cols.Reshape(batch, channels, kernel * kernel, outH, outW);
         if (padding != default)
         {
-            // −1e30 on the taps that fall into the padding (where the unfolded image of ones is 0)
-            Tensor penalty;
+            // −∞ on the taps that fall into the padding (where the unfolded image of ones is 0)
+            Tensor inside;
             using (Autograd.NoGrad())
-                penalty = (Unfold(Ones([1, 1, x.Size(2), x.Size(3)], x.Device), kernel, kernel, stride, padding) - 1f)
-                    .Mul(1e30f).Reshape(1, 1, kernel * kernel, outH, outW);
-            patches = patches + penalty;
+                inside = Unfold(Ones([1, 1, x.Size(2), x.Size(3)], x.Device), kernel, kernel, stride, padding)
+                    .Reshape(1, 1, kernel * kernel, outH, outW);
+            patches = Where(inside, patches, Scalar(float.NegativeInfinity, x.Device));
         }
         return patches.Max(2);
     }

@@ -90,7 +90,7 @@ public sealed partial class Tensor
             if (typeof(TOp) == typeof(SumReduce)) return [mean ? gk.Expand(x._shape).Mul(1f / Math.Max(1, reducedCount)) : gk.Expand(x._shape)];
             // amax/amin: the gradient is shared by the elements equal to the extreme value
             var yk = y.Reshape(keptShape);
-            var mask = x.EqualMask(yk);
+            var mask = x.Eq(yk);
             var share = mask.Sum(set.ToArray(), keepDim: true);
             return [mask.Mul(gk.Div(share))];
         });
@@ -103,15 +103,6 @@ public sealed partial class Tensor
             if (runs.Count > 0 && runs[^1].Item2 == d - 1) runs[^1] = (runs[^1].Item1, d);
             else runs.Add((d, d));
         return runs;
-    }
-
-    /// <summary>1 where this equals <paramref name="other"/> (broadcast), else 0; not differentiable.</summary>
-    internal Tensor EqualMask(Tensor other)
-    {
-        using var noGrad = Autograd.NoGrad();
-        var a = GreaterEqualMask(other);
-        var b = other.GreaterEqualMask(this);
-        return a.Mul(b);
     }
 
     /// <summary>Sums a broadcast gradient back to <paramref name="shape"/> (the inverse of broadcasting).</summary>

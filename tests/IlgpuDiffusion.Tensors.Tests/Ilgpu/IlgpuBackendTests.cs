@@ -181,6 +181,18 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         Near(a.Select(v => MathF.Max(v, 0.5f)).ToArray(), Read(y, 10));
     }
 
+    [Fact]
+    public void Where_broadcasts_every_operand()
+    {
+        // y (2, 3, 4) = condition (3, 1) ≠ 0 ? a (2, 3, 4), at an offset : b (4); a NaN condition selects a.
+        float[] condition = [1, 0, float.NaN];
+        var a = Sequence(24);
+        var b = Sequence(4, seed: 2);
+        var y = Empty(24);
+        backend.Where(Buffer(condition), D(0, 1, 0), Buffer(a, offset: 3), D(12, 4, 1), Buffer(b), D(0, 0, 1), y, D(2, 3, 4), 3);
+        Assert.Equal(a.Select((v, i) => condition[i / 4 % 3] != 0f ? v : b[i % 4]).ToArray(), Read(y, 24));
+    }
+
     // ---- reductions ----
 
     private static float[] HostReduce<TOp>(float[] x, int outer, int r, int inner) where TOp : struct, IReduceOp

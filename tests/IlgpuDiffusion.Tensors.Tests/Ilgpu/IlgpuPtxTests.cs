@@ -39,6 +39,7 @@ public sealed class IlgpuPtxTests
         { nameof(IlgpuKernels.UnaryBackward), nameof(TanhOp) },
         { nameof(IlgpuKernels.Binary), nameof(DivOp) },
         { nameof(IlgpuKernels.BinaryContiguous), nameof(MaximumOp) },
+        { nameof(IlgpuKernels.Where), null },
         { nameof(IlgpuKernels.ReducePerOutput), nameof(SumReduce) },
         { nameof(IlgpuKernels.ReduceRows), nameof(MaxReduce) },
         { nameof(IlgpuKernels.ArgReduce), null },
@@ -59,6 +60,15 @@ public sealed class IlgpuPtxTests
         var opType = op == null ? null : typeof(SumReduce).Assembly.GetType($"{typeof(SumReduce).Namespace}.{op}", throwOnError: true);
         string ptx = CompilePtx(Kernel(typeof(IlgpuKernels), name, opType));
         Assert.Contains(".target sm_80", ptx);
+    }
+
+    [Theory]
+    [InlineData(typeof(CompareOp<IsLess>))]
+    [InlineData(typeof(CompareOp<IsNotEqual>))]
+    public void Comparison_kernels_compile_to_ptx(Type op)
+    {
+        Assert.Contains(".target sm_80", CompilePtx(Kernel(typeof(IlgpuKernels), nameof(IlgpuKernels.Binary), op)));
+        Assert.Contains(".target sm_80", CompilePtx(Kernel(typeof(IlgpuKernels), nameof(IlgpuKernels.BinaryContiguous), op)));
     }
 
     [Theory]

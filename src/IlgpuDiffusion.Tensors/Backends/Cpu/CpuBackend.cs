@@ -52,105 +52,20 @@ public sealed class CpuBackend : IBackend
         float[] xs = A(x), ys = A(y);
         int xo = x.Offset, yo = y.Offset;
         CpuParallel.For(n, 8, (start, end) =>
-        {
-            ReadOnlySpan<float> xi = xs.AsSpan(xo + start, end - start);
-            Span<float> yi = ys.AsSpan(yo + start, end - start);
-            if (!UnaryVectorised<TOp>(xi, yi, a, b))
-            {
-                var op = default(TOp);
-                for (int i = 0; i < xi.Length; i++) yi[i] = op.Apply(xi[i], a, b);
-            }
-        });
+            default(TOp).Apply(xs.AsSpan(xo + start, end - start), ys.AsSpan(yo + start, end - start), a, b));
     }
 
-    // TensorPrimitives versions of the hot functions (the type tests fold away per instantiation).
-    private static bool UnaryVectorised<TOp>(ReadOnlySpan<float> x, Span<float> y, float a, float b) where TOp : struct, IUnaryOp
-    {
-        if (typeof(TOp) == typeof(ExpOp)) TensorPrimitives.Exp(x, y);
-        else if (typeof(TOp) == typeof(LogOp)) TensorPrimitives.Log(x, y);
-        else if (typeof(TOp) == typeof(SqrtOp)) TensorPrimitives.Sqrt(x, y);
-        else if (typeof(TOp) == typeof(NegOp)) TensorPrimitives.Negate(x, y);
-        else if (typeof(TOp) == typeof(AbsOp)) TensorPrimitives.Abs(x, y);
-        else if (typeof(TOp) == typeof(TanhOp)) TensorPrimitives.Tanh(x, y);
-        else if (typeof(TOp) == typeof(SigmoidOp)) TensorPrimitives.Sigmoid(x, y);
-        else if (typeof(TOp) == typeof(AffineOp)) { TensorPrimitives.Multiply(x, a, y); TensorPrimitives.Add(y, b, y); }
-        else if (typeof(TOp) == typeof(ReluOp)) TensorPrimitives.Max(x, 0f, y);
-        else if (typeof(TOp) == typeof(PowOp) && a == 2f) TensorPrimitives.Multiply(x, x, y);
-        else if (typeof(TOp) == typeof(SiluOp))
-        {
-            // chunked through a stack buffer so x and y may alias
-            Span<float> s = stackalloc float[1024];
-            for (int i = 0; i < x.Length; i += s.Length)
-            {
-                int len = Math.Min(s.Length, x.Length - i);
-                TensorPrimitives.Sigmoid(x.Slice(i, len), s[..len]);
-                TensorPrimitives.Multiply(x.Slice(i, len), s[..len], y.Slice(i, len));
-            }
-        }
-        else return false;
-        return true;
-    }
-
-    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
+    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b)
+        where TOp : struct, IUnaryOp
     {
         float[] xs = A(x), ys = A(y), dys = A(dy), dxs = A(dx);
         int xo = x.Offset, yo = y.Offset, dyo = dy.Offset, dxo = dx.Offset;
         CpuParallel.For(n, 8, (start, end) =>
         {
             int length = end - start;
-            if (UnaryBackwardVectorised<TOp>(xs.AsSpan(xo + start, length), ys.AsSpan(yo + start, length),
-                    dys.AsSpan(dyo + start, length), dxs.AsSpan(dxo + start, length), a)) return;
-            var op = default(TOp);
-            for (int i = start; i < end; i++)
-                dxs[dxo + i] = dys[dyo + i] * op.Derivative(xs[xo + i], ys[yo + i], a, b);
+            default(TOp).Backward(xs.AsSpan(xo + start, length), ys.AsSpan(yo + start, length),
+                dys.AsSpan(dyo + start, length), dxs.AsSpan(dxo + start, length), a, b);
         });
-    }
-
-    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
-    private static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        int i = 0;
-        for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-            Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(x[i..]), Vector<float>.Zero), new Vector<float>(dy[i..]), Vector<float>.Zero)
-                .CopyTo(dx[i..]);
-        for (; i < x.Length; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
-    }
-
-    /// <summary>TensorPrimitives versions of the hot derivatives, in chunks through a stack buffer (dx may alias dy).</summary>
-    private static bool UnaryBackwardVectorised<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float a)
-        where TOp : struct, IUnaryOp
-    {
-        bool silu = typeof(TOp) == typeof(SiluOp), square = typeof(TOp) == typeof(PowOp) && a == 2f;
-        bool tanh = typeof(TOp) == typeof(TanhOp), sigmoid = typeof(TOp) == typeof(SigmoidOp);
-        if (typeof(TOp) == typeof(AffineOp)) { TensorPrimitives.Multiply(dy, a, dx); return true; }
-        if (typeof(TOp) == typeof(ReluOp)) { ReluBackward(x, dy, dx); return true; }
-        if (!silu && !square && !tanh && !sigmoid) return false;
-        Span<float> s = stackalloc float[1024], t = stackalloc float[1024];
-        for (int i = 0; i < x.Length; i += s.Length)
-        {
-            int len = Math.Min(s.Length, x.Length - i);
-            var xi = x.Slice(i, len);
-            Span<float> si = s[..len], ti = t[..len];
-            if (silu)
-            {
-                // s (1 + x (1 − s)), s = sigmoid(x)
-                TensorPrimitives.Sigmoid(xi, si);
-                TensorPrimitives.Subtract(1f, si, ti);
-                TensorPrimitives.FusedMultiplyAdd(xi, ti, 1f, ti);
-                TensorPrimitives.Multiply(ti, si, ti);
-            }
-            else if (square) TensorPrimitives.Multiply(xi, 2f, ti);
-            else if (tanh || sigmoid)
-            {
-                // tanh: 1 − y²; sigmoid: y (1 − y)
-                var yi = y.Slice(i, len);
-                TensorPrimitives.Subtract(1f, yi, si);
-                if (tanh) { TensorPrimitives.Add(yi, 1f, ti); TensorPrimitives.Multiply(si, ti, ti); }
-                else TensorPrimitives.Multiply(si, yi, ti);
-            }
-            TensorPrimitives.Multiply(dy.Slice(i, len), ti, dx.Slice(i, len));
-        }
-        return true;
     }
 
     public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
@@ -176,43 +91,63 @@ public sealed class CpuBackend : IBackend
     private static void BinaryRow<TOp>(float[] a, int ao, int ai, float[] b, int bo, int bi, Span<float> y) where TOp : struct, IBinaryOp
     {
         int n = y.Length;
-        if (ai == 1 && bi == 1 && BinaryVectorised<TOp>(a.AsSpan(ao, n), b.AsSpan(bo, n), y)) return;
-        if (ai == 1 && bi == 0 && BinaryVectorisedScalarRight<TOp>(a.AsSpan(ao, n), b[bo], y)) return;
         var op = default(TOp);
-        for (int i = 0; i < n; i++) y[i] = op.Apply(a[ao + i * ai], b[bo + i * bi]);
+        if (ai == 1 && bi == 1) op.Apply(a.AsSpan(ao, n), b.AsSpan(bo, n), y);
+        else if (ai == 1 && bi == 0) op.Apply(a.AsSpan(ao, n), b[bo], y);
+        else for (int i = 0; i < n; i++) y[i] = op.Apply(a[ao + i * ai], b[bo + i * bi]);
     }
 
-    private static bool BinaryVectorised<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) where TOp : struct, IBinaryOp
+    public void Where(BufferView condition, Dim6 conditionStrides, BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides,
+        BufferView y, Dim6 shape, int rank)
     {
-        if (typeof(TOp) == typeof(AddOp)) TensorPrimitives.Add(a, b, y);
-        else if (typeof(TOp) == typeof(SubOp)) TensorPrimitives.Subtract(a, b, y);
-        else if (typeof(TOp) == typeof(MulOp)) TensorPrimitives.Multiply(a, b, y);
-        else if (typeof(TOp) == typeof(DivOp)) TensorPrimitives.Divide(a, b, y);
-        else if (typeof(TOp) == typeof(MaximumOp)) TensorPrimitives.Max(a, b, y);
-        else return false;
-        return true;
+        float[] cv = A(condition), av = A(a), bv = A(b), yv = A(y);
+        int inner = shape[rank - 1], rows = Dim6.Count(shape, rank - 1), outerRank = rank - 1;
+        int ci = conditionStrides[rank - 1], ai = aStrides[rank - 1], bi = bStrides[rank - 1];
+        CpuParallel.For(rows, inner, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                var yRow = yv.AsSpan(y.Offset + r * inner, inner);
+                var c = new StridedRow(cv, condition.Offset + Dim6.Offset(r, shape, conditionStrides, outerRank), ci);
+                var ar = new StridedRow(av, a.Offset + Dim6.Offset(r, shape, aStrides, outerRank), ai);
+                var br = new StridedRow(bv, b.Offset + Dim6.Offset(r, shape, bStrides, outerRank), bi);
+                WhereRow(c, ar, br, yRow);
+            }
+        });
     }
 
-    private static bool BinaryVectorisedScalarRight<TOp>(ReadOnlySpan<float> a, float b, Span<float> y) where TOp : struct, IBinaryOp
+    /// <summary>A row of an operand: element i at Data[Offset + i·Stride].</summary>
+    private readonly record struct StridedRow(float[] Data, int Offset, int Stride)
     {
-        if (typeof(TOp) == typeof(AddOp)) TensorPrimitives.Add(a, b, y);
-        else if (typeof(TOp) == typeof(SubOp)) TensorPrimitives.Subtract(a, b, y);
-        else if (typeof(TOp) == typeof(MulOp)) TensorPrimitives.Multiply(a, b, y);
-        else if (typeof(TOp) == typeof(DivOp)) TensorPrimitives.Divide(a, b, y);
-        else if (typeof(TOp) == typeof(MaximumOp)) TensorPrimitives.Max(a, b, y);
-        else return false;
-        return true;
+        public float this[int i] => Data[Offset + i * Stride];
+
+        /// <summary>Elements i … i + Vector&lt;float&gt;.Count − 1 (for a stride of 0 or 1).</summary>
+        public Vector<float> Load(int i) => Stride == 0 ? new Vector<float>(Data[Offset]) : new Vector<float>(Data.AsSpan(Offset + i));
+    }
+
+    /// <summary>Vectorised where each operand is contiguous along the row or broadcast over it.</summary>
+    private static void WhereRow(StridedRow condition, StridedRow a, StridedRow b, Span<float> y)
+    {
+        int i = 0;
+        if (condition.Stride <= 1 && a.Stride <= 1 && b.Stride <= 1)
+            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var isZero = Vector.Equals(condition.Load(i), Vector<float>.Zero);
+                Vector.ConditionalSelect(isZero, b.Load(i), a.Load(i)).CopyTo(y[i..]);
+            }
+        for (; i < y.Length; i++) y[i] = condition[i] != 0f ? a[i] : b[i];
     }
 
     public void Reduce<TOp>(BufferView x, BufferView y, int outer, int r, int inner) where TOp : struct, IReduceOp
     {
         float[] xs = A(x), ys = A(y);
         int xo = x.Offset, yo = y.Offset;
+        var op = default(TOp);
         if (inner == 1)
         {
             CpuParallel.For(outer, r, (start, end) =>
             {
-                for (int o = start; o < end; o++) ys[yo + o] = ReduceContiguous<TOp>(xs.AsSpan(xo + o * r, r));
+                for (int o = start; o < end; o++) ys[yo + o] = r == 0 ? op.Identity : op.Reduce(xs.AsSpan(xo + o * r, r));
             });
             return;
         }
@@ -221,34 +156,14 @@ public sealed class CpuBackend : IBackend
         int blocks = (inner + columnBlock - 1) / columnBlock;
         CpuParallel.For(outer * blocks, (long)r * Math.Min(inner, columnBlock), (start, end) =>
         {
-            var op = default(TOp);
             for (int t = start; t < end; t++)
             {
                 int o = t / blocks, c0 = t % blocks * columnBlock, len = Math.Min(columnBlock, inner - c0);
                 var acc = ys.AsSpan(yo + o * inner + c0, len);
                 acc.Fill(op.Identity);
-                for (int j = 0; j < r; j++)
-                {
-                    var row = xs.AsSpan(xo + (o * r + j) * inner + c0, len);
-                    if (typeof(TOp) == typeof(SumReduce)) TensorPrimitives.Add(acc, row, acc);
-                    else if (typeof(TOp) == typeof(MaxReduce)) TensorPrimitives.Max(acc, row, acc);
-                    else if (typeof(TOp) == typeof(MinReduce)) TensorPrimitives.Min(acc, row, acc);
-                    else for (int i = 0; i < len; i++) acc[i] = op.Combine(acc[i], row[i]);
-                }
+                for (int j = 0; j < r; j++) op.Combine(acc, xs.AsSpan(xo + (o * r + j) * inner + c0, len));
             }
         });
-    }
-
-    private static float ReduceContiguous<TOp>(ReadOnlySpan<float> row) where TOp : struct, IReduceOp
-    {
-        var op = default(TOp);
-        if (row.Length == 0) return op.Identity;
-        if (typeof(TOp) == typeof(SumReduce)) return TensorPrimitives.Sum(row);
-        if (typeof(TOp) == typeof(MaxReduce)) return TensorPrimitives.Max(row);
-        if (typeof(TOp) == typeof(MinReduce)) return TensorPrimitives.Min(row);
-        float acc = op.Identity;
-        foreach (float v in row) acc = op.Combine(acc, v);
-        return acc;
     }
 
     public void ArgReduce(BufferView x, BufferView indices, int outer, int r, int inner, bool min)

@@ -173,6 +173,17 @@ public sealed class IlgpuBackend : IBackend
             (ElementConfig(count), count, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
     }
 
+    public void Where(BufferView condition, Dim6 conditionStrides, BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides,
+        BufferView y, Dim6 shape, int rank)
+    {
+        int count = Dim6.Count(shape, rank);
+        if (count == 0) return;
+        Launcher(nameof(IlgpuKernels.Where), null,
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6,
+                ArrayView<float>, Dim6, int>(IlgpuKernels.Where))
+            (ElementConfig(count), count, View(condition), conditionStrides, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
+    }
+
     // ---- reductions ----
 
     /// <summary>Rows at least this long get a whole group each (inner == 1); shorter ones a thread.</summary>

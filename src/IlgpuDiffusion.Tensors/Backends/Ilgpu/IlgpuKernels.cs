@@ -30,12 +30,14 @@ internal static class IlgpuKernels
         for (int i = FirstIndex; i < count; i += IndexStride) y[i] = value;
     }
 
-    /// <summary>Offsets of linear index <paramref name="linear"/> of <paramref name="shape"/> under two
+    /// <summary>Offsets of linear index <paramref name="linear"/> of <paramref name="shape"/> under three
     /// stride sets, in one pass over the dimensions.</summary>
-    private static void Offsets(int linear, Dim6 shape, Dim6 stridesA, Dim6 stridesB, int rank, out int offsetA, out int offsetB)
+    private static void Offsets(int linear, Dim6 shape, Dim6 stridesA, Dim6 stridesB, Dim6 stridesC, int rank,
+        out int offsetA, out int offsetB, out int offsetC)
     {
         offsetA = 0;
         offsetB = 0;
+        offsetC = 0;
         for (int d = rank - 1; d >= 0; d--)
         {
             int size = shape[d];
@@ -44,8 +46,12 @@ internal static class IlgpuKernels
             linear = quotient;
             offsetA += index * stridesA[d];
             offsetB += index * stridesB[d];
+            offsetC += index * stridesC[d];
         }
     }
+
+    private static void Offsets(int linear, Dim6 shape, Dim6 stridesA, Dim6 stridesB, int rank, out int offsetA, out int offsetB) =>
+        Offsets(linear, shape, stridesA, stridesB, default, rank, out offsetA, out offsetB, out _);
 
     public static void StridedCopy(int count, ArrayView<float> src, Dim6 srcStrides, ArrayView<float> dst, Dim6 dstStrides, Dim6 shape, int rank)
     {
@@ -83,6 +89,16 @@ internal static class IlgpuKernels
     public static void BinaryContiguous<TOp>(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) where TOp : struct, IBinaryOp
     {
         for (int i = FirstIndex; i < count; i += IndexStride) y[i] = default(TOp).Apply(a[i], b[i]);
+    }
+
+    public static void Where(int count, ArrayView<float> condition, Dim6 conditionStrides, ArrayView<float> a, Dim6 aStrides,
+        ArrayView<float> b, Dim6 bStrides, ArrayView<float> y, Dim6 shape, int rank)
+    {
+        for (int i = FirstIndex; i < count; i += IndexStride)
+        {
+            Offsets(i, shape, conditionStrides, aStrides, bStrides, rank, out int offsetCondition, out int offsetA, out int offsetB);
+            y[i] = condition[offsetCondition] != 0f ? a[offsetA] : b[offsetB];
+        }
     }
 
     // ---- reductions over (outer, r, inner) ----
