@@ -39,7 +39,7 @@ public class CpuGemmTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void MatchesReferenceForAllTransposes(int m, int n, int k)
+    public void Matches_reference_for_all_transposes(int m, int n, int k)
     {
         foreach (bool transA in new[] { false, true })
             foreach (bool transB in new[] { false, true })
@@ -50,7 +50,7 @@ public class CpuGemmTests
     [InlineData(200, 70, 300)]   // several K blocks, split over cores
     [InlineData(1600, 40, 20)]   // more rows than one packed A block
     [InlineData(3, 4200, 100)]   // more columns than one packed B block
-    public void LargeShapesMatchReference(int m, int n, int k)
+    public void Large_shapes_match_reference(int m, int n, int k)
     {
         Check(new Case(false, false, m, n, k, Alpha: 0.5f, Beta: 0.25f));
         Check(new Case(true, true, m, n, k, Pad: 3));
@@ -61,7 +61,7 @@ public class CpuGemmTests
     [InlineData(1f, 1f)]
     [InlineData(-2f, 0.25f)]
     [InlineData(0.5f, -1f)]
-    public void AlphaAndBetaScale(float alpha, float beta)
+    public void Alpha_and_beta_scale(float alpha, float beta)
     {
         Check(new Case(false, true, 19, 37, 23, Alpha: alpha, Beta: beta));
         Check(new Case(true, false, 67, 129, 65, Alpha: alpha, Beta: beta, Pad: 2));
@@ -72,7 +72,7 @@ public class CpuGemmTests
     [InlineData(4, 32, 49, 72)]
     [InlineData(3, 17, 31, 7)]
     [InlineData(1, 130, 100, 80)]  // few large products: each split over cores
-    public void BatchesWithStridesAndOffsets(int batchScale, int m, int n, int k)
+    public void Batches_with_strides_and_offsets(int batchScale, int m, int n, int k)
     {
         foreach (bool transA in new[] { false, true })
             foreach (bool transB in new[] { false, true })
@@ -80,7 +80,7 @@ public class CpuGemmTests
     }
 
     [Fact]
-    public void BetaZeroIgnoresNaNInC()
+    public void Beta_zero_ignores_NaN_in_c()
     {
         foreach (var shape in new[] { (17, 31, 7), (67, 129, 65), (150, 70, 300) })
         {
@@ -95,14 +95,14 @@ public class CpuGemmTests
     [InlineData(0f)]
     [InlineData(1f)]
     [InlineData(0.5f)]
-    public void ZeroDepthOrZeroAlphaOnlyScalesC(float beta)
+    public void Zero_depth_or_zero_alpha_only_scales_c(float beta)
     {
         Check(new Case(false, false, 9, 11, 0, Batch: 3, Beta: beta, Pad: 2, Gap: 1));
         Check(new Case(true, true, 9, 11, 4, Batch: 3, Alpha: 0f, Beta: beta, Pad: 2, Gap: 1));
     }
 
     [Fact]
-    public void EmptyOutputIsANoOp()
+    public void Empty_output_is_a_no_op()
     {
         var one = new CpuBuffer(1);
         one.Data[0] = 1f;
@@ -118,7 +118,7 @@ public class CpuGemmTests
     }
 
     [Fact]
-    public void RejectsOperandsOutsideTheirArrays()
+    public void Rejects_operands_outside_their_arrays()
     {
         CpuBuffer a = new(6), b = new(6), c = new(4);
         // (2, 3) · (3, 2) into (2, 2), each operand as large as its array
@@ -134,7 +134,7 @@ public class CpuGemmTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Float64AccumulationRoundsOnce(int m, int n, int k)
+    public void Float64_accumulation_rounds_once(int m, int n, int k)
     {
         foreach (bool transA in new[] { false, true })
             foreach (bool transB in new[] { false, true })

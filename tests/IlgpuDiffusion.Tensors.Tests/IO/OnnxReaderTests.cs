@@ -16,7 +16,7 @@ public sealed class OnnxReaderTests : IDisposable
         "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
 
     [Fact]
-    public void ReadsResNet18()
+    public void Reads_ResNet18()
     {
         var graph = OnnxReader.Read(ResNet18Path);
 
@@ -52,7 +52,7 @@ public sealed class OnnxReaderTests : IDisposable
     }
 
     [Fact]
-    public void ReadsRawDataUnpackedFloatsAndAttributes()
+    public void Reads_raw_data_unpacked_floats_and_attributes()
     {
         var raw = new byte[16];
         BinaryPrimitives.WriteInt64LittleEndian(raw, -3);
@@ -98,7 +98,7 @@ public sealed class OnnxReaderTests : IDisposable
     }
 
     [Fact]
-    public void InitializerWithWrongValueCountIsAnError()
+    public void Initializer_with_wrong_value_count_is_an_error()
     {
         var initializer = new ProtoWriter().Varint(1, 3).Varint(2, (int)OnnxDataType.Float).Float(4, 1f).String(8, "bias");
         var path = _scratch.File("short.onnx");
@@ -111,7 +111,7 @@ public sealed class OnnxReaderTests : IDisposable
     }
 
     [Fact]
-    public void MissingFileNamesThePath()
+    public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.onnx");
         Assert.Contains(path, Assert.Throws<FileNotFoundException>(() => OnnxReader.Read(path)).Message);

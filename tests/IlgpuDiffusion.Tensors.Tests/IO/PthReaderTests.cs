@@ -13,7 +13,7 @@ public sealed class PthReaderTests : IDisposable
     public void Dispose() => _scratch.Dispose();
 
     [Fact]
-    public void ReadsStateDictWrittenByPyTorch()
+    public void Reads_state_dict_written_by_PyTorch()
     {
         // Expected names (= the manifest's vqvae_tiny parameters), shapes and value sums were taken
         // from the same file with Python's own pickle module and struct.
@@ -38,7 +38,7 @@ public sealed class PthReaderTests : IDisposable
     }
 
     [Fact]
-    public void HonoursStorageOffsetStridesAndConvertsTypes()
+    public void Honours_storage_offset_strides_and_converts_types()
     {
         var longs = new byte[8 * 8];
         for (int i = 0; i < 8; i++) BinaryPrimitives.WriteInt64LittleEndian(longs.AsSpan(8 * i), 10 * i);
@@ -76,7 +76,7 @@ public sealed class PthReaderTests : IDisposable
     [InlineData(false, "os", "system")]
     [InlineData(true, "builtins", "eval")]
     [InlineData(true, "posix", "system")]
-    public void RefusesForeignGlobals(bool stackGlobal, string module, string name)
+    public void Refuses_foreign_globals(bool stackGlobal, string module, string name)
     {
         var pickle = new PickleWriter().Proto();
         pickle = stackGlobal ? pickle.Str(module).Str(name).StackGlobal() : pickle.Global(module, name);
@@ -89,7 +89,7 @@ public sealed class PthReaderTests : IDisposable
     }
 
     [Fact]
-    public void StorageShorterThanItsPersistentIdIsAnError()
+    public void Storage_shorter_than_its_persistent_id_is_an_error()
     {
         var pickle = new PickleWriter().Proto()
             .Global("collections", "OrderedDict").EmptyTuple().Reduce()
@@ -106,14 +106,14 @@ public sealed class PthReaderTests : IDisposable
     }
 
     [Fact]
-    public void MissingFileNamesThePath()
+    public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.pth");
         Assert.Contains(path, Assert.Throws<FileNotFoundException>(() => PthReader.Read(path)).Message);
     }
 
     [Fact]
-    public void NonZipFileIsAnError()
+    public void Non_zip_file_is_an_error()
     {
         var path = _scratch.File("legacy.pth");
         File.WriteAllBytes(path, [0x80, 0x02, 0x8a, 0x0a]);

@@ -11,7 +11,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Dispose() => _scratch.Dispose();
 
     [Fact]
-    public void RoundTripKeepsOrderValuesShapesAndMetadata()
+    public void Round_trip_keeps_order_values_shapes_and_metadata()
     {
         var path = _scratch.File("round.safetensors");
         var tensors = new KeyValuePair<string, HostTensor>[]
@@ -52,7 +52,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void FileWithoutMetadataHasEmptyMetadata()
+    public void File_without_metadata_has_empty_metadata()
     {
         var path = _scratch.File("plain.safetensors");
         SafeTensors.Write(path, [new("x", HostTensor.FromInts([1], [7]))]);
@@ -60,7 +60,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void ReadsParityFixture()
+    public void Reads_parity_fixture()
     {
         var tensors = SafeTensors.Read(IoTestFiles.Fixture("parity/linear.safetensors"));
 
@@ -71,7 +71,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void ConvertsOtherDTypesToFloat32AndInt32()
+    public void Converts_other_dtypes_to_float32_and_int32()
     {
         var data = new byte[8 + 2 + 2 + 8 + 4];
         BinaryPrimitives.WriteDoubleLittleEndian(data.AsSpan(0), 1.5);
@@ -97,7 +97,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void Int64OutOfInt32RangeIsAnError()
+    public void Int64_out_of_int32_range_is_an_error()
     {
         var data = new byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(data, 1L << 40);
@@ -109,7 +109,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void TruncatedFilesNameTheFile()
+    public void Truncated_files_name_the_file()
     {
         var path = _scratch.File("truncated.safetensors");
         SafeTensors.Write(path, [new("weight", HostTensor.FromFloats([4], [1, 2, 3, 4]))]);
@@ -127,7 +127,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void HeaderLengthBeyondTheFileIsAnError()
+    public void Header_length_beyond_the_file_is_an_error()
     {
         var path = _scratch.File("long-header.safetensors");
         var bytes = new byte[16];
@@ -146,7 +146,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}""", "'w': data_offsets [8, 0] out of range")]
     [InlineData("""{"w": {"dtype": "F32", "data_offsets": [0, 8]}}""", "'w': field 'shape' is missing")]
     [InlineData("""{"w": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}}""", "'w': field 'shape' holds 2.5")]
-    public void CorruptHeaderErrorsNameTheFileAndEntry(string header, string expectedMessage)
+    public void Corrupt_header_errors_name_the_file_and_entry(string header, string expectedMessage)
     {
         var path = WriteRaw("corrupt.safetensors", header, new byte[8]);
 
@@ -156,14 +156,14 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void MissingFileNamesThePath()
+    public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.safetensors");
         Assert.Contains(path, Assert.Throws<FileNotFoundException>(() => SafeTensors.Read(path)).Message);
     }
 
     [Fact]
-    public void FailedWriteLeavesThePreviousFileIntact()
+    public void Failed_write_leaves_the_previous_file_intact()
     {
         var path = _scratch.File("checkpoint.safetensors");
         SafeTensors.Write(path, [new("w", HostTensor.FromFloats([2], [1, 2]))]);
@@ -182,7 +182,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void RepeatedNamesAreRefused()
+    public void Repeated_names_are_refused()
     {
         var path = _scratch.File("repeated.safetensors");
         var tensor = HostTensor.FromInts([1], [1]);
@@ -191,7 +191,7 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
-    public void HostTensorChecksDataLengthAgainstShape()
+    public void Host_tensor_checks_data_length_against_shape()
     {
         var error = Assert.Throws<ArgumentException>(() => HostTensor.FromFloats([2, 3], new float[5]));
         Assert.Contains("[2, 3]", error.Message);

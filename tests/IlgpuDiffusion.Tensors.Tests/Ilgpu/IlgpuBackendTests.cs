@@ -66,7 +66,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     // ---- devices ----
 
     [Fact]
-    public void EnumerateListsTheCpuAccelerator()
+    public void Enumerate_lists_the_cpu_accelerator()
     {
         var devices = IlgpuBackend.Enumerate();
         var cpu = Assert.Single(devices, d => d.Name == "ilgpu-cpu");
@@ -76,7 +76,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void AbsentDeviceFailsListingPresentOnes()
+    public void Absent_device_fails_listing_present_ones()
     {
         // The first CUDA index past those present: cuda:0 on a machine without a GPU.
         int absent = IlgpuBackend.Enumerate().Count(d => d.Name.StartsWith("cuda:", StringComparison.Ordinal));
@@ -88,7 +88,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     // ---- memory ----
 
     [Fact]
-    public void UploadDownloadAndFillRespectOffsets()
+    public void Upload_download_and_fill_respect_offsets()
     {
         var view = Buffer([1, 2, 3, 4, 5], offset: 3);
         Assert.Equal([1f, 2, 3, 4, 5], Read(view, 5));
@@ -97,7 +97,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void StridedCopyPermutes()
+    public void Strided_copy_permutes()
     {
         // x (2, 3, 4) contiguous; y = x.permute(2, 0, 1), shape (4, 2, 3), written contiguously.
         var x = Sequence(24);
@@ -113,7 +113,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void StridedCopyBroadcastsAndCopiesContiguousSlices()
+    public void Strided_copy_broadcasts_and_copies_contiguous_slices()
     {
         var src = Buffer([1, 2, 3, 4], offset: 2);
         var dst = Empty(12);
@@ -142,15 +142,15 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         Near(x.Select((v, i) => dy[i] * default(TOp).Derivative(v, y[i], a, b)).ToArray(), Read(dxView, 37));
     }
 
-    [Fact] public void UnaryAffine() => CheckUnary<AffineOp>(1.5f, -0.25f);
-    [Fact] public void UnaryExp() => CheckUnary<ExpOp>(0, 0);
-    [Fact] public void UnarySilu() => CheckUnary<SiluOp>(0, 0);
-    [Fact] public void UnaryTanh() => CheckUnary<TanhOp>(0, 0);
-    [Fact] public void UnaryClamp() => CheckUnary<ClampOp>(-0.5f, 0.75f);
-    [Fact] public void UnaryPow() => CheckUnary<PowOp>(2f, 0);
+    [Fact] public void Unary_affine() => CheckUnary<AffineOp>(1.5f, -0.25f);
+    [Fact] public void Unary_exp() => CheckUnary<ExpOp>(0, 0);
+    [Fact] public void Unary_silu() => CheckUnary<SiluOp>(0, 0);
+    [Fact] public void Unary_tanh() => CheckUnary<TanhOp>(0, 0);
+    [Fact] public void Unary_clamp() => CheckUnary<ClampOp>(-0.5f, 0.75f);
+    [Fact] public void Unary_pow() => CheckUnary<PowOp>(2f, 0);
 
     [Fact]
-    public void UnaryInPlace()
+    public void Unary_in_place()
     {
         var view = Buffer([1f, -2, 3]);
         backend.Unary<NegOp>(view, view, 3, 0, 0);
@@ -158,7 +158,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void BinaryBroadcasts()
+    public void Binary_broadcasts()
     {
         // a (2, 3, 4); b (3, 1) broadcast over dims 0 and 2.
         var a = Sequence(24);
@@ -169,7 +169,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void BinaryContiguousAndScalar()
+    public void Binary_contiguous_and_scalar()
     {
         var a = Sequence(10);
         var b = Sequence(10, seed: 3);
@@ -216,17 +216,17 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         Near(HostReduce<TOp>(x, outer, r, inner), Read(y, outer * inner), 1e-4f);
     }
 
-    [Fact] public void ReduceLongRowsSum() => CheckReduce<SumReduce>(3, 600, 1);
-    [Fact] public void ReduceLongRowsMax() => CheckReduce<MaxReduce>(2, 300, 1);
-    [Fact] public void ReduceShortRows() => CheckReduce<SumReduce>(4, 7, 1);
-    [Fact] public void ReduceInnerSum() => CheckReduce<SumReduce>(2, 5, 3);
-    [Fact] public void ReduceInnerMin() => CheckReduce<MinReduce>(3, 4, 5);
+    [Fact] public void Reduce_long_rows_sum() => CheckReduce<SumReduce>(3, 600, 1);
+    [Fact] public void Reduce_long_rows_max() => CheckReduce<MaxReduce>(2, 300, 1);
+    [Fact] public void Reduce_short_rows() => CheckReduce<SumReduce>(4, 7, 1);
+    [Fact] public void Reduce_inner_sum() => CheckReduce<SumReduce>(2, 5, 3);
+    [Fact] public void Reduce_inner_min() => CheckReduce<MinReduce>(3, 4, 5);
 
     [Theory]
     [InlineData(1, 3136, 7)]    // a bias gradient's shape: few outputs, a long reduction
     [InlineData(2, 1000, 3)]
     [InlineData(3, 997, 2)]     // a prime length cannot be cut: one pass
-    public void ChunkedReductionsMatchOnePass(int outer, int r, int inner)
+    public void Chunked_reductions_match_one_pass(int outer, int r, int inner)
     {
         int chunks = IlgpuBackend.ReductionChunks(outer * inner, r);
         Assert.Equal(r == 997, chunks == 1);
@@ -244,7 +244,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     }
 
     [Fact]
-    public void ArgReduceTakesTheFirstOfTies()
+    public void Arg_reduce_takes_the_first_of_ties()
     {
         // (outer 2, r 4, inner 2)
         float[] x = [1, 5, 3, 5, 3, 0, 2, 5,
@@ -308,7 +308,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [InlineData(true, false)]
     [InlineData(false, true)]
     [InlineData(true, true)]
-    public void GemmSmallEdgesAllTransposes(bool transA, bool transB)
+    public void Gemm_small_edges_all_transposes(bool transA, bool transB)
     {
         CheckGemm(transA, transB, 5, 7, 3, batch: 2, alpha: 1.5f, beta: 0f);
         CheckGemm(transA, transB, 5, 7, 3, batch: 1, alpha: 1f, beta: 0.5f);
@@ -317,7 +317,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, true)]
-    public void GemmCrossesTileAndDepthSteps(bool transA, bool transB) =>
+    public void Gemm_crosses_tile_and_depth_steps(bool transA, bool transB) =>
         CheckGemm(transA, transB, 131, 130, 19, batch: 1, alpha: 0.75f, beta: 0f);
 
     /// <summary>One C tile and a long K: the product is split over several groups, whose partials are summed
@@ -325,11 +325,11 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [Theory]
     [InlineData(false, true, 0f)]
     [InlineData(true, false, 0.25f)]
-    public void GemmSplitsALongDepth(bool transA, bool transB, float beta) =>
+    public void Gemm_splits_a_long_depth(bool transA, bool transB, float beta) =>
         CheckGemm(transA, transB, 7, 8, 4 * IlgpuBackend.MinSplitDepth + 5, batch: 1, alpha: 0.5f, beta: beta);
 
     [Fact]
-    public void GemmFloat64AccumulationRoundsOnce()
+    public void Gemm_float64_accumulation_rounds_once()
     {
         foreach (var (transA, transB) in new[] { (false, false), (true, false), (false, true), (true, true) })
         {
@@ -356,7 +356,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [Theory]
     [InlineData(3, 5)]
     [InlineData(2, 300)]
-    public void SoftmaxRowsIncludingLargeValues(int rows, int cols)
+    public void Softmax_rows_including_large_values(int rows, int cols)
     {
         var x = Sequence(rows * cols);
         for (int j = 0; j < cols; j++) x[j] += 1000f; // exp(1000) overflows without the max shift
@@ -381,7 +381,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     // ---- indexing ----
 
     [Fact]
-    public void IndexSelectAndIndexAddWithRepeatedIndices()
+    public void Index_select_and_index_add_with_repeated_indices()
     {
         const int outer = 2, n = 4, k = 5, inner = 3;
         int[] idx = [3, 0, 3, 1, 3];
@@ -457,7 +457,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
 
     [Theory]
     [MemberData(nameof(Geometries))]
-    public void Im2ColAndCol2Im(ConvGeometry g)
+    public void Im2Col_and_col2im(ConvGeometry g)
     {
         var x = Sequence(g.Batch * g.Channels * g.Height * g.Width);
         int columnCount = g.Batch * g.ColumnsPerImage;
@@ -474,7 +474,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     // ---- optimiser and random numbers ----
 
     [Fact]
-    public void AdamStepMatchesTheFormula()
+    public void Adam_step_matches_the_formula()
     {
         const int n = 9;
         const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.01f, lr = 1e-3f;
@@ -506,7 +506,7 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void FillRandomMatchesHostPhilox(bool normal)
+    public void Fill_random_matches_host_philox(bool normal)
     {
         const int n = 40;
         const ulong seed = 0x1234_5678_9ABC_DEF0, counterBase = uint.MaxValue - 5; // crosses into the high counter word

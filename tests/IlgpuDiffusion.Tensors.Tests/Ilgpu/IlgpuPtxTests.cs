@@ -55,7 +55,7 @@ public sealed class IlgpuPtxTests
 
     [Theory]
     [MemberData(nameof(Kernels))]
-    public void KernelCompilesToPtx(string name, string? op)
+    public void Kernel_compiles_to_PTX(string name, string? op)
     {
         var opType = op == null ? null : typeof(SumReduce).Assembly.GetType($"{typeof(SumReduce).Namespace}.{op}", throwOnError: true);
         string ptx = CompilePtx(Kernel(typeof(IlgpuKernels), name, opType));
@@ -75,7 +75,7 @@ public sealed class IlgpuPtxTests
     [InlineData(nameof(IlgpuAttentionKernels.Forward))]
     [InlineData(nameof(IlgpuAttentionKernels.BackwardKeys))]
     [InlineData(nameof(IlgpuAttentionKernels.BackwardQueries))]
-    public void AttentionKernelCompilesWithAccumulatorsInRegisters(string name)
+    public void Attention_kernel_compiles_with_accumulators_in_registers(string name)
     {
         string ptx = CompilePtx(Kernel(typeof(IlgpuAttentionKernels), name, typeof(GpuAttentionTile)));
         Assert.Contains(".target sm_80", ptx);
@@ -85,7 +85,7 @@ public sealed class IlgpuPtxTests
 
     [Theory]
     [InlineData(typeof(GpuGemmTile))]
-    public void GemmCompilesWithAccumulatorsInRegisters(Type tile)
+    public void Gemm_compiles_with_accumulators_in_registers(Type tile)
     {
         string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.Gemm), tile));
         Assert.Contains(".shared", ptx);
@@ -96,7 +96,7 @@ public sealed class IlgpuPtxTests
     [Theory]
     [InlineData(nameof(IlgpuGemmKernel.SumSplits))]
     [InlineData(nameof(IlgpuGemmKernel.GemmFloat64))]
-    public void GemmHelperKernelsAccumulateInDouble(string name)
+    public void Gemm_helper_kernels_accumulate_in_double(string name)
     {
         string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), name));
         Assert.Contains(".target sm_80", ptx);
