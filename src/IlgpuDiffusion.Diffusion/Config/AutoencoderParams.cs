@@ -3,6 +3,7 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// <summary>The <c>autoencoder_params</c> section: the VQ-VAE / VAE architecture.</summary>
 public sealed record AutoencoderParams : BlockLayoutParams, IConfigSectionRecord
 {
+    // One property per key (ConfigBinder reads them by name): every section record has this shape on purpose.
     public required int ZChannels { get; init; }
     public required int CodebookSize { get; init; }
 

@@ -3,6 +3,7 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// <summary>The <c>dataset_params</c> section.</summary>
 public sealed record DatasetParams : IConfigSectionRecord
 {
+    // One property per key (ConfigBinder reads them by name): every section record has this shape on purpose.
     public required int ImChannels { get; init; }
     public required int ImSize { get; init; }
     public required string Name { get; init; }

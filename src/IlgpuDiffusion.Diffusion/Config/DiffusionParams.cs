@@ -3,6 +3,7 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// <summary>The <c>diffusion_params</c> section: the linear noise schedule.</summary>
 public sealed record DiffusionParams : IConfigSectionRecord
 {
+    // One property per key (ConfigBinder reads them by name): every section record has this shape on purpose.
     public required int NumTimesteps { get; init; }
     public required double BetaStart { get; init; }
     public required double BetaEnd { get; init; }

@@ -3,6 +3,7 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// <summary>The <c>ldm_params</c> section: the noise-predicting UNet's architecture.</summary>
 public sealed record LdmParams : BlockLayoutParams, IConfigSectionRecord
 {
+    // One property per key (ConfigBinder reads them by name): every section record has this shape on purpose.
     public required int TimeEmbDim { get; init; }
     public required int ConvOutChannels { get; init; }
 

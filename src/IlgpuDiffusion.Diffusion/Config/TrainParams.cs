@@ -3,6 +3,7 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// <summary>The <c>train_params</c> section: seeds, batch sizes, loss weights, learning rates and outputs.</summary>
 public sealed record TrainParams : IConfigSectionRecord
 {
+    // One property per key (ConfigBinder reads them by name): every section record has this shape on purpose.
     public required int Seed { get; init; }
     public required int LdmBatchSize { get; init; }
     public required int AutoencoderBatchSize { get; init; }

@@ -43,6 +43,7 @@ internal sealed class AutoencoderEncoder
     }
 }
 
+// The decoder mirrors the encoder's construction on purpose (the reference's layers, in reverse).
 /// <summary>conv from z_channels to mid_channels[-1] → the MidBlocks mirrored → the UpBlocks mirrored
 /// (down_channels[i] → [i−1], up-sampling and attending where DownBlock i−1 did) → GroupNorm → SiLU →
 /// conv to image channels. No output activation.</summary>

@@ -14,6 +14,7 @@ public sealed record VaeOutput(Tensor Reconstruction, Tensor EncoderOutput);
 /// </summary>
 public sealed class Vae : Module
 {
+    // Built like VqVae on purpose (the reference's two classes share encoder, decoder and 1×1 convs).
     private readonly AutoencoderEncoder _encoder;
     private readonly Conv2d _preQuantConv;
     private readonly Conv2d _postQuantConv;

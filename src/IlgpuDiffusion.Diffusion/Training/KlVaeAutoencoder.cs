@@ -5,6 +5,7 @@ using IlgpuDiffusion.Tensors.Nn;
 
 namespace IlgpuDiffusion.Diffusion.Training;
 
+// Mirrors VqVaeAutoencoder member for member on purpose: the two kinds differ only in what each member does.
 /// <summary>The KL-VAE in the stages: the KL term; the LDM learns the encoder's mean.</summary>
 public sealed class KlVaeAutoencoder(Device device, ExperimentConfig config) : IAutoencoder
 {
