@@ -58,8 +58,13 @@ public class ModelParityTests(ITestOutputHelper output)
     public void Every_model_kind_has_a_case_and_a_handler()
     {
         var names = ParityCase.ReadManifest(Fixtures.ParityFolder).Select(c => c.Name).ToList();
-        foreach (var kind in new[] { "vq_quantize", "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth",
-                     "vae_tiny", "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding", "train_vqvae_tiny_3steps", "train_unet_tiny_3steps" })
+        string[] modelKinds =
+        [
+            "vq_quantize", "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth",
+            "vae_tiny", "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding",
+            "train_vqvae_tiny_3steps", "train_unet_tiny_3steps",
+        ];
+        foreach (var kind in modelKinds)
             Assert.Contains(names, n => n == kind && Runner.HandlerFor(n) != null);
     }
 }

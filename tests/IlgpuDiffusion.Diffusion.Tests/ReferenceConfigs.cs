@@ -34,7 +34,10 @@ public static class ReferenceConfigs
         NumDownLayers = 2, NumMidLayers = 2, NumUpLayers = 2,
     };
 
-    public static readonly DatasetParams MnistDataset = new() { ImChannels = 1, ImSize = 28, Name = "mnist", ImPath = "data/mnist/train/images" };
+    public static readonly DatasetParams MnistDataset = new()
+    {
+        ImChannels = 1, ImSize = 28, Name = "mnist", ImPath = "data/mnist/train/images",
+    };
 
     public static readonly DiffusionParams DefaultDiffusion = new() { NumTimesteps = 1000, BetaStart = 0.0015, BetaEnd = 0.0195 };
 

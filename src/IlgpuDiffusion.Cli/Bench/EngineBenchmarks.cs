@@ -23,7 +23,8 @@ internal static class EngineBenchmarks
         device.Backend.Gemm(args);
         device.Backend.Gemm(args with { C = args.C with { View = exact.View }, Accumulation = GemmAccumulation.Float64 });
         double error = IlgpuDiffusion.Tensors.Parity.TensorComparison.RelativeL2(c.ToArray(), exact.ToArray());
-        Console.WriteLine($"{device.Name,-10} sgemm {m}x{n}x{k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} vs float64 accumulation: rel L2 {error:E2}{(error > 1e-5 ? "  WRONG" : "")}");
+        Console.WriteLine($"{device.Name,-10} sgemm {m}x{n}x{k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} "
+            + $"vs float64 accumulation: rel L2 {error:E2}{(error > 1e-5 ? "  WRONG" : "")}");
     }
 
     public static void Run(Device device)

@@ -38,14 +38,16 @@ internal static class ModelBenchmarks
                 var o = vq.Forward(x);
                 var fake = discriminator.Forward(o.Reconstruction);
                 var g = Tensor.MseLoss(o.Reconstruction, x) + o.CodebookLoss + o.CommitmentLoss.Mul(0.2f)
-                        + lpips.Forward(o.Reconstruction, x).Mean() + Tensor.MseLoss(fake, Tensor.Ones(fake.Shape.ToArray(), device)).Mul(0.5f);
+                        + lpips.Forward(o.Reconstruction, x).Mean()
+                        + Tensor.MseLoss(fake, Tensor.Ones(fake.Shape.ToArray(), device)).Mul(0.5f);
                 g.Backward();
                 var d = Tensor.MseLoss(discriminator.Forward(o.Reconstruction.Detach()), Tensor.Zeros(fake.Shape.ToArray(), device))
                         + Tensor.MseLoss(discriminator.Forward(x), Tensor.Ones(fake.Shape.ToArray(), device));
                 d.Backward();
                 optG.Step(); optD.Step(); optG.ZeroGrad(); optD.ZeroGrad();
             }, minSeconds: 3);
-            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)", m.MedianMilliseconds, PeakAndHost(device, m),
+            Timing.Report(device.Name, $"autoencoder step b{batch} (+LPIPS {lpipsNetwork}, +disc)",
+                m.MedianMilliseconds, PeakAndHost(device, m),
                 Against(m.MedianMilliseconds, gpu ? 22.6 : 735, gpu ? "PyTorch on H200" : "PyTorch+OpenBLAS, 2 threads"));
             PrintProfile(device, m);
         }

@@ -79,16 +79,30 @@ internal static class StageCommands
         yield return Import();
     }
 
-    private static Option<bool> Resume() => new("--resume") { Description = "continue the run from its last checkpoint and training state" };
-    private static Option<bool> Overwrite() => new("--overwrite") { Description = "start over even though checkpoints of an earlier run exist" };
+    private static Option<bool> Resume() => new("--resume")
+    {
+        Description = "continue the run from its last checkpoint and training state",
+    };
+
+    private static Option<bool> Overwrite() => new("--overwrite")
+    {
+        Description = "start over even though checkpoints of an earlier run exist",
+    };
 
     private static Command TrainAutoencoder()
     {
         var common = new Common();
         var resume = Resume();
         var overwrite = Overwrite();
-        var lpips = new Option<DirectoryInfo?>("--lpips-weights") { Description = $"folder with vgg16-397923af.pth and vgg.pth (or lpips_vgg16.safetensors); default {Diffusion.Models.Lpips.DefaultWeightsFolder}" };
-        var command = common.Command("train-autoencoder", "Train the VQ-VAE (or VAE) with reconstruction, codebook/commitment or KL, LPIPS and PatchGAN losses", resume, overwrite, lpips);
+        var lpips = new Option<DirectoryInfo?>("--lpips-weights")
+        {
+            Description = "folder with vgg16-397923af.pth and vgg.pth (or lpips_vgg16.safetensors); "
+                + $"default {Diffusion.Models.Lpips.DefaultWeightsFolder}",
+        };
+        var command = common.Command(
+            "train-autoencoder",
+            "Train the VQ-VAE (or VAE) with reconstruction, codebook/commitment or KL, LPIPS and PatchGAN losses",
+            resume, overwrite, lpips);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
             new AutoencoderTrainer(run, vae, parse.GetValue(lpips)?.FullName).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
         return command;
@@ -97,7 +111,9 @@ internal static class StageCommands
     private static Command InferAutoencoder()
     {
         var common = new Common();
-        var command = common.Command("infer-autoencoder", "Write input / encoded / reconstructed grids, report PSNR and codebook use, and (save_latents) cache every training latent");
+        var command = common.Command(
+            "infer-autoencoder",
+            "Write input / encoded / reconstructed grids, report PSNR and codebook use, and (save_latents) cache every training latent");
         command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae).Run()));
         return command;
     }
@@ -107,20 +123,43 @@ internal static class StageCommands
         var common = new Common();
         var resume = Resume();
         var overwrite = Overwrite();
-        var command = common.Command("train-ldm", "Train the DDPM UNet on the autoencoder's latents (cached when complete, else encoded on the fly)", resume, overwrite);
-        command.SetAction(parse => common.Run(parse, (run, vae) => new LdmTrainer(run, vae).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
+        var command = common.Command(
+            "train-ldm",
+            "Train the DDPM UNet on the autoencoder's latents (cached when complete, else encoded on the fly)",
+            resume, overwrite);
+        command.SetAction(parse => common.Run(parse, (run, vae) =>
+            new LdmTrainer(run, vae).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
         return command;
     }
 
     private static Command Sample()
     {
         var common = new Common();
-        var sampler = new Option<string>("--sampler") { Description = "ddpm (all steps, the original) or ddim", DefaultValueFactory = _ => "ddpm" };
+        var sampler = new Option<string>("--sampler")
+        {
+            Description = "ddpm (all steps, the original) or ddim",
+            DefaultValueFactory = _ => "ddpm",
+        };
         sampler.AcceptOnlyFromAmong("ddpm", "ddim");
-        var steps = new Option<int>("--steps") { Description = "DDIM steps (≤ num_timesteps)", DefaultValueFactory = _ => 50 };
-        var eta = new Option<double>("--eta") { Description = "DDIM noise scale: 0 deterministic, 1 like DDPM", DefaultValueFactory = _ => 0 };
-        var saveEvery = new Option<int>("--save-every") { Description = "also save the decoded x0 estimate every N steps (0: only the final grid)", DefaultValueFactory = _ => 0 };
-        var command = common.Command("sample", "Generate images: reverse diffusion in latent space, then decode", sampler, steps, eta, saveEvery);
+        var steps = new Option<int>("--steps")
+        {
+            Description = "DDIM steps (≤ num_timesteps)",
+            DefaultValueFactory = _ => 50,
+        };
+        var eta = new Option<double>("--eta")
+        {
+            Description = "DDIM noise scale: 0 deterministic, 1 like DDPM",
+            DefaultValueFactory = _ => 0,
+        };
+        var saveEvery = new Option<int>("--save-every")
+        {
+            Description = "also save the decoded x0 estimate every N steps (0: only the final grid)",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = common.Command(
+            "sample",
+            "Generate images: reverse diffusion in latent space, then decode",
+            sampler, steps, eta, saveEvery);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
         {
             var d = run.Config.Diffusion;
@@ -136,8 +175,17 @@ internal static class StageCommands
     private static Command Import()
     {
         var input = new Argument<FileInfo>("pth") { Description = "a state dict written by torch.save(model.state_dict())" };
-        var output = new Argument<FileInfo?>("safetensors") { Description = "output file (default: beside the input, .safetensors)", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("import", "Convert a PyTorch .pth state dict (no pickle code is run) to safetensors with the same names") { input, output };
+        var output = new Argument<FileInfo?>("safetensors")
+        {
+            Description = "output file (default: beside the input, .safetensors)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var command = new Command(
+            "import",
+            "Convert a PyTorch .pth state dict (no pickle code is run) to safetensors with the same names")
+        {
+            input, output,
+        };
         command.SetAction(parse =>
         {
             var source = parse.GetValue(input)!;

@@ -16,7 +16,8 @@ public sealed class DownBlock : ResNetAttentionBlock
     {
         _numLayers = numLayers;
         if (downSample)
-            _downSampleConv = AddModule("down_sample_conv", new Conv2d(device, outChannels, outChannels, kernelSize: 4, stride: 2, padding: 1));
+            _downSampleConv = AddModule("down_sample_conv",
+                new Conv2d(device, outChannels, outChannels, kernelSize: 4, stride: 2, padding: 1));
     }
 
     public Tensor Forward(Tensor x, Tensor? timeEmbedding = null)

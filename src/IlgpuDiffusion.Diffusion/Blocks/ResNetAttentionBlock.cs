@@ -58,7 +58,8 @@ public abstract class ResNetAttentionBlock : Module
         var h = _convFirst[i].Forward(x);
         if (_timeEmbeddingProjections != null)
         {
-            var t = timeEmbedding ?? throw new ArgumentNullException(nameof(timeEmbedding), $"{GetType().Name} was built with a time embedding and needs one");
+            var t = timeEmbedding ?? throw new ArgumentNullException(
+                nameof(timeEmbedding), $"{GetType().Name} was built with a time embedding and needs one");
             h = h + _timeEmbeddingProjections[i].Forward(t).Unsqueeze(-1).Unsqueeze(-1);
         }
         return _convSecond[i].Forward(h) + _residualInputConv[i].Forward(x);

@@ -10,12 +10,14 @@ public sealed class UpBlock : ResNetAttentionBlock
     private readonly int _numLayers;
     private readonly ConvTranspose2d? _upSampleConv;
 
-    public UpBlock(Device device, int inChannels, int outChannels, bool upSample, int numHeads, int numLayers, bool attention, int normChannels)
+    public UpBlock(Device device, int inChannels, int outChannels, bool upSample,
+        int numHeads, int numLayers, bool attention, int normChannels)
         : base(device, inChannels, outChannels, timeEmbDim: null, numLayers, attention ? numLayers : 0, normChannels, numHeads)
     {
         _numLayers = numLayers;
         if (upSample)
-            _upSampleConv = AddModule("up_sample_conv", new ConvTranspose2d(device, inChannels, inChannels, kernelSize: 4, stride: 2, padding: 1));
+            _upSampleConv = AddModule("up_sample_conv",
+                new ConvTranspose2d(device, inChannels, inChannels, kernelSize: 4, stride: 2, padding: 1));
     }
 
     public Tensor Forward(Tensor x)

@@ -11,12 +11,14 @@ public sealed class UpBlockUnet : ResNetAttentionBlock
     private readonly int _numLayers;
     private readonly ConvTranspose2d? _upSampleConv;
 
-    public UpBlockUnet(Device device, int inChannels, int outChannels, int timeEmbDim, bool upSample, int numHeads, int numLayers, int normChannels)
+    public UpBlockUnet(Device device, int inChannels, int outChannels, int timeEmbDim, bool upSample,
+        int numHeads, int numLayers, int normChannels)
         : base(device, inChannels, outChannels, timeEmbDim, numLayers, numLayers, normChannels, numHeads)
     {
         _numLayers = numLayers;
         if (upSample)
-            _upSampleConv = AddModule("up_sample_conv", new ConvTranspose2d(device, inChannels / 2, inChannels / 2, kernelSize: 4, stride: 2, padding: 1));
+            _upSampleConv = AddModule("up_sample_conv",
+                new ConvTranspose2d(device, inChannels / 2, inChannels / 2, kernelSize: 4, stride: 2, padding: 1));
     }
 
     public Tensor Forward(Tensor x, Tensor skip, Tensor timeEmbedding)

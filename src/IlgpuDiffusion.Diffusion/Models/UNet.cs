@@ -49,7 +49,8 @@ public sealed class UNet : Module
     /// <summary>The predicted noise for x_t (B, C, h, w) at integer timesteps (one per batch element).</summary>
     public Tensor Forward(Tensor x, IReadOnlyList<int> timesteps)
     {
-        if (timesteps.Count != x.Size(0)) throw new ArgumentException($"unet: {timesteps.Count} timesteps for a batch of {x.Size(0)}", nameof(timesteps));
+        if (timesteps.Count != x.Size(0))
+            throw new ArgumentException($"unet: {timesteps.Count} timesteps for a batch of {x.Size(0)}", nameof(timesteps));
         var timeEmbedding = _timeProjection.Forward(TimeEmbedding.Sinusoidal(timesteps, _timeEmbDim, Device));
         var h = _convIn.Forward(x);
         var skips = new Stack<Tensor>();

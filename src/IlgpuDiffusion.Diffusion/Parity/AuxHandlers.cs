@@ -24,7 +24,8 @@ public static class AuxHandlers
     {
         using var model = new Models.Discriminator(device, c.Int("im_channels"), Ints(c, "conv_channels"),
             Ints(c, "kernels"), Ints(c, "strides"), Ints(c, "paddings"));
-        return Detached(c, ModuleCase.Compute(c, device, model, inputs => new Dictionary<string, Tensor> { ["logits"] = model.Forward(inputs["x"]) }));
+        return Detached(c, ModuleCase.Compute(c, device, model,
+            inputs => new Dictionary<string, Tensor> { ["logits"] = model.Forward(inputs["x"]) }));
     }
 
     /// <summary>Inputs come in pairs NAME0 / NAME1; the pair "in" gives output "distance", any other "distance_NAME".</summary>
@@ -34,7 +35,9 @@ public static class AuxHandlers
         model.SetParametersRequireGrad(true); // the fixture records gradient summaries of every parameter
         return Detached(c, ModuleCase.Compute(c, device, model, inputs => inputs.Keys
             .Where(k => k.EndsWith('0') && inputs.ContainsKey(k[..^1] + "1"))
-            .ToDictionary(k => k[..^1] == "in" ? "distance" : "distance_" + k[..^1], k => model.Forward(inputs[k], inputs[k[..^1] + "1"]))));
+            .ToDictionary(
+                k => k[..^1] == "in" ? "distance" : "distance_" + k[..^1],
+                k => model.Forward(inputs[k], inputs[k[..^1] + "1"]))));
     }
 
     /// <summary>Schedule tables, add_noise at t_add, and one DDPM step for every stored stepN.*.</summary>
@@ -54,7 +57,9 @@ public static class AuxHandlers
             var steps = t.Ints ?? t.Floats!.Select(v => (int)MathF.Round(v)).ToArray();
             result["xt"] = schedule.AddNoise(c.Load("x0", device), c.Load("noise", device), steps);
         }
-        foreach (var key in c.Tensors.Keys.Where(k => k.StartsWith("step", StringComparison.Ordinal) && k.EndsWith(".xt", StringComparison.Ordinal)))
+        var stepXtKeys = c.Tensors.Keys
+            .Where(k => k.StartsWith("step", StringComparison.Ordinal) && k.EndsWith(".xt", StringComparison.Ordinal));
+        foreach (var key in stepXtKeys)
         {
             string prefix = key[..^".xt".Length];
             int step = int.Parse(prefix["step".Length..], CultureInfo.InvariantCulture);
@@ -66,13 +71,18 @@ public static class AuxHandlers
         return result;
     }
 
-    private static Tensor Table(double[] values, Device device) => Tensor.FromArray(values.Select(v => (float)v).ToArray(), [values.Length], device);
+    private static Tensor Table(double[] values, Device device) =>
+        Tensor.FromArray(values.Select(v => (float)v).ToArray(), [values.Length], device);
 
     private static int[]? Ints(ParityCase c, string field) =>
-        c.Entry.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null;
+        c.Entry.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray()
+            : null;
 
     private static double Double(ParityCase c, string field) =>
-        c.Entry.TryGetProperty(field, out var v) ? v.GetDouble() : throw new InvalidDataException($"manifest.json: case '{c.Name}' has no field '{field}'");
+        c.Entry.TryGetProperty(field, out var v)
+            ? v.GetDouble()
+            : throw new InvalidDataException($"manifest.json: case '{c.Name}' has no field '{field}'");
 
     /// <summary>New handles on the results' memory, which outlive the model's own (buffers and gradients
     /// are released with it; the memory is reference counted). The fixtures store 0-d tensors

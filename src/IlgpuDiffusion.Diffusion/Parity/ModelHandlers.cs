@@ -27,8 +27,11 @@ public static class ModelHandlers
     ];
 
 
-    private static AutoencoderParams AutoencoderConfig(ParityCase c) => ConfigBinder.FromJson<AutoencoderParams>(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
-    private static LdmParams LdmConfig(ParityCase c) => ConfigBinder.FromJson<LdmParams>(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
+    private static AutoencoderParams AutoencoderConfig(ParityCase c) =>
+        ConfigBinder.FromJson<AutoencoderParams>(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
+
+    private static LdmParams LdmConfig(ParityCase c) =>
+        ConfigBinder.FromJson<LdmParams>(c.Entry.GetProperty(LdmParams.Section), $"parity case {c.Name}");
 
     /// <summary>The quantiser alone: outputs and the gradients of x and the codebook through
     /// loss = sum(quantized · probe) + codebook_loss + commitment_beta · commitment_loss.</summary>
@@ -118,13 +121,16 @@ public static class ModelHandlers
     /// <summary>LDM steps: x_t = sqrt(ᾱ_t)·x0 + sqrt(1−ᾱ_t)·noise, loss = mse(unet(x_t, t), noise).</summary>
     private static Dictionary<string, Tensor> TrainUNetCase(ParityCase c, Device d)
     {
-        var alphaBars = LinearAlphaBars(c.Int("num_timesteps"), c.Entry.GetProperty("beta_start").GetDouble(), c.Entry.GetProperty("beta_end").GetDouble());
+        var alphaBars = LinearAlphaBars(c.Int("num_timesteps"),
+            c.Entry.GetProperty("beta_start").GetDouble(), c.Entry.GetProperty("beta_end").GetDouble());
         using var model = new UNet(d, c.Int("im_channels"), LdmConfig(c));
         return Train(c, d, model, step =>
         {
             var x0 = c.Load($"step{step}.x0", d);
             var noise = c.Load($"step{step}.noise", d);
-            var t = c.Tensor($"step{step}.t") is { Ints: { } ints } ? ints : c.Tensor($"step{step}.t").Floats!.Select(v => (int)v).ToArray();
+            var t = c.Tensor($"step{step}.t") is { Ints: { } ints }
+                ? ints
+                : c.Tensor($"step{step}.t").Floats!.Select(v => (int)v).ToArray();
             Tensor PerSample(Func<double, double> f) =>
                 Tensor.FromArray(t.Select(ti => (float)f(alphaBars[ti])).ToArray(), [t.Length, 1, 1, 1], d);
             var xt = PerSample(Math.Sqrt) * x0 + PerSample(a => Math.Sqrt(1 - a)) * noise;

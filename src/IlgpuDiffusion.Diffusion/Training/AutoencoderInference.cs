@@ -31,9 +31,11 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         var images = run.OpenDataset();
         SaveGrids(model, images);
         var evaluation = Evaluate(model, EvaluationSet(images));
-        File.WriteAllText(run.File("autoencoder_evaluation.json"), JsonSerializer.Serialize(evaluation, new JsonSerializerOptions { WriteIndented = true }));
-        run.Log.WriteLine($"infer-autoencoder: {evaluation.Dataset}: reconstruction PSNR {evaluation.Psnr:F2} dB over {evaluation.Images} images" +
-                          (evaluation.CodesUsed is { } used ? $"; codebook usage {used} of {evaluation.CodebookSize} codes" : ""));
+        File.WriteAllText(run.File("autoencoder_evaluation.json"),
+            JsonSerializer.Serialize(evaluation, new JsonSerializerOptions { WriteIndented = true }));
+        run.Log.WriteLine(
+            $"infer-autoencoder: {evaluation.Dataset}: reconstruction PSNR {evaluation.Psnr:F2} dB over {evaluation.Images} images"
+            + (evaluation.CodesUsed is { } used ? $"; codebook usage {used} of {evaluation.CodebookSize} codes" : ""));
         if (config.Train.SaveLatents) SaveLatents(model, images, checkpoint);
         return evaluation;
     }
@@ -60,7 +62,8 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         // latents are not images: each one is min–max scaled; 3 channels show as RGB, others by the first channel
         int zc = z.Size(1), zs = z.Size(2);
         var shown = zc == 3 ? z : z.Slice(1, 0, 1);
-        ImageGrid.Save(run.File("encoded_samples.png"), MinMaxPerImage(shown.ToArray(), n), n, shown.Size(1), zs, zs, perRow, fromMinusOneToOne: false);
+        ImageGrid.Save(run.File("encoded_samples.png"), MinMaxPerImage(shown.ToArray(), n),
+            n, shown.Size(1), zs, zs, perRow, fromMinusOneToOne: false);
         run.Log.WriteLine($"infer-autoencoder: grids {run.File("input_samples.png")}, encoded_samples.png, reconstructed_samples.png");
     }
 
@@ -125,6 +128,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         }
         bar.Finish();
         cache.Write(latents!, shape, images.Name, LatentCache.Fingerprint(checkpoint, images));
-        run.Log.WriteLine($"infer-autoencoder: {images.Count} latents of shape [{string.Join(", ", shape.Skip(1))}] written to {cache.Path}");
+        run.Log.WriteLine(
+            $"infer-autoencoder: {images.Count} latents of shape [{string.Join(", ", shape.Skip(1))}] written to {cache.Path}");
     }
 }

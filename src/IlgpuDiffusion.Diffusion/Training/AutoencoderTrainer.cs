@@ -15,7 +15,8 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// </summary>
 public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsWeights)
 {
-    public static readonly string[] LossNames = ["loss", "recon", "codebook", "commitment", "kl", "perceptual", "adversarial", "discriminator"];
+    public static readonly string[] LossNames =
+        ["loss", "recon", "codebook", "commitment", "kl", "perceptual", "adversarial", "discriminator"];
 
     public void Train(bool resume, bool overwrite)
     {
@@ -38,7 +39,10 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         long step = 0;
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
         long total = (long)p.AutoencoderEpochs * loader.BatchesPerEpoch;
-        run.Log.WriteLine($"train-autoencoder: {model.Kind} on {run.Device.Name}, {dataset.Name}: {dataset.Count} images, {loader.BatchesPerEpoch} batches of {p.AutoencoderBatchSize} per epoch, {total} steps{(step > 0 ? $", resuming after step {step}" : "")}; perceptual: {lpips?.GetType().Name ?? "off"}");
+        string resumeNote = step > 0 ? $", resuming after step {step}" : "";
+        run.Log.WriteLine($"train-autoencoder: {model.Kind} on {run.Device.Name}, {dataset.Name}: {dataset.Count} images, "
+            + $"{loader.BatchesPerEpoch} batches of {p.AutoencoderBatchSize} per epoch, {total} steps{resumeNote}; "
+            + $"perceptual: {lpips?.GetType().Name ?? "off"}");
         using var metrics = new MetricsLog(run.File("autoencoder_metrics.csv"), LossNames, resume ? step : -1);
         var progress = new ProgressBar("autoencoder", total, step, run.Log == Console.Out ? null : run.Log);
         string samples = run.File($"{model.Kind}_autoencoder_samples");
@@ -61,7 +65,8 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         var elapsed = progress.Finish();
         LossPlot.Save(run.File("autoencoder_losses.png"), metrics.Series.Where(s => s.Value.Count > 0)
             .ToDictionary(s => s.Key, s => (IReadOnlyList<(long, double)>)s.Value), "autoencoder losses", logScale: true);
-        run.Log.WriteLine($"train-autoencoder: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(model.CheckpointStem + ".safetensors")}");
+        run.Log.WriteLine(
+            $"train-autoencoder: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(model.CheckpointStem + ".safetensors")}");
     }
 
     private Lpips CreateLpips(string kind) => kind switch
@@ -132,6 +137,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         int n = Math.Min(8, x.Size(0)), c = x.Size(1), s = x.Size(2);
         var inputs = x.Slice(0, 0, n).ToArray();
         var outputs = reconstruction.Detach().Slice(0, 0, n).ToArray();
-        ImageGrid.Save(Path.Combine(folder, $"current_autoencoder_sample_{step}.png"), [.. inputs, .. outputs], 2 * n, c, s, s, n, fromMinusOneToOne: true);
+        ImageGrid.Save(Path.Combine(folder, $"current_autoencoder_sample_{step}.png"), [.. inputs, .. outputs],
+            2 * n, c, s, s, n, fromMinusOneToOne: true);
     }
 }

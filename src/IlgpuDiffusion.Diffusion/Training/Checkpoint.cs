@@ -25,11 +25,13 @@ public static class Checkpoint
         {
             ".pth" or ".pt" => PthReader.Read(path),
             ".safetensors" => SafeTensors.Read(path),
-            var other => throw new InvalidDataException($"checkpoint '{path}': unknown format '{other}' (expected .safetensors, or .pth written by torch.save)"),
+            var other => throw new InvalidDataException(
+                $"checkpoint '{path}': unknown format '{other}' (expected .safetensors, or .pth written by torch.save)"),
         };
     }
 
-    /// <summary>Loads weights into <paramref name="model"/>; a missing, unexpected or mis-shaped entry is an error naming it and the file.</summary>
+    /// <summary>Loads weights into <paramref name="model"/>; a missing, unexpected or mis-shaped entry is an error
+    /// naming it and the file.</summary>
     public static void LoadModel(Module model, string path)
     {
         var state = ReadStateDict(path);
@@ -67,7 +69,9 @@ public static class TrainingState
     /// <summary>Restores optimiser state into <paramref name="optimizers"/> and returns the saved progress.</summary>
     public static TrainingProgress Load(string path, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"training state '{path}' does not exist (it is written beside the checkpoints; resume needs both)", path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException(
+                $"training state '{path}' does not exist (it is written beside the checkpoints; resume needs both)", path);
         var tensors = SafeTensors.Read(path);
         var metadata = SafeTensors.ReadMetadata(path);
         if (!metadata.TryGetValue(ProgressKey, out var json))
@@ -84,7 +88,8 @@ public static class TrainingState
                 var step = tensors.TryGetValue(prefix + "step", out var st) ? st.Ints![0]
                     : throw new InvalidDataException($"training state '{path}': '{prefix}step' is missing");
                 if (!m.Shape.SequenceEqual(tensor.Shape))
-                    throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg' has shape {Tensor.ShapeString(m.Shape)}, the parameter {Tensor.ShapeString(tensor.Shape)}");
+                    throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg' has shape "
+                        + $"{Tensor.ShapeString(m.Shape)}, the parameter {Tensor.ShapeString(tensor.Shape)}");
                 adam.SetState(tensor, m.Floats!, v.Floats!, step);
             }
         return progress;

@@ -60,6 +60,7 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
     private void SaveGrid(Tensor images, string path)
     {
         int c = images.Size(1), s = images.Size(2);
-        ImageGrid.Save(path, images.Clamp(-1f, 1f).ToArray(), images.Size(0), c, s, s, run.Config.Train.NumGridRows, fromMinusOneToOne: true);
+        ImageGrid.Save(path, images.Clamp(-1f, 1f).ToArray(),
+            images.Size(0), c, s, s, run.Config.Train.NumGridRows, fromMinusOneToOne: true);
     }
 }

@@ -42,7 +42,8 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         using var adam = new Adam(unet.Parameters(), (float)p.LdmLr);
         var schedule = new LinearNoiseSchedule(config.Diffusion.NumTimesteps, config.Diffusion.BetaStart, config.Diffusion.BetaEnd);
         var generator = new Generator((ulong)p.Seed);
-        var files = new StageFiles(run, run.File("ddpm_state.safetensors"), new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) });
+        var files = new StageFiles(run, run.File("ddpm_state.safetensors"),
+            new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) });
         var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
         if (ema != null) checkpoints.Add((ema, EmaStem));
         files.GuardFreshStart(resume, overwrite, [CheckpointStem], "train-ldm");
@@ -51,7 +52,10 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
         else if (ema != null) CopyWeights(unet, ema);
         long total = (long)p.LdmEpochs * loader.BatchesPerEpoch;
-        run.Log.WriteLine($"train-ldm: UNet ({unet.Parameters().Sum(t => (long)t.Count):N0} parameters) on {run.Device.Name}, {source.Count} latents, {loader.BatchesPerEpoch} batches of {p.LdmBatchSize} per epoch, {total} steps{(step > 0 ? $", resuming after step {step}" : "")}");
+        long parameterCount = unet.Parameters().Sum(t => (long)t.Count);
+        string resumeNote = step > 0 ? $", resuming after step {step}" : "";
+        run.Log.WriteLine($"train-ldm: UNet ({parameterCount:N0} parameters) on {run.Device.Name}, {source.Count} latents, "
+            + $"{loader.BatchesPerEpoch} batches of {p.LdmBatchSize} per epoch, {total} steps{resumeNote}");
         using var metrics = new MetricsLog(run.File("ldm_metrics.csv"), ["loss"], resume ? step : -1);
         var progress = new ProgressBar("ldm", total, step, run.Log == Console.Out ? null : run.Log);
         double logged = 0;
@@ -80,7 +84,8 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
                 files.Save(checkpoints, step, epoch, generator, loader);
         }
         var elapsed = progress.Finish();
-        LossPlot.Save(run.File("ldm_losses.png"), new Dictionary<string, IReadOnlyList<(long, double)>> { ["loss"] = metrics.Series["loss"] },
+        LossPlot.Save(run.File("ldm_losses.png"),
+            new Dictionary<string, IReadOnlyList<(long, double)>> { ["loss"] = metrics.Series["loss"] },
             "LDM loss (MSE of the predicted noise)", logScale: true);
         run.Log.WriteLine($"train-ldm: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(CheckpointStem + ".safetensors")}");
     }

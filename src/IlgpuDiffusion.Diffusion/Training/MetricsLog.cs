@@ -22,7 +22,8 @@ public sealed class MetricsLog : IDisposable
         if (resumeAfterStep >= 0 && File.Exists(path))
         {
             var lines = File.ReadAllLines(path);
-            if (lines.Length > 0 && lines[0] == Header) kept.AddRange(lines.Skip(1).Where(l => RowStep(l) is { } s && s <= resumeAfterStep));
+            if (lines.Length > 0 && lines[0] == Header)
+                kept.AddRange(lines.Skip(1).Where(l => RowStep(l) is { } s && s <= resumeAfterStep));
         }
         _writer = new StreamWriter(path, append: false) { AutoFlush = true };
         _writer.WriteLine(Header);
@@ -51,7 +52,8 @@ public sealed class MetricsLog : IDisposable
         var cells = line.Split(',');
         long step = long.Parse(cells[0], CultureInfo.InvariantCulture);
         for (int i = 0; i < _columns.Length && i + 2 < cells.Length; i++)
-            if (double.TryParse(cells[i + 2], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)) _series[_columns[i]].Add((step, v));
+            if (double.TryParse(cells[i + 2], NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                _series[_columns[i]].Add((step, v));
     }
 
     private static long? RowStep(string line) =>

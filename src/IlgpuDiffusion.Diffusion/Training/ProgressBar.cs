@@ -30,7 +30,8 @@ public sealed class ProgressBar(string label, long total, long start = 0, TextWr
         const int width = 24;
         int filled = total > 0 ? (int)(width * Math.Min(1.0, (double)done / total)) : width;
         string lossText = losses == null ? "" : "  " + string.Join(" ", losses.Select(kv => $"{kv.Key} {kv.Value:G4}"));
-        string line = $"{label} {done}/{total} [{new string('#', filled)}{new string('.', width - filled)}] {rate:F2} it/s ETA {eta:hh\\:mm\\:ss}{lossText}";
+        string bar = new string('#', filled) + new string('.', width - filled);
+        string line = $"{label} {done}/{total} [{bar}] {rate:F2} it/s ETA {eta:hh\\:mm\\:ss}{lossText}";
         if (_interactive) _out.Write("\r" + line + "\u001b[K" + (last ? Environment.NewLine : ""));
         else _out.WriteLine(line);
     }

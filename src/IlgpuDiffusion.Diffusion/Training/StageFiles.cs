@@ -19,7 +19,8 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
         if (resume || overwrite) return;
         var existing = checkpointStems.Select(run.FindCheckpoint).FirstOrDefault(p => p != null);
         if (existing != null)
-            throw new InvalidOperationException($"{existing} already exists: pass --resume to continue that run or --overwrite to start over (`ildm {command}`)");
+            throw new InvalidOperationException(
+                $"{existing} already exists: pass --resume to continue that run or --overwrite to start over (`ildm {command}`)");
     }
 
     public void Save(IEnumerable<(Module Model, string Stem)> models, long step, int epoch, Generator generator, DataLoader loader)

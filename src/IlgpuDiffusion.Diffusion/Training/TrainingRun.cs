@@ -27,7 +27,9 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
     }
 
     public string RequireCheckpoint(string stem, string producedBy) => FindCheckpoint(stem)
-        ?? throw new FileNotFoundException($"no checkpoint {File(stem + ".safetensors")} (or .pth): run `ildm {producedBy}` with this config first", File(stem + ".safetensors"));
+        ?? throw new FileNotFoundException(
+            $"no checkpoint {File(stem + ".safetensors")} (or .pth): run `ildm {producedBy}` with this config first",
+            File(stem + ".safetensors"));
 
     public void EnsureTaskFolder() => Directory.CreateDirectory(TaskFolder);
 
@@ -54,7 +56,8 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
     {
         foreach (var (name, value) in losses)
             if (!double.IsFinite(value))
-                throw new TrainingDivergedException($"loss term '{name}' is {value} at step {step}; the last good checkpoint was kept (lower the learning rate or check the data)");
+                throw new TrainingDivergedException($"loss term '{name}' is {value} at step {step}; "
+                    + "the last good checkpoint was kept (lower the learning rate or check the data)");
     }
 
     /// <summary>Runs a step, turning a device out-of-memory failure into advice on the batch size.</summary>
@@ -66,8 +69,9 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
         }
         catch (DeviceOutOfMemoryException e)
         {
+            string halvedBatch = $"{batchKey.Replace('.', ':')}={Math.Max(1, batchSize / 2)}";
             throw new InsufficientMemoryException(
-                $"the device ran out of memory at {batchKey} = {batchSize}; try --set {batchKey.Replace('.', ':')}={Math.Max(1, batchSize / 2)}", e);
+                $"the device ran out of memory at {batchKey} = {batchSize}; try --set {halvedBatch}", e);
         }
     }
 }
