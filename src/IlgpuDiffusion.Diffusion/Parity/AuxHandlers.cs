@@ -18,7 +18,6 @@ public static class AuxHandlers
         new ParityHandler("ddpm_linear_schedule", DdpmSchedule),
     ];
 
-
     /// <summary>Training mode: BatchNorm normalises with batch statistics and updates its running ones.</summary>
     private static IReadOnlyDictionary<string, Tensor> Discriminator(ParityCase c, Device device)
     {

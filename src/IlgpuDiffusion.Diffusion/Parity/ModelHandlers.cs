@@ -26,7 +26,6 @@ public static class ModelHandlers
         new ParityHandler(["train_unet_"], TrainUNetCase),
     ];
 
-
     private static AutoencoderParams AutoencoderConfig(ParityCase c) =>
         ConfigBinder.FromJson<AutoencoderParams>(c.Entry.GetProperty(AutoencoderParams.Section), $"parity case {c.Name}");
 
