@@ -33,7 +33,8 @@ public class AttentionTests
 
     /// <summary>Deterministic q, k, v, an upstream gradient, and a scale of 1/sqrt(d) as in multi-head attention.</summary>
     private static (float[] Q, float[] K, float[] V, float[] DO, float Scale) Inputs(int bh, int lq, int lk, int d) =>
-        (Values(bh * lq * d, 1, 2f), Values(bh * lk * d, 2, 2f), Values(bh * lk * d, 3, 1f), Values(bh * lq * d, 4, 1f), 1f / MathF.Sqrt(d));
+        (Values(bh * lq * d, 1, 2f), Values(bh * lk * d, 2, 2f), Values(bh * lk * d, 3, 1f), Values(bh * lq * d, 4, 1f),
+            1f / MathF.Sqrt(d));
 
     /// <summary>Output and input gradients of ScaledDotProductAttention on <paramref name="device"/>, for
     /// (bh, L, D) operands viewed as (2, bh/2, L, D) when bh is even, so leading dims get flattened.</summary>
@@ -53,7 +54,12 @@ public class AttentionTests
 
     private static void Close(Result expected, Result actual, string what)
     {
-        foreach (var (name, e, a) in new[] { ("output", expected.Output, actual.Output), ("dq", expected.Dq, actual.Dq), ("dk", expected.Dk, actual.Dk), ("dv", expected.Dv, actual.Dv) })
+        var comparisons = new[]
+        {
+            ("output", expected.Output, actual.Output), ("dq", expected.Dq, actual.Dq), ("dk", expected.Dk, actual.Dk),
+            ("dv", expected.Dv, actual.Dv),
+        };
+        foreach (var (name, e, a) in comparisons)
         {
             double error = OpChecks.RelativeL2(a, e);
             Assert.True(error < Tolerance, $"{what}: {name} differs from the composed path by {error:E2} (relative L2)");
@@ -103,7 +109,8 @@ public class AttentionTests
                 scale * Enumerable.Range(0, d).Sum(c => (double)qValues[row * d + c] * kValues[(b * lk + j) * d + c])).ToArray();
             double max = scores.Max();
             double expected = max + Math.Log(scores.Sum(s => Math.Exp(s - max)));
-            Assert.True(Math.Abs(lse[row] - expected) < 1e-5 * Math.Max(1, Math.Abs(expected)), $"row {row}: log-sum-exp {lse[row]}, expected {expected}");
+            Assert.True(Math.Abs(lse[row] - expected) < 1e-5 * Math.Max(1, Math.Abs(expected)),
+                $"row {row}: log-sum-exp {lse[row]}, expected {expected}");
         }
     }
 

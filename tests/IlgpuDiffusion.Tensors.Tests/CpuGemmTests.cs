@@ -184,8 +184,9 @@ public class CpuGemmTests
                         scale += Math.Abs(cs.Beta * (double)original[at]);
                     }
                     double error = Math.Abs(c[at] - expected);
+                    double betaMagnitude = cs.Beta == 0f ? 0 : Math.Abs(cs.Beta * (double)original[at]);
                     double allowed = float64
-                        ? FloatEpsilon * (Math.Abs(expected) + (cs.Beta == 0f ? 0 : Math.Abs(cs.Beta * (double)original[at]))) + 1e-12 * scale
+                        ? FloatEpsilon * (Math.Abs(expected) + betaMagnitude) + 1e-12 * scale
                         : Tolerance * scale;
                     Assert.True(error <= allowed + 1e-30,
                         $"{cs}: batch {batch} C[{i},{j}] = {c[at]}, expected {expected} (error {error:E2}, scale {scale:E2})");

@@ -28,7 +28,8 @@ public class OpTests
                 numeric[i] = (float)((plus - minus) / (2 * step));
             }
             double error = OpChecks.RelativeL2(grads[k], numeric);
-            Assert.True(error < 1e-2, $"{op} on {device}: gradient of input {k} differs from finite differences by {error:E2} (relative L2)");
+            Assert.True(error < 1e-2,
+                $"{op} on {device}: gradient of input {k} differs from finite differences by {error:E2} (relative L2)");
         }
     }
 
@@ -42,9 +43,13 @@ public class OpTests
         var inputs = OpCatalogue.Inputs(c);
         var (expectedY, expectedGrads) = OpChecks.Run(c, inputs, Device.Cpu);
         var (y, grads) = OpChecks.Run(c, inputs, dev);
-        Assert.True(OpChecks.RelativeL2(y, expectedY) < 1e-6, $"{op} output on {device} differs from cpu: {OpChecks.RelativeL2(y, expectedY):E2}");
+        double outputError = OpChecks.RelativeL2(y, expectedY);
+        Assert.True(outputError < 1e-6, $"{op} output on {device} differs from cpu: {outputError:E2}");
         for (int k = 0; k < grads.Length; k++)
-            Assert.True(OpChecks.RelativeL2(grads[k], expectedGrads[k]) < 1e-6, $"{op} gradient {k} on {device} differs from cpu: {OpChecks.RelativeL2(grads[k], expectedGrads[k]):E2}");
+        {
+            double gradientError = OpChecks.RelativeL2(grads[k], expectedGrads[k]);
+            Assert.True(gradientError < 1e-6, $"{op} gradient {k} on {device} differs from cpu: {gradientError:E2}");
+        }
     }
 
     [SkippableTheory]

@@ -25,7 +25,8 @@ public class ParityTests
         var dev = TestDevices.Open(device);
         var c = ParityCase.ReadManifest(FixtureFolder).Single(x => x.Name == caseName);
         var result = Runner.Run(c, dev);
-        Assert.True(result.Passed, result.Describe() + "\n" + string.Join("\n", result.Comparisons.Select(x => $"  {x.Name}: {x.Error:E2}")));
+        Assert.True(result.Passed,
+            result.Describe() + "\n" + string.Join("\n", result.Comparisons.Select(x => $"  {x.Name}: {x.Error:E2}")));
     }
 
     [Fact]

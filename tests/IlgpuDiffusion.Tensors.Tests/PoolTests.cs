@@ -12,7 +12,8 @@ public class PoolTests
         const int n = 2, c = 3, h = 7, w = 6, k = 3, s = 2;
         var pads = new Padding2d(1, 1, 0, 0);
         var rng = new Random(5);
-        var x = Enumerable.Range(0, n * c * h * w).Select(_ => -1f - (float)rng.NextDouble()).ToArray(); // all negative: a zero pad would win
+        // all negative: a zero pad would win
+        var x = Enumerable.Range(0, n * c * h * w).Select(_ => -1f - (float)rng.NextDouble()).ToArray();
         int oh = (h + 1 - k) / s + 1, ow = (w + 1 - k) / s + 1;
         var expected = new float[n * c * oh * ow];
         for (int i = 0; i < n * c; i++)

@@ -93,7 +93,8 @@ public interface IBackend : IDisposable
 
     /// <summary>y (contiguous, of <paramref name="shape"/>) = op(a, b) with a and b read through strides
     /// (a stride of 0 broadcasts). Rank ≤ 6.</summary>
-    void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp;
+    void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank)
+        where TOp : struct, IBinaryOp;
 
     /// <summary>y (contiguous, of <paramref name="shape"/>) = condition ≠ 0 ? a : b (torch.where; a NaN condition
     /// selects a), all three read through strides as in <see cref="Binary{TOp}"/>. 1 ≤ rank ≤ 6. y may be the

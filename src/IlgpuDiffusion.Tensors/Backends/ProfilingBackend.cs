@@ -41,9 +41,11 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
         {
             double total = _entries.Values.Sum(e => e.Ticks), msPerTick = 1000.0 / Stopwatch.Frequency / runs;
             var lines = _entries.OrderByDescending(e => e.Value.Ticks).Take(top).Select(e => string.Create(CultureInfo.InvariantCulture,
-                $"  {e.Key,-58} {e.Value.Calls / (double)runs,8:F1} calls {e.Value.Ticks * msPerTick,9:F3} ms {100 * e.Value.Ticks / Math.Max(total, 1),6:F1} %"));
+                $"  {e.Key,-58} {e.Value.Calls / (double)runs,8:F1} calls {e.Value.Ticks * msPerTick,9:F3} ms "
+                    + $"{100 * e.Value.Ticks / Math.Max(total, 1),6:F1} %"));
             return string.Join(Environment.NewLine, lines.Prepend(string.Create(CultureInfo.InvariantCulture,
-                $"  profile per run ({runs} runs): {_entries.Values.Sum(e => e.Calls) / (double)runs:F0} calls, {total * msPerTick:F2} ms with a wait after each")));
+                $"  profile per run ({runs} runs): {_entries.Values.Sum(e => e.Calls) / (double)runs:F0} calls, "
+                    + $"{total * msPerTick:F2} ms with a wait after each")));
         }
     }
 
@@ -81,7 +83,9 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
 
     public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
     {
-        long t = Begin(); executor.StridedCopy(source, sourceStrides, destination, destinationStrides, shape, rank); End($"StridedCopy rank {rank}", t);
+        long t = Begin();
+        executor.StridedCopy(source, sourceStrides, destination, destinationStrides, shape, rank);
+        End($"StridedCopy rank {rank}", t);
     }
 
     public void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp
@@ -89,12 +93,14 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
         long t = Begin(); executor.Unary<TOp>(x, y, n, a, b); End($"Unary {OpName<TOp>()}", t);
     }
 
-    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
+    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b)
+        where TOp : struct, IUnaryOp
     {
         long t = Begin(); executor.UnaryBackward<TOp>(x, y, dy, dx, n, a, b); End($"UnaryBackward {OpName<TOp>()}", t);
     }
 
-    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
+    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank)
+        where TOp : struct, IBinaryOp
     {
         long t = Begin(); executor.Binary<TOp>(a, aStrides, b, bStrides, y, shape, rank); End($"Binary {OpName<TOp>()} rank {rank}", t);
     }
@@ -137,24 +143,33 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
     public void GroupNormForward(BufferView x, BufferView gamma, BufferView beta, BufferView y, BufferView mean, BufferView rstd,
         int batch, int channels, int spatial, int groups, float eps)
     {
-        long t = Begin(); executor.GroupNormForward(x, gamma, beta, y, mean, rstd, batch, channels, spatial, groups, eps); End("GroupNormForward", t);
+        long t = Begin();
+        executor.GroupNormForward(x, gamma, beta, y, mean, rstd, batch, channels, spatial, groups, eps);
+        End("GroupNormForward", t);
     }
 
     public void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
         BufferView dx, BufferView dgamma, BufferView dbeta, int batch, int channels, int spatial, int groups)
     {
-        long t = Begin(); executor.GroupNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, batch, channels, spatial, groups); End("GroupNormBackward", t);
+        long t = Begin();
+        executor.GroupNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, batch, channels, spatial, groups);
+        End("GroupNormBackward", t);
     }
 
-    public void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp, int bh, int lq, int lk, int d, float scale)
+    public void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp,
+        int bh, int lq, int lk, int d, float scale)
     {
-        long t = Begin(); executor.AttentionForward(q, k, v, o, logSumExp, bh, lq, lk, d, scale); End($"AttentionForward bh{bh} {lq}x{lk} d{d}", t);
+        long t = Begin();
+        executor.AttentionForward(q, k, v, o, logSumExp, bh, lq, lk, d, scale);
+        End($"AttentionForward bh{bh} {lq}x{lk} d{d}", t);
     }
 
     public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
     {
-        long t = Begin(); executor.AttentionBackward(q, k, v, o, dO, logSumExp, dq, dk, dv, bh, lq, lk, d, scale); End($"AttentionBackward bh{bh} {lq}x{lk} d{d}", t);
+        long t = Begin();
+        executor.AttentionBackward(q, k, v, o, dO, logSumExp, dq, dk, dv, bh, lq, lk, d, scale);
+        End($"AttentionBackward bh{bh} {lq}x{lk} d{d}", t);
     }
 
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
@@ -180,7 +195,9 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
     public void AdamStep(BufferView p, BufferView g, BufferView m, BufferView v, int n,
         float beta1, float beta2, float eps, float weightDecay, float stepSize, float sqrtBiasCorrection2)
     {
-        long t = Begin(); executor.AdamStep(p, g, m, v, n, beta1, beta2, eps, weightDecay, stepSize, sqrtBiasCorrection2); End("AdamStep", t);
+        long t = Begin();
+        executor.AdamStep(p, g, m, v, n, beta1, beta2, eps, weightDecay, stepSize, sqrtBiasCorrection2);
+        End("AdamStep", t);
     }
 
     public void FillRandom(BufferView y, int n, ulong seed, ulong counterBase, bool normal)

@@ -2,7 +2,8 @@ namespace IlgpuDiffusion.Tensors.Nn;
 
 public sealed class Conv2d : Layer
 {
-    public Conv2d(Device device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true, Generator? init = null)
+    public Conv2d(Device device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
+        bool bias = true, Generator? init = null)
         : base(device)
     {
         Stride = stride;
@@ -22,7 +23,8 @@ public sealed class Conv2d : Layer
 
 public sealed class ConvTranspose2d : Layer
 {
-    public ConvTranspose2d(Device device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true, Generator? init = null)
+    public ConvTranspose2d(Device device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
+        bool bias = true, Generator? init = null)
         : base(device)
     {
         Stride = stride;
@@ -59,7 +61,8 @@ public sealed class GroupNorm : Layer
 {
     public GroupNorm(Device device, int numGroups, int numChannels, float eps = 1e-5f) : base(device)
     {
-        if (numChannels % numGroups != 0) throw new ArgumentException($"GroupNorm: {numGroups} groups do not divide {numChannels} channels");
+        if (numChannels % numGroups != 0)
+            throw new ArgumentException($"GroupNorm: {numGroups} groups do not divide {numChannels} channels");
         NumGroups = numGroups;
         Eps = eps;
         Weight = AddParameter("weight", numChannels);
@@ -199,7 +202,8 @@ public sealed class MultiheadAttention : Module
 {
     public MultiheadAttention(Device device, int embedDim, int numHeads, Generator? init = null) : base(device)
     {
-        if (embedDim % numHeads != 0) throw new ArgumentException($"MultiheadAttention: embed_dim {embedDim} is not divisible by num_heads {numHeads}");
+        if (embedDim % numHeads != 0)
+            throw new ArgumentException($"MultiheadAttention: embed_dim {embedDim} is not divisible by num_heads {numHeads}");
         NumHeads = numHeads;
         InProjWeight = AddParameter("in_proj_weight", 3 * embedDim, embedDim);
         InProjBias = AddParameter("in_proj_bias", 3 * embedDim);
@@ -214,7 +218,8 @@ public sealed class MultiheadAttention : Module
     public Tensor InProjBias { get; }
     public Linear OutProj { get; }
 
-    /// <summary>Attention of <paramref name="query"/> (B, Lq, E) over <paramref name="keyValue"/> (B, Lk, E); pass the same tensor for self-attention.</summary>
+    /// <summary>Attention of <paramref name="query"/> (B, Lq, E) over <paramref name="keyValue"/> (B, Lk, E); pass the
+    /// same tensor for self-attention.</summary>
     public Tensor Forward(Tensor query, Tensor keyValue) =>
         Tensor.MultiheadAttention(query, keyValue, NumHeads, InProjWeight, InProjBias, OutProj.Weight, OutProj.Bias!);
 }

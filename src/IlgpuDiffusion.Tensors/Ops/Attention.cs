@@ -35,7 +35,8 @@ public sealed partial class Tensor
             var dq = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
             var dk = new Tensor(k.Device, (int[])k._shape.Clone(), DType.Float32);
             var dv = new Tensor(v.Device, (int[])v._shape.Clone(), DType.Float32);
-            q.Backend.AttentionBackward(q.View, k.View, v.View, o.View, g.View, logSumExp.View, dq.View, dk.View, dv.View, bh, lq, lk, d, scale);
+            q.Backend.AttentionBackward(q.View, k.View, v.View, o.View, g.View, logSumExp.View, dq.View, dk.View, dv.View,
+                bh, lq, lk, d, scale);
             return [GradientIfRequired(q, dq), GradientIfRequired(k, dk), GradientIfRequired(v, dv)];
         });
         if (!o.RequiresGrad) logSumExp.Dispose(); // only the backward reads it
@@ -59,7 +60,8 @@ public sealed partial class Tensor
         Tensor inProjWeight, Tensor inProjBias, Tensor outProjWeight, Tensor outProjBias)
     {
         if (query.Rank != 3 || keyValue.Rank != 3 || query._shape[0] != keyValue._shape[0] || query._shape[2] != keyValue._shape[2])
-            throw new ArgumentException($"multihead_attention: query {ShapeString(query._shape)} and key/value {ShapeString(keyValue._shape)} must be (B, L, E) with equal B and E");
+            throw new ArgumentException($"multihead_attention: query {ShapeString(query._shape)} and key/value "
+                + $"{ShapeString(keyValue._shape)} must be (B, L, E) with equal B and E");
         int batch = query._shape[0], lq = query._shape[1], lk = keyValue._shape[1], e = query._shape[2];
         if (e % numHeads != 0) throw new ArgumentException($"multihead_attention: embedding {e} is not divisible by {numHeads} heads");
         int headDim = e / numHeads;

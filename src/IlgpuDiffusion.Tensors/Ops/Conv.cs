@@ -19,12 +19,14 @@ public sealed partial class Tensor
     {
         const string op = "conv2d";
         if (x.Rank != 4 || weight.Rank != 4 || x._shape[1] != weight._shape[1])
-            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match (expected NCHW input with C = weight.shape[1])");
+            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match "
+                + "(expected NCHW input with C = weight.shape[1])");
         CheckSameDevice(x, weight, op);
         int batch = x._shape[0], cin = x._shape[1], h = x._shape[2], w = x._shape[3];
         int cout = weight._shape[0], kh = weight._shape[2], kw = weight._shape[3];
         int outH = (h + padding.Top + padding.Bottom - kh) / stride + 1, outW = (w + padding.Left + padding.Right - kw) / stride + 1;
-        if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kh}x{kw} with this padding");
+        if (outH <= 0 || outW <= 0)
+            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kh}x{kw} with this padding");
         var g = new ConvGeometry(batch, cin, h, w, kh, kw, stride, stride, padding.Top, padding.Left, outH, outW) { BatchInner = true };
         int columns = batch * g.ColumnCols;
 
@@ -77,7 +79,8 @@ public sealed partial class Tensor
     {
         const string op = "conv_transpose2d";
         if (x.Rank != 4 || weight.Rank != 4 || x._shape[1] != weight._shape[0])
-            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match (expected NCHW input with C = weight.shape[0])");
+            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match "
+                + "(expected NCHW input with C = weight.shape[0])");
         CheckSameDevice(x, weight, op);
         int batch = x._shape[0], cin = x._shape[1], h = x._shape[2], w = x._shape[3];
         int cout = weight._shape[1], kh = weight._shape[2], kw = weight._shape[3];
@@ -135,6 +138,7 @@ public sealed partial class Tensor
     private static (int Rows, int Cols) AsMatrix(Tensor t) => (t._shape[0], Layout.Product(t._shape, from: 1));
 
     /// <summary>(A, B, S) → (B, A, S): moves between image-major (N, C, H·W) and channel-major (C, N·H·W) layouts.</summary>
-    private static void SwapBatchAndChannels(Backends.IBackend backend, BufferView source, BufferView destination, int a, int b, int spatial) =>
+    private static void SwapBatchAndChannels(Backends.IBackend backend, BufferView source, BufferView destination,
+        int a, int b, int spatial) =>
         Layout.Copy(backend, source, [b * spatial, spatial, 1], destination, [spatial, a * spatial, 1], [a, b, spatial]);
 }

@@ -20,13 +20,15 @@ public sealed partial class Tensor
         b.RequireDType(DType.Float32, op);
         CheckSameDevice(a, b, op);
         if (a.Rank < 2 || b.Rank < 2)
-            throw new ArgumentException($"{op}: both operands need at least 2 dimensions, got {ShapeString(a._shape)} and {ShapeString(b._shape)}");
+            throw new ArgumentException(
+                $"{op}: both operands need at least 2 dimensions, got {ShapeString(a._shape)} and {ShapeString(b._shape)}");
         int m = transA ? a._shape[^1] : a._shape[^2], ka = transA ? a._shape[^2] : a._shape[^1];
         int kb = transB ? b._shape[^1] : b._shape[^2], n = transB ? b._shape[^2] : b._shape[^1];
         bool sharedB = b.Rank == 2 && a.Rank > 2;
         bool batchMatches = a.Rank == b.Rank && a._shape.AsSpan(0, a.Rank - 2).SequenceEqual(b._shape.AsSpan(0, b.Rank - 2));
         if (ka != kb || !(sharedB || batchMatches))
-            throw new ArgumentException($"{op}: shapes {ShapeString(a._shape)}{(transA ? "ᵀ" : "")} and {ShapeString(b._shape)}{(transB ? "ᵀ" : "")} are not compatible");
+            throw new ArgumentException($"{op}: shapes {ShapeString(a._shape)}{(transA ? "ᵀ" : "")} and "
+                + $"{ShapeString(b._shape)}{(transB ? "ᵀ" : "")} are not compatible");
 
         if (sharedB && transA) throw new NotSupportedException($"{op}: a transposed batched left operand with a shared 2-D right operand");
         int batch = Layout.Product(a._shape, 0, a.Rank - 2);

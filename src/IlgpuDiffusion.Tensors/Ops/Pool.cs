@@ -12,8 +12,11 @@ public sealed partial class Tensor
         const string op = "unfold";
         if (x.Rank != 4) throw new ArgumentException($"{op}: expected an NCHW input, got {ShapeString(x._shape)}");
         int batch = x._shape[0], channels = x._shape[1], h = x._shape[2], w = x._shape[3];
-        int outH = (h + padding.Top + padding.Bottom - kernelH) / stride + 1, outW = (w + padding.Left + padding.Right - kernelW) / stride + 1;
-        if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kernelH}x{kernelW} with this padding");
+        int outH = (h + padding.Top + padding.Bottom - kernelH) / stride + 1;
+        int outW = (w + padding.Left + padding.Right - kernelW) / stride + 1;
+        if (outH <= 0 || outW <= 0)
+            throw new ArgumentException(
+                $"{op}: input {ShapeString(x._shape)} is smaller than kernel {kernelH}x{kernelW} with this padding");
         var g = new ConvGeometry(batch, channels, h, w, kernelH, kernelW, stride, stride, padding.Top, padding.Left, outH, outW);
         var cols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
         x.Backend.Im2Col(x.View, cols.View, g);

@@ -33,7 +33,8 @@ public sealed partial class Tensor
     {
         RequireDType(DType.Float32, min ? "argmin" : "argmax");
         int d = NormaliseDim(dim, Rank);
-        if (_shape[d] == 0) throw new ArgumentException($"{(min ? "argmin" : "argmax")} over an empty dimension of shape {ShapeString(_shape)}");
+        if (_shape[d] == 0)
+            throw new ArgumentException($"{(min ? "argmin" : "argmax")} over an empty dimension of shape {ShapeString(_shape)}");
         var y = new Tensor(Device, ReducedShape([d], keepDim), DType.Int32);
         Backend.ArgReduce(View, y.View, Layout.Product(_shape, 0, d), _shape[d], Layout.Product(_shape, d + 1), min);
         return y;
@@ -53,7 +54,8 @@ public sealed partial class Tensor
         var set = new SortedSet<int>();
         if (dims == null || dims.Length == 0) { for (int d = 0; d < Rank; d++) set.Add(d); }
         else foreach (int d in dims)
-            if (!set.Add(NormaliseDim(d, Rank))) throw new ArgumentException($"dimension {d} repeated in reduction over shape {ShapeString(_shape)}");
+            if (!set.Add(NormaliseDim(d, Rank)))
+                throw new ArgumentException($"dimension {d} repeated in reduction over shape {ShapeString(_shape)}");
         return set;
     }
 
@@ -71,7 +73,9 @@ public sealed partial class Tensor
         for (int i = runs.Count - 1; i >= 0; i--)
         {
             var (first, last) = runs[i];
-            int outer = Layout.Product(working, 0, first), r = Layout.Product(working, first, last + 1), inner = Layout.Product(working, last + 1);
+            int outer = Layout.Product(working, 0, first);
+            int r = Layout.Product(working, first, last + 1);
+            int inner = Layout.Product(working, last + 1);
             for (int d = first; d <= last; d++) working[d] = 1;
             var next = new Tensor(Device, (int[])working.Clone(), DType.Float32);
             if (next.Count > 0) Backend.Reduce<TOp>(current.View, next.View, outer, r, inner);
@@ -79,7 +83,8 @@ public sealed partial class Tensor
             current = next;
         }
         if (current == this) current = Alias((int[])_shape.Clone()); // no dims to reduce (rank 0)
-        if (mean && current.Count > 0) Backend.Unary<AffineOp>(current.View, current.View, current.Count, 1f / Math.Max(1, reducedCount), 0f);
+        if (mean && current.Count > 0)
+            Backend.Unary<AffineOp>(current.View, current.View, current.Count, 1f / Math.Max(1, reducedCount), 0f);
         var y = keepDim ? current : current.ViewAs(ReducedShape(set, keepDim: false));
         if (y != current) current.Dispose();
 
@@ -87,7 +92,8 @@ public sealed partial class Tensor
         return Record(y, op, [x], g =>
         {
             var gk = g.Reshape(keptShape);
-            if (typeof(TOp) == typeof(SumReduce)) return [mean ? gk.Expand(x._shape).Mul(1f / Math.Max(1, reducedCount)) : gk.Expand(x._shape)];
+            if (typeof(TOp) == typeof(SumReduce))
+                return [mean ? gk.Expand(x._shape).Mul(1f / Math.Max(1, reducedCount)) : gk.Expand(x._shape)];
             // amax/amin: the gradient is shared by the elements equal to the extreme value
             var yk = y.Reshape(keptShape);
             var mask = x.Eq(yk);

@@ -110,7 +110,8 @@ public static class OpHandlers
         }).ToDictionary(e => e.Name, e => e.Tensor);
         var q = p["q"];
         var kv = p.GetValueOrDefault("kv") ?? q;
-        var y = Tensor.MultiheadAttention(q, kv, c.Int("num_heads"), weights["in_proj_weight"], weights["in_proj_bias"], weights["out_proj.weight"], weights["out_proj.bias"]);
+        var y = Tensor.MultiheadAttention(q, kv, c.Int("num_heads"), weights["in_proj_weight"], weights["in_proj_bias"],
+            weights["out_proj.weight"], weights["out_proj.bias"]);
         var result = WithGradients(c, d, p, y);
         foreach (var (name, w) in weights) result["grad.param." + name] = w.Grad!;
         return result;

@@ -299,7 +299,8 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
         for (int i = 0; i < c.Length; i++)
         {
             if (float.IsNaN(expected[i])) Assert.True(float.IsNaN(actual[i]), $"padding {i} was written");
-            else Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1f, Math.Abs(expected[i])), $"C[{i}]: expected {expected[i]}, got {actual[i]}");
+            else Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1f, Math.Abs(expected[i])),
+                $"C[{i}]: expected {expected[i]}, got {actual[i]}");
         }
     }
 
@@ -421,8 +422,9 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
                             {
                                 int h = oh * g.StrideH - g.PadH + kh, w = ow * g.StrideW - g.PadW + kw;
                                 int row = (c * g.KH + kh) * g.KW + kw;
+                                bool inside = h >= 0 && h < g.Height && w >= 0 && w < g.Width;
                                 cols[b * g.ColumnsPerImage + row * g.ColumnCols + oh * g.OutW + ow] =
-                                    h >= 0 && h < g.Height && w >= 0 && w < g.Width ? x[((b * g.Channels + c) * g.Height + h) * g.Width + w] : 0f;
+                                    inside ? x[((b * g.Channels + c) * g.Height + h) * g.Width + w] : 0f;
                             }
         return cols;
     }
@@ -450,9 +452,11 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     public static TheoryData<ConvGeometry> Geometries => new()
     {
         // 3x3, stride 2, padding 1 on a 5x6 image: OutH = 3, OutW = 3.
-        new ConvGeometry(Batch: 2, Channels: 2, Height: 5, Width: 6, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutH: 3, OutW: 3),
+        new ConvGeometry(Batch: 2, Channels: 2, Height: 5, Width: 6,
+            KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutH: 3, OutW: 3),
         // 2x3 kernel, strides (1, 2), padding top 0 / left 1 with extra bottom and right padding.
-        new ConvGeometry(Batch: 1, Channels: 3, Height: 4, Width: 5, KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadH: 0, PadW: 1, OutH: 4, OutW: 3),
+        new ConvGeometry(Batch: 1, Channels: 3, Height: 4, Width: 5,
+            KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadH: 0, PadW: 1, OutH: 4, OutW: 3),
     };
 
     [Theory]

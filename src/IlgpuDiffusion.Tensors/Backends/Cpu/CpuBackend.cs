@@ -11,8 +11,14 @@ namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 public sealed class CpuBackend : IBackend
 {
     public DeviceInfo Info { get; } = new("cpu",
-        $"managed SIMD executor ({Environment.ProcessorCount} threads, {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")})",
+        $"managed SIMD executor ({Environment.ProcessorCount} threads, {VectorInstructions})",
         GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, Environment.ProcessorCount);
+
+    /// <summary>The widest vector instructions the JIT uses on this machine.</summary>
+    private static string VectorInstructions =>
+        System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512"
+        : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2"
+        : "scalar";
 
     public void Dispose() { }
 
@@ -68,7 +74,8 @@ public sealed class CpuBackend : IBackend
         });
     }
 
-    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
+    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank)
+        where TOp : struct, IBinaryOp
     {
         float[] av = A(a), bv = A(b), yv = A(y);
         int inner = rank == 0 ? 1 : shape[rank - 1];

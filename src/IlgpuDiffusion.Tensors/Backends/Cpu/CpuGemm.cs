@@ -214,7 +214,8 @@ internal static unsafe class CpuGemm
             if (task < aTasks)
                 PackA(job, block, packA, task * PackPanelsPerTask, Math.Min(block.APanels, (task + 1) * PackPanelsPerTask));
             else
-                PackB(job, block, packB, (task - aTasks) * PackPanelsPerTask, Math.Min(block.BPanels, (task - aTasks + 1) * PackPanelsPerTask));
+                PackB(job, block, packB, (task - aTasks) * PackPanelsPerTask,
+                    Math.Min(block.BPanels, (task - aTasks + 1) * PackPanelsPerTask));
         });
         Parallel.For(0, rowBlocks * colBlocks, task =>
             Compute(job, block, packA, packB, task / colBlocks, rowBlocks, task % colBlocks, colBlocks));
@@ -350,8 +351,10 @@ internal static unsafe class CpuGemm
             MicroKernel256(kc, a, b, c, ldc, alpha, beta);
             return;
         }
-        Vector512<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
-        c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 = c6_0 = c6_1 = c7_0 = c7_1 = c8_0 = c8_1 = c9_0 = c9_1 = c10_0 = c10_1 = c11_0 = c11_1 = Vector512<float>.Zero;
+        Vector512<float> c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1,
+            c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1;
+        c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = c4_0 = c4_1 = c5_0 = c5_1 =
+            c6_0 = c6_1 = c7_0 = c7_1 = c8_0 = c8_1 = c9_0 = c9_1 = c10_0 = c10_1 = c11_0 = c11_1 = Vector512<float>.Zero;
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);

@@ -26,7 +26,9 @@ public sealed class IlgpuBackend : IBackend
         smallGroups = accelerator.AcceleratorType == AcceleratorType.CPU;
         ChunkedReductions = !smallGroups;
         // One thread per row on the CPU accelerator: its barriers are then free. The tree reduction needs a power of two.
-        rowGroupSize = smallGroups ? 1 : 1 << BitOperations.Log2((uint)Math.Min(IlgpuKernels.MaxRowGroupSize, accelerator.MaxNumThreadsPerGroup));
+        rowGroupSize = smallGroups
+            ? 1
+            : 1 << BitOperations.Log2((uint)Math.Min(IlgpuKernels.MaxRowGroupSize, accelerator.MaxNumThreadsPerGroup));
     }
 
     /// <summary>The most threads per group the GEMM and attention kernels launch with on this accelerator.</summary>
@@ -49,7 +51,8 @@ public sealed class IlgpuBackend : IBackend
             if (backend.accelerator.MaxNumThreadsPerGroup < backend.KernelGroupSize)
             {
                 backend.Dispose();
-                throw new NotSupportedException($"{name} allows {backend.accelerator.MaxNumThreadsPerGroup} threads per group; the kernels need {backend.KernelGroupSize}");
+                throw new NotSupportedException($"{name} allows {backend.accelerator.MaxNumThreadsPerGroup} threads per group; "
+                    + $"the kernels need {backend.KernelGroupSize}");
             }
             return backend;
         }
@@ -149,27 +152,32 @@ public sealed class IlgpuBackend : IBackend
             (ElementConfig(n), n, View(x), View(y), a, b);
     }
 
-    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b) where TOp : struct, IUnaryOp
+    public void UnaryBackward<TOp>(BufferView x, BufferView y, BufferView dy, BufferView dx, int n, float a, float b)
+        where TOp : struct, IUnaryOp
     {
         if (n == 0) return;
         Launcher(nameof(IlgpuKernels.UnaryBackward), typeof(TOp),
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(IlgpuKernels.UnaryBackward<TOp>))
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(
+                IlgpuKernels.UnaryBackward<TOp>))
             (ElementConfig(n), n, View(x), View(y), View(dy), View(dx), a, b);
     }
 
-    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank) where TOp : struct, IBinaryOp
+    public void Binary<TOp>(BufferView a, Dim6 aStrides, BufferView b, Dim6 bStrides, BufferView y, Dim6 shape, int rank)
+        where TOp : struct, IBinaryOp
     {
         int count = Dim6.Count(shape, rank);
         if (count == 0) return;
         if (rank == 1 && aStrides.D0 == 1 && bStrides.D0 == 1)
         {
             Launcher(nameof(IlgpuKernels.BinaryContiguous), typeof(TOp),
-                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IlgpuKernels.BinaryContiguous<TOp>))
+                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                    IlgpuKernels.BinaryContiguous<TOp>))
                 (ElementConfig(count), count, View(a), View(b), View(y));
             return;
         }
         Launcher(nameof(IlgpuKernels.Binary), typeof(TOp),
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6, int>(IlgpuKernels.Binary<TOp>))
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, Dim6, ArrayView<float>, Dim6, ArrayView<float>, Dim6, int>(
+                IlgpuKernels.Binary<TOp>))
             (ElementConfig(count), count, View(a), aStrides, View(b), bStrides, View(y), shape, rank);
     }
 
@@ -277,7 +285,8 @@ public sealed class IlgpuBackend : IBackend
         {
             int count = args.Batch * args.M * args.N;
             Launcher(nameof(IlgpuGemmKernel.GemmFloat64), null,
-                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.GemmFloat64))
+                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(
+                    IlgpuGemmKernel.GemmFloat64))
                 (ElementConfig(count), count, View(args.A.View), View(args.B.View), View(args.C.View), p);
         }
         else if (smallGroups) Gemm<CpuGemmTile>(args, p);
@@ -311,9 +320,11 @@ public sealed class IlgpuBackend : IBackend
             (ElementConfig(count), count, partials, View(args.C.View), p);
     }
 
-    private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p) where TTile : struct, IGemmTile =>
+    private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p)
+        where TTile : struct, IGemmTile =>
         Launcher(nameof(IlgpuGemmKernel.Gemm), typeof(TTile),
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.Gemm<TTile>))
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(
+                IlgpuGemmKernel.Gemm<TTile>))
             (IlgpuGemmKernel.Config<TTile>(p, batch), a, b, c, p);
 
     public void Softmax(BufferView x, BufferView y, int rows, int cols)
@@ -339,8 +350,10 @@ public sealed class IlgpuBackend : IBackend
     {
         if (batch == 0 || channels == 0 || spatial == 0) return;
         Launcher(nameof(IlgpuNormKernels.GroupNormForward), null,
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float>(IlgpuNormKernels.GroupNormForward))
-            (RowConfig(batch * groups), View(x), View(gamma), View(beta), View(y), View(mean), View(rstd), spatial, groups, channels / groups, eps);
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, int, int, float>(IlgpuNormKernels.GroupNormForward))
+            (RowConfig(batch * groups), View(x), View(gamma), View(beta), View(y), View(mean), View(rstd),
+                spatial, groups, channels / groups, eps);
     }
 
     public void GroupNormBackward(BufferView x, BufferView gamma, BufferView mean, BufferView rstd, BufferView dy,
@@ -348,11 +361,15 @@ public sealed class IlgpuBackend : IBackend
     {
         if (batch == 0 || channels == 0 || spatial == 0) return;
         Launcher(nameof(IlgpuNormKernels.GroupNormBackwardInput), null,
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(IlgpuNormKernels.GroupNormBackwardInput))
-            (RowConfig(batch * groups), View(x), View(gamma), View(mean), View(rstd), View(dy), View(dx), spatial, groups, channels / groups);
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, int, int>(IlgpuNormKernels.GroupNormBackwardInput))
+            (RowConfig(batch * groups), View(x), View(gamma), View(mean), View(rstd), View(dy), View(dx),
+                spatial, groups, channels / groups);
         Launcher(nameof(IlgpuNormKernels.GroupNormBackwardAffine), null,
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(IlgpuNormKernels.GroupNormBackwardAffine))
-            (RowConfig(channels), View(x), View(mean), View(rstd), View(dy), View(dgamma), View(dbeta), batch, channels, spatial, groups, channels / groups);
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, int, int, int, int>(IlgpuNormKernels.GroupNormBackwardAffine))
+            (RowConfig(channels), View(x), View(mean), View(rstd), View(dy), View(dgamma), View(dbeta),
+                batch, channels, spatial, groups, channels / groups);
     }
 
     // ---- fused attention ----
@@ -368,11 +385,11 @@ public sealed class IlgpuBackend : IBackend
         else AttentionForward<GpuAttentionTile>(q, k, v, o, logSumExp, bh, p);
     }
 
-    private void AttentionForward<TTile>(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp, int bh, AttentionParams p)
-        where TTile : struct, IAttentionTile =>
+    private void AttentionForward<TTile>(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp, int bh,
+        AttentionParams p) where TTile : struct, IAttentionTile =>
         Launcher(nameof(IlgpuAttentionKernels.Forward), typeof(TTile),
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(
-                IlgpuAttentionKernels.Forward<TTile>))
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                AttentionParams>(IlgpuAttentionKernels.Forward<TTile>))
             (IlgpuAttentionKernels.ForwardConfig<TTile>(bh, p.Lq), View(q), View(k), View(v), View(o), View(logSumExp), p);
 
     public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
@@ -389,19 +406,22 @@ public sealed class IlgpuBackend : IBackend
     {
         // dk, dv per key tile and dq per query tile: each output row has one writer, so no atomics.
         Launcher(nameof(IlgpuAttentionKernels.BackwardKeys), typeof(TTile),
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardKeys<TTile>))
-            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lk), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dk), View(dv), p);
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardKeys<TTile>))
+            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lk), View(q), View(k), View(v), View(o), View(dO), View(logSumExp),
+                View(dk), View(dv), p);
         Launcher(nameof(IlgpuAttentionKernels.BackwardQueries), typeof(TTile),
-            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardQueries<TTile>))
-            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lq), View(q), View(k), View(v), View(o), View(dO), View(logSumExp), View(dq), p);
+            () => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, AttentionParams>(IlgpuAttentionKernels.BackwardQueries<TTile>))
+            (IlgpuAttentionKernels.BackwardConfig<TTile>(bh, p.Lq), View(q), View(k), View(v), View(o), View(dO), View(logSumExp),
+                View(dq), p);
     }
 
     private static AttentionParams AttentionParams(int lq, int lk, int d, float scale)
     {
         if (lq < 1 || lk < 1 || d < 1 || d > IlgpuAttentionKernels.MaxHeadDim)
-            throw new ArgumentException($"fused attention needs lq, lk ≥ 1 and 1 ≤ d ≤ {IlgpuAttentionKernels.MaxHeadDim}; got lq {lq}, lk {lk}, d {d}");
+            throw new ArgumentException(
+                $"fused attention needs lq, lk ≥ 1 and 1 ≤ d ≤ {IlgpuAttentionKernels.MaxHeadDim}; got lq {lq}, lk {lk}, d {d}");
         return new AttentionParams { Lq = lq, Lk = lk, D = d, Scale = scale };
     }
 
@@ -412,7 +432,8 @@ public sealed class IlgpuBackend : IBackend
         int count = outer * k * inner;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.IndexSelect), null,
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexSelect))
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(
+                IlgpuKernels.IndexSelect))
             (ElementConfig(count), count, View(x), IntView(idx), View(y), n, k, inner);
     }
 
@@ -421,7 +442,8 @@ public sealed class IlgpuBackend : IBackend
         int count = outer * k * inner;
         if (count == 0) return;
         Launcher(nameof(IlgpuKernels.IndexAdd), null,
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(IlgpuKernels.IndexAdd))
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(
+                IlgpuKernels.IndexAdd))
             (ElementConfig(count), count, View(dy), IntView(idx), View(dx), n, k, inner);
     }
 
@@ -453,10 +475,12 @@ public sealed class IlgpuBackend : IBackend
         if (n == 0) return;
         var parameters = new AdamParams
         {
-            Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay, StepSize = stepSize, SqrtBiasCorrection2 = sqrtBiasCorrection2,
+            Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay, StepSize = stepSize,
+            SqrtBiasCorrection2 = sqrtBiasCorrection2,
         };
         Launcher(nameof(IlgpuKernels.AdamStep), null,
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(IlgpuKernels.AdamStep))
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParams>(
+                IlgpuKernels.AdamStep))
             (ElementConfig(n), n, View(p), View(g), View(m), View(v), parameters);
     }
 

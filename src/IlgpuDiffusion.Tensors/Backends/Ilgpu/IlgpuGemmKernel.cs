@@ -20,8 +20,10 @@ internal struct Vec8
     /// <summary>Elements offset, offset + stride, …, offset + 7·stride of shared memory.</summary>
     public static Vec8 Load(ArrayView<float> source, int offset, int stride) => new()
     {
-        E0 = source[offset], E1 = source[offset + stride], E2 = source[offset + 2 * stride], E3 = source[offset + 3 * stride],
-        E4 = source[offset + 4 * stride], E5 = source[offset + 5 * stride], E6 = source[offset + 6 * stride], E7 = source[offset + 7 * stride],
+        E0 = source[offset], E1 = source[offset + stride],
+        E2 = source[offset + 2 * stride], E3 = source[offset + 3 * stride],
+        E4 = source[offset + 4 * stride], E5 = source[offset + 5 * stride],
+        E6 = source[offset + 6 * stride], E7 = source[offset + 7 * stride],
     };
 
     /// <summary>this += a · b.</summary>
@@ -88,11 +90,12 @@ internal struct CpuGemmTile : IGemmTile
 /// <summary>
 /// Register-blocked SGEMM: a group of side² threads (side = <see cref="IGemmTile.ThreadsPerSide"/>) computes a
 /// tile of C with 8·side rows and columns, stepping K by 8 through two stages of shared memory (the next slab is
-/// fetched while the current one is multiplied); each thread owns an 8x8 micro tile. Thread (tx, ty) of the side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads
-/// shared memory without bank conflicts and writes C in coalesced runs. Edge tiles load zeros outside the
-/// matrices and skip those stores. When the grid of C tiles is too small to fill the GPU and K is long (the
-/// weight gradient of a convolution: K = batch · pixels), the host splits K (<see cref="GemmParams.Splits"/>)
-/// and <see cref="SumSplits"/> adds the partial products in double, in a fixed order.
+/// fetched while the current one is multiplied); each thread owns an 8x8 micro tile. Thread (tx, ty) of the
+/// side x side grid owns rows ty + side·i and columns tx + side·j, so a warp reads shared memory without bank
+/// conflicts and writes C in coalesced runs. Edge tiles load zeros outside the matrices and skip those stores.
+/// When the grid of C tiles is too small to fill the GPU and K is long (the weight gradient of a convolution:
+/// K = batch · pixels), the host splits K (<see cref="GemmParams.Splits"/>) and <see cref="SumSplits"/> adds
+/// the partial products in double, in a fixed order.
 /// </summary>
 internal static class IlgpuGemmKernel
 {
@@ -189,7 +192,8 @@ internal static class IlgpuGemmKernel
 
     /// <summary>Quad <paramref name="u"/> of the slab (rows row0.., k k0..) of an operand whose element (r, k) is at
     /// <c>kMajor ? k·ld + r : r·ld + k</c>; zeros outside the matrix (rows, depth).</summary>
-    private static Quad FetchQuad(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth, int row0, int k0, int u, int tileRows)
+    private static Quad FetchQuad(ArrayView<float> source, int baseOffset, int ld, bool kMajor, int rows, int depth,
+        int row0, int k0, int u, int tileRows)
     {
         var (r, k) = QuadOrigin(u, kMajor, tileRows);
         int gr = row0 + r, gk = k0 + k;
@@ -264,7 +268,8 @@ internal static class IlgpuGemmKernel
             int aBase = batch * p.StrideA, bBase = batch * p.StrideB;
             double sum = 0;
             for (int k = 0; k < p.K; k++)
-                sum += (double)a[aBase + (p.TransA != 0 ? k * p.Lda + row : row * p.Lda + k)] * b[bBase + (p.TransB != 0 ? col * p.Ldb + k : k * p.Ldb + col)];
+                sum += (double)a[aBase + (p.TransA != 0 ? k * p.Lda + row : row * p.Lda + k)]
+                    * b[bBase + (p.TransB != 0 ? col * p.Ldb + k : k * p.Ldb + col)];
             Store(c, batch * p.StrideC + row * p.Ldc + col, (float)(p.Alpha * sum), p.Beta);
         }
     }

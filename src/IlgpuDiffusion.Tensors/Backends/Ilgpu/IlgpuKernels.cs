@@ -53,7 +53,8 @@ internal static class IlgpuKernels
     private static void Offsets(int linear, Dim6 shape, Dim6 stridesA, Dim6 stridesB, int rank, out int offsetA, out int offsetB) =>
         Offsets(linear, shape, stridesA, stridesB, default, rank, out offsetA, out offsetB, out _);
 
-    public static void StridedCopy(int count, ArrayView<float> src, Dim6 srcStrides, ArrayView<float> dst, Dim6 dstStrides, Dim6 shape, int rank)
+    public static void StridedCopy(int count, ArrayView<float> src, Dim6 srcStrides, ArrayView<float> dst, Dim6 dstStrides,
+        Dim6 shape, int rank)
     {
         for (int i = FirstIndex; i < count; i += IndexStride)
         {
@@ -69,14 +70,14 @@ internal static class IlgpuKernels
         for (int i = FirstIndex; i < count; i += IndexStride) y[i] = default(TOp).Apply(x[i], a, b);
     }
 
-    public static void UnaryBackward<TOp>(int count, ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, float a, float b)
-        where TOp : struct, IUnaryOp
+    public static void UnaryBackward<TOp>(int count, ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        float a, float b) where TOp : struct, IUnaryOp
     {
         for (int i = FirstIndex; i < count; i += IndexStride) dx[i] = dy[i] * default(TOp).Derivative(x[i], y[i], a, b);
     }
 
-    public static void Binary<TOp>(int count, ArrayView<float> a, Dim6 aStrides, ArrayView<float> b, Dim6 bStrides, ArrayView<float> y, Dim6 shape, int rank)
-        where TOp : struct, IBinaryOp
+    public static void Binary<TOp>(int count, ArrayView<float> a, Dim6 aStrides, ArrayView<float> b, Dim6 bStrides, ArrayView<float> y,
+        Dim6 shape, int rank) where TOp : struct, IBinaryOp
     {
         for (int i = FirstIndex; i < count; i += IndexStride)
         {
@@ -86,7 +87,8 @@ internal static class IlgpuKernels
     }
 
     /// <summary>Both inputs contiguous with the output: no index arithmetic.</summary>
-    public static void BinaryContiguous<TOp>(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) where TOp : struct, IBinaryOp
+    public static void BinaryContiguous<TOp>(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+        where TOp : struct, IBinaryOp
     {
         for (int i = FirstIndex; i < count; i += IndexStride) y[i] = default(TOp).Apply(a[i], b[i]);
     }
@@ -104,7 +106,8 @@ internal static class IlgpuKernels
     // ---- reductions over (outer, r, inner) ----
 
     /// <summary>One thread per output (o, i); neighbouring threads read neighbouring i (coalesced).</summary>
-    public static void ReducePerOutput<TOp>(int count, ArrayView<float> x, ArrayView<float> y, int r, int inner) where TOp : struct, IReduceOp
+    public static void ReducePerOutput<TOp>(int count, ArrayView<float> x, ArrayView<float> y, int r, int inner)
+        where TOp : struct, IReduceOp
     {
         for (int index = FirstIndex; index < count; index += IndexStride)
         {
