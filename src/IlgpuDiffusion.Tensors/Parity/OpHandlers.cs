@@ -21,7 +21,6 @@ public static class OpHandlers
         new ParityHandler(["adam"], Adam),
     ];
 
-
     /// <summary>Loads the named inputs as leaves that require gradients.</summary>
     private static Dictionary<string, Tensor> Leaves(ParityCase c, Device device, params string[] names) =>
         names.Where(c.Has).ToDictionary(n => n, n => c.Load(n, device, requiresGrad: true));
