@@ -15,6 +15,7 @@ namespace IlgpuDiffusion.Diffusion.Parity;
 /// </summary>
 public static class ModelHandlers
 {
+    // One handler per case-name prefix, as in the engine's OpHandlers: the same table shape on purpose.
     public static IReadOnlyList<IParityHandler> All { get; } =
     [
         new ParityHandler(["vq_quantize"], VectorQuantizeCase),

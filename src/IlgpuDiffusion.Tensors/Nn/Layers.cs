@@ -23,6 +23,7 @@ public sealed class Conv2d : Layer
 
 public sealed class ConvTranspose2d : Layer
 {
+    // Mirrors Conv2d on purpose, as torch.nn does; the weight is (in, out, k, k).
     public ConvTranspose2d(Device device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
         bool bias = true, Generator? init = null)
         : base(device)

@@ -18,12 +18,7 @@ public sealed partial class Tensor
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, Padding2d padding = default)
     {
         const string op = "conv2d";
-        if (x.Rank != 4 || weight.Rank != 4 || x._shape[1] != weight._shape[1])
-            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match "
-                + "(expected NCHW input with C = weight.shape[1])");
-        CheckSameDevice(x, weight, op);
-        int batch = x._shape[0], cin = x._shape[1], h = x._shape[2], w = x._shape[3];
-        int cout = weight._shape[0], kh = weight._shape[2], kw = weight._shape[3];
+        var (batch, cin, h, w, cout, kh, kw) = ConvShapes(x, weight, inputChannelDim: 1, op);
         int outH = (h + padding.Top + padding.Bottom - kh) / stride + 1, outW = (w + padding.Left + padding.Right - kw) / stride + 1;
         if (outH <= 0 || outW <= 0)
             throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kh}x{kw} with this padding");
@@ -65,6 +60,18 @@ public sealed partial class Tensor
         return bias == null ? conv : conv.Add(bias.Reshape(1, cout, 1, 1));
     }
 
+    /// <summary>Checks an NCHW input against a 4-D weight whose dimension <paramref name="inputChannelDim"/> holds the
+    /// input channels (1 in conv2d's (Cout, Cin, KH, KW), 0 in conv_transpose2d's (Cin, Cout, KH, KW)); returns the sizes.</summary>
+    private static (int Batch, int Cin, int H, int W, int Cout, int KH, int KW) ConvShapes(
+        Tensor x, Tensor weight, int inputChannelDim, string op)
+    {
+        if (x.Rank != 4 || weight.Rank != 4 || x._shape[1] != weight._shape[inputChannelDim])
+            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match "
+                + $"(expected NCHW input with C = weight.shape[{inputChannelDim}])");
+        CheckSameDevice(x, weight, op);
+        return (x._shape[0], x._shape[1], x._shape[2], x._shape[3], weight._shape[1 - inputChannelDim], weight._shape[2], weight._shape[3]);
+    }
+
     /// <summary>The (C·KH·KW, B·OH·OW) column matrix of x.</summary>
     private static Tensor Columns(Tensor x, in ConvGeometry g)
     {
@@ -78,12 +85,7 @@ public sealed partial class Tensor
     public static Tensor ConvTranspose2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, int padding = 0)
     {
         const string op = "conv_transpose2d";
-        if (x.Rank != 4 || weight.Rank != 4 || x._shape[1] != weight._shape[0])
-            throw new ArgumentException($"{op}: input {ShapeString(x._shape)} and weight {ShapeString(weight._shape)} do not match "
-                + "(expected NCHW input with C = weight.shape[0])");
-        CheckSameDevice(x, weight, op);
-        int batch = x._shape[0], cin = x._shape[1], h = x._shape[2], w = x._shape[3];
-        int cout = weight._shape[1], kh = weight._shape[2], kw = weight._shape[3];
+        var (batch, cin, h, w, cout, kh, kw) = ConvShapes(x, weight, inputChannelDim: 0, op);
         int outH = (h - 1) * stride - 2 * padding + kh, outW = (w - 1) * stride - 2 * padding + kw;
         if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: output would be empty for input {ShapeString(x._shape)}");
         // geometry of the forward conv that maps y (B, Cout, outH, outW) to x's spatial size

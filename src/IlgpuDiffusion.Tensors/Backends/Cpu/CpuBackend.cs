@@ -459,6 +459,7 @@ public sealed class CpuBackend : IBackend
         return (first, Math.Clamp((g.Width + g.PadW - kw + g.StrideW - 1) / g.StrideW, first, g.OutW));
     }
 
+    // Col2Im walks the same taps as Im2Col on purpose: it is its adjoint (a scatter-add where Im2Col gathers).
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
     {
         float[] cs = A(cols), ds = A(dx);

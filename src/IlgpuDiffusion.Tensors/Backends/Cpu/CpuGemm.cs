@@ -481,6 +481,7 @@ internal static unsafe class CpuGemm
         UpdateRow(c + 5 * ldc, c5_0, c5_1, va, beta);
     }
 
+    // The Vector256 twin of the Vector512 UpdateRow, kept apart like the two micro-kernels it serves.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void UpdateRow(float* row, Vector256<float> v0, Vector256<float> v1, Vector256<float> alpha, float beta)
     {

@@ -437,6 +437,7 @@ public sealed class IlgpuBackend : IBackend
             (ElementConfig(count), count, View(x), IntView(idx), View(y), n, k, inner);
     }
 
+    // Every primitive launches its kernel through the same few lines (the loader cached by name, then the arguments).
     public void IndexAdd(BufferView dy, BufferView idx, BufferView dx, int outer, int n, int k, int inner)
     {
         int count = outer * k * inner;
