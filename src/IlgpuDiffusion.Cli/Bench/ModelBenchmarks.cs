@@ -69,8 +69,8 @@ internal static class ModelBenchmarks
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>Runs every step of each configuration; <paramref name="timing"/>, when given, replaces each configuration's
-    /// own; <paramref name="jsonPath"/>, when given, receives the results.</summary>
+    /// <summary>Runs every step of each configuration, timed as <paramref name="timing"/> makes of the configuration's own
+    /// timing (the command line's overrides); <paramref name="jsonPath"/>, when given, receives the results.</summary>
     public static void Run(Device device, IReadOnlyList<ModelBenchConfiguration> configurations, string lpipsNetwork,
         Func<StepTiming, StepTiming> timing, string? jsonPath)
     {
