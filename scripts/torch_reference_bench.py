@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""Plain-PyTorch timing of the original latent-diffusion system (see shared/REFERENCE.md), reference
-mnist configuration, timing the same three things as src/IlgpuDiffusion.Cli/Bench/ModelBenchmarks.cs:
+"""Plain-PyTorch timing of the original latent-diffusion system, timing the same three steps as
+`ildm bench --suite models` (src/IlgpuDiffusion.Cli/Bench/ModelBenchmarks.cs), per configuration:
 
   1. autoencoder training step (VQ-VAE + PatchGAN discriminator + VGG16 LPIPS, two Adam steps),
   2. LDM training step (UNet on latents, DDPM linear schedule, Adam),
-  3. sampling step (UNet forward, no grad, num_samples latents at t = 500).
+  3. sampling step (UNet forward, no grad, at t = 500).
 
-Modules mirror the original's structure (state-dict names and shapes equal the listings in
-shared/parity/state_dicts; check with --check-names). Weights are random: speed does not depend on them.
-Only torch is needed (no torchvision); works with torch 1.13 and 2.x. On CPU, Debian's python3-torch
-uses whatever libblas.so.3 is selected: the netlib reference BLAS makes Linear/attention ~30x slower
-than OpenBLAS (apt-get install libopenblas0-pthread); say which one a CPU number was measured with.
+Configurations (--config): mnist (configs/mnist.json at its own batches: 64, 64, 25 samples) and
+celebhq (configs/celebhq.json at CPU-sized batches: autoencoder batch 1 at 256x256, LDM batch 2 on
+32x32 latents, 1 sample). Each step reports its median time and its peak memory: the process's peak
+resident memory during the timed runs above its resident memory before the step built its modules
+(free heap memory handed back to the system first, so an earlier step's leftovers do not count); on
+CUDA also torch.cuda.max_memory_allocated. --json FILE writes the same numbers for scripts/compare-cpu.sh.
+
+Modules mirror the original's structure: state-dict names and shapes equal the original's listings in
+tests/fixtures/parity/state_dicts (check with --check-names). Weights are random: speed does not depend
+on them. Only torch is needed (no torchvision); works with torch 1.13 and 2.x. On CPU, Debian's
+python3-torch uses whatever libblas.so.3 is selected: the netlib reference BLAS makes Linear/attention
+~30x slower than OpenBLAS (apt-get install libopenblas0-pthread); the header line says which BLAS
+library the process loaded.
 
   /usr/bin/python3 scripts/torch_reference_bench.py --device cpu --threads 2 --check-names
-  python3 scripts/torch_reference_bench.py --device cuda [--cuda-graphs]
+  python3 scripts/torch_reference_bench.py --device cuda --config mnist [--cuda-graphs]
 """
 import argparse
+import ctypes
+import gc
 import json
 import os
-import statistics
 import time
 from collections import OrderedDict
 
@@ -27,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIGS = os.path.join(HERE, '..', 'configs')
 
 
 # -------- Building blocks (the original's blocks.py: DownBlock, MidBlock, UpBlock, UpBlockUnet) --------
@@ -309,7 +319,18 @@ class LinearNoiseScheduler:
                 + self.sqrt_one_minus_alpha_cum_prod[t].reshape(shape) * noise)
 
 
-# -------- Checks and timing --------
+# -------- Configurations, checks and timing --------
+# The configurations timed, as in ModelBenchmarks.cs: the config file, the batch of each step where it differs
+# from the config's own (celebhq at a CPU-sized batch), and the default warm-up and timing of each step.
+CONFIGURATIONS = OrderedDict([
+    ('mnist', dict(file='mnist.json', autoencoder_batch=None, ldm_batch=None, num_samples=None,
+                   warmup=2, runs=3, min_seconds=3.0)),
+    ('celebhq', dict(file='celebhq.json', autoencoder_batch=1, ldm_batch=2, num_samples=1,
+                     warmup=1, runs=3, min_seconds=0.0)),
+])
+MAX_RUNS = 50
+
+
 def state_dict_listing(module):
     params = dict(module.named_parameters())  # deduplicated: repeated modules' entries count as buffers
     return ['%s\t%s\t%s' % (n, list(t.shape), 'param' if n in params else 'buffer')
@@ -319,6 +340,9 @@ def state_dict_listing(module):
 def check_names(names_dir, modules):
     for fname, module in modules:
         path = os.path.join(names_dir, fname)
+        if not os.path.isfile(path):
+            print('names  %-26s no listing in %s: not checked' % (fname, names_dir))
+            continue
         with open(path) as f:
             expected = [line.rstrip('\n') for line in f if line.strip()]
         got = state_dict_listing(module)
@@ -330,69 +354,91 @@ def check_names(names_dir, modules):
         print('names  %-26s OK (%d entries)' % (fname, len(got)))
 
 
-def median_ms(fn, sync, warmup=2, min_seconds=3.0, max_runs=50):
-    for _ in range(warmup):
-        fn()
+def loaded_blas():
+    """BLAS, LAPACK and oneDNN (convolution) libraries mapped into this process (links resolved), per /proc/self/maps."""
+    try:
+        with open('/proc/self/maps') as f:
+            paths = {line.split()[-1] for line in f if '/' in line and '.so' in line}
+    except OSError:
+        return []
+    return sorted({os.path.realpath(p) for p in paths
+                   if any(k in os.path.basename(p).lower() for k in ('blas', 'lapack', 'mkl', 'dnnl'))})
+
+
+def status_bytes(key):
+    """One memory line of /proc/self/status (VmRSS, VmHWM) in bytes; None where there is none."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def release_free_memory():
+    """Collects garbage and hands glibc's free heap pages back to the system (it keeps freed blocks otherwise),
+    so the resident size read next is what is alive."""
+    gc.collect()
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reset_peak_resident():
+    """Lowers VmHWM to the current resident size (Linux 4.0+); False where that is not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def measure(step, dev, timing, baseline):
+    """Median time of step after warm-up runs, and the peak resident memory of the timed runs above baseline
+    (the resident size before the step built its modules)."""
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    for _ in range(timing['warmup']):
+        step()
         sync()
+    peak_reset = reset_peak_resident()
+    if dev.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
     times, start = [], time.perf_counter()
-    while len(times) < 3 or (time.perf_counter() - start < min_seconds and len(times) < max_runs):
+    while len(times) < timing['runs'] or (time.perf_counter() - start < timing['min_seconds']
+                                          and len(times) < MAX_RUNS):
         t0 = time.perf_counter()
-        fn()
+        step()
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    peak = status_bytes('VmHWM')
+    # the upper median for an even count, as ildm's Timing takes it
+    result = dict(median_ms=sorted(times)[len(times) // 2], times_ms=times, warmup=timing['warmup'],
+                  process_peak_bytes=peak - baseline if peak_reset and None not in (peak, baseline) else None)
+    if dev.type == 'cuda':
+        result['device_peak_bytes'] = torch.cuda.max_memory_allocated()
+    return result
 
 
-def report(dev, what, ms):
-    print('%-11s %-44s %10.3f ms' % ('torch-' + dev, what, ms), flush=True)
+def latent_shape(config):
+    ac = config['autoencoder_params']
+    return ac['z_channels'], config['dataset_params']['im_size'] >> sum(1 for d in ac['down_sample'] if d)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    ap.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: leave the default)')
-    ap.add_argument('--config', default=os.path.join(HERE, '..', 'configs', 'mnist.json'))
-    ap.add_argument('--cuda-graphs', action='store_true', help='also time the sampling step as a CUDA graph')
-    ap.add_argument('--check-names', action='store_true', help='compare state-dict names with the listings')
-    ap.add_argument('--names-dir', default=None, help='folder of the listings (default: shared/parity/state_dicts)')
-    ap.add_argument('--min-seconds', type=float, default=3.0)
-    args = ap.parse_args()
-
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    with open(args.config) as f:
-        config = json.load(f)
-    ds, ac, lc = config['dataset_params'], config['autoencoder_params'], config['ldm_params']
-    tc, dc = config['train_params'], config['diffusion_params']
-    dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-    torch.manual_seed(5)
-    print('torch %s, device %s%s' % (torch.__version__, args.device,
-                                     ', %d threads' % torch.get_num_threads() if dev.type == 'cpu'
-                                     else ' (%s)' % torch.cuda.get_device_name()))
-
-    c, s, batch = ds['im_channels'], ds['im_size'], tc['autoencoder_batch_size']
+# Each step builds its own modules (freed when the step is done), so its peak memory is its own. Gradients are
+# dropped by zero_grad(set_to_none=True), torch 2.x's default, as the engine's Adam.ZeroGrad does.
+def autoencoder_step(config, dev, batch):
+    ds, ac, tc = config['dataset_params'], config['autoencoder_params'], config['train_params']
+    c, s = ds['im_channels'], ds['im_size']
     vq, disc, lpips = VQVAE(c, ac).to(dev), Discriminator(c).to(dev), LPIPS().to(dev).eval()
-    zc, latent = ac['z_channels'], s >> sum(1 for d in ac['down_sample'] if d)
-    unet = Unet(zc, lc).to(dev)
-
-    if args.check_names:
-        name = ds['name']
-        names_dir = args.names_dir
-        if names_dir is None:
-            candidates = [os.path.join(HERE, '..', '..', 'shared', 'parity', 'state_dicts'),
-                          os.path.join(HERE, '..', 'shared', 'parity', 'state_dicts'),
-                          '/work/shared/parity/state_dicts']
-            names_dir = next((d for d in candidates if os.path.isdir(d)), candidates[-1])
-        check_names(names_dir, [('vqvae_%s.txt' % name, vq), ('discriminator_%s.txt' % name, disc),
-                                ('lpips_vgg16.txt', lpips), ('unet_%s.txt' % name, unet)])
-
-    # 1. autoencoder training step
     opt_g = torch.optim.Adam(vq.parameters(), lr=tc['autoencoder_lr'], betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=tc['autoencoder_lr'], betas=(0.5, 0.999))
     x = torch.randn(batch, c, s, s, device=dev).clamp(-1, 1)
 
-    def autoencoder_step():
+    def step():
         recon, _, codebook_loss, commitment_loss = vq(x)
         fake = disc(recon)
         g = (F.mse_loss(recon, x) + codebook_loss + tc['commitment_beta'] * commitment_loss
@@ -403,58 +449,146 @@ def main():
         d.backward()
         opt_g.step()
         opt_d.step()
-        opt_g.zero_grad()
-        opt_d.zero_grad()
+        opt_g.zero_grad(set_to_none=True)
+        opt_d.zero_grad(set_to_none=True)
 
-    report(args.device, 'autoencoder step b%d (+LPIPS vgg16, +disc)' % batch,
-           median_ms(autoencoder_step, sync, min_seconds=args.min_seconds))
-    del opt_g, opt_d
+    return 'autoencoder step b%d (+LPIPS vgg16, +disc)' % batch, step
 
-    # 2. LDM training step
+
+def ldm_step(config, dev, batch):
+    zc, latent = latent_shape(config)
+    dc, tc = config['diffusion_params'], config['train_params']
+    unet = Unet(zc, config['ldm_params']).to(dev)
     sched = LinearNoiseScheduler(dc['num_timesteps'], dc['beta_start'], dc['beta_end'], dev)
-    b = tc['ldm_batch_size']
     opt = torch.optim.Adam(unet.parameters(), lr=tc['ldm_lr'])
-    z = torch.randn(b, zc, latent, latent, device=dev)
+    z = torch.randn(batch, zc, latent, latent, device=dev)
 
-    def ldm_step():
+    def step():
         noise = torch.randn_like(z)
-        t = torch.randint(0, sched.num_timesteps, (b,), device=dev)
+        t = torch.randint(0, sched.num_timesteps, (batch,), device=dev)
         F.mse_loss(unet(sched.add_noise(z, noise, t), t), noise).backward()
         opt.step()
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
 
-    report(args.device, 'LDM step b%d (%dx%dx%d latents)' % (b, latent, latent, zc),
-           median_ms(ldm_step, sync, min_seconds=args.min_seconds))
-    del opt
+    return 'LDM step b%d (%dx%dx%d latents)' % (batch, latent, latent, zc), step
 
-    # 3. sampling step (the original samples with model.eval(): nn.MultiheadAttention then takes its fast path)
-    unet.eval()
-    n = tc['num_samples']
+
+def sampling_step(config, dev, n):
+    zc, latent = latent_shape(config)
+    unet = Unet(zc, config['ldm_params']).to(dev).eval()  # as the original samples: attention's fast path
     xt = torch.randn(n, zc, latent, latent, device=dev)
     t500 = torch.full((n,), 500, dtype=torch.long, device=dev)
 
-    def sample_step():
+    def step():
         with torch.no_grad():
             return unet(xt, t500)
 
-    report(args.device, 'sampling step: UNet forward for %d samples' % n,
-           median_ms(sample_step, sync, min_seconds=args.min_seconds))
+    return 'sampling step: UNet forward for %d samples' % n, step
 
-    if args.cuda_graphs:
-        if dev.type != 'cuda':
-            print('--cuda-graphs: needs --device cuda; skipped')
-            return
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                sample_step()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            sample_step()
-        report(args.device, 'sampling step (CUDA graph), %d samples' % n,
-               median_ms(graph.replay, sync, min_seconds=args.min_seconds))
+
+# (name, builder, configuration key of its batch override, train_params key of the config's own batch)
+STEPS = [('autoencoder', autoencoder_step, 'autoencoder_batch', 'autoencoder_batch_size'),
+         ('ldm', ldm_step, 'ldm_batch', 'ldm_batch_size'),
+         ('sampling', sampling_step, 'num_samples', 'num_samples')]
+
+
+def cuda_graph_of(step):
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def configurations(choice):
+    """The configurations --config names: mnist, celebhq, all, or a config file (timed at its own batches)."""
+    if choice == 'all':
+        return list(CONFIGURATIONS.items())
+    if choice in CONFIGURATIONS:
+        return [(choice, CONFIGURATIONS[choice])]
+    if not os.path.isfile(choice):
+        raise SystemExit('--config: %s is neither %s nor a file' % (choice, ' | '.join(list(CONFIGURATIONS) + ['all'])))
+    name = os.path.splitext(os.path.basename(choice))[0]
+    return [(name, dict(CONFIGURATIONS['mnist'], file=os.path.abspath(choice), autoencoder_batch=None,
+                        ldm_batch=None, num_samples=None))]
+
+
+def report(dev, what, result):
+    peak = result['process_peak_bytes']
+    memory = 'peak +%d MiB resident' % (peak >> 20) if peak is not None else 'peak resident not measured'
+    if 'device_peak_bytes' in result:
+        memory += ', %d MiB on the device' % (result['device_peak_bytes'] >> 20)
+    print('%-11s %-44s %10.3f ms  %s' % ('torch-' + dev, what, result['median_ms'], memory), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    ap.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: leave the default)')
+    ap.add_argument('--config', default='all',
+                    help='mnist | celebhq | all (default), or a config file (timed at its own batches)')
+    ap.add_argument('--warmup', type=int, help='untimed runs before each step is timed (default: mnist 2, celebhq 1)')
+    ap.add_argument('--runs', type=int, help='least number of timed runs per step (default 3)')
+    ap.add_argument('--min-seconds', type=float,
+                    help='time each step for at least this long, up to %d runs (default: mnist 3, celebhq 0)'
+                    % MAX_RUNS)
+    ap.add_argument('--json', help='also write the results to this file')
+    ap.add_argument('--cuda-graphs', action='store_true', help='also time the sampling step as a CUDA graph')
+    ap.add_argument('--check-names', action='store_true', help='compare state-dict names with the listings')
+    ap.add_argument('--names-dir', default=os.path.join(HERE, '..', 'tests', 'fixtures', 'parity', 'state_dicts'),
+                    help='folder of the original\'s state-dict listings (default: tests/fixtures/parity/state_dicts)')
+    args = ap.parse_args()
+    chosen = configurations(args.config)
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    torch.manual_seed(5)
+    blas = loaded_blas()
+    print('torch %s, device %s%s' % (torch.__version__, args.device,
+                                     ', %d threads' % torch.get_num_threads() if dev.type == 'cpu'
+                                     else ' (%s)' % torch.cuda.get_device_name()))
+    print('BLAS/oneDNN loaded: %s' % (', '.join(blas) or 'none found in /proc/self/maps'))
+
+    results = []
+    for name, bench in chosen:
+        path = os.path.join(CONFIGS, bench['file'])
+        with open(path) as f:
+            config = json.load(f)
+        print('%s configuration (%s)' % (name, os.path.relpath(path)), flush=True)
+        if args.check_names:
+            c, (zc, _) = config['dataset_params']['im_channels'], latent_shape(config)
+            check_names(args.names_dir, [('vqvae_%s.txt' % name, VQVAE(c, config['autoencoder_params'])),
+                                         ('discriminator_%s.txt' % name, Discriminator(c)),
+                                         ('lpips_vgg16.txt', LPIPS()),
+                                         ('unet_%s.txt' % name, Unet(zc, config['ldm_params']))])
+        timing = {k: bench[k] if getattr(args, k) is None else getattr(args, k)
+                  for k in ('warmup', 'runs', 'min_seconds')}
+        for step_name, build, batch_key, config_key in STEPS:
+            batch = bench[batch_key] or config['train_params'][config_key]
+            release_free_memory()
+            baseline = status_bytes('VmRSS')
+            what, step = build(config, dev, batch)
+            result = measure(step, dev, timing, baseline)
+            report(args.device, what, result)
+            results.append(dict(config=name, step=step_name, what=what, batch=batch, **result))
+            if step_name == 'sampling' and args.cuda_graphs:
+                if dev.type == 'cuda':
+                    report(args.device, 'sampling step (CUDA graph), %d samples' % batch,
+                           measure(cuda_graph_of(step), dev, timing, None))
+                else:
+                    print('--cuda-graphs: needs --device cuda; skipped')
+            del step
+
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(system='pytorch', version=torch.__version__, device=args.device,
+                           threads=torch.get_num_threads(), blas=blas, steps=results), f, indent=1)
 
 
 if __name__ == '__main__':
