@@ -6,7 +6,7 @@ namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 
 /// <summary>
 /// The managed executor: plain C# over float arrays, vectorised with TensorPrimitives (which uses
-/// Vector256/Vector512 as the CPU allows) and spread over cores with Parallel.For. Runs synchronously.
+/// Vector256/Vector512 as the CPU allows) and spread over cores by CpuWorkers (persistent threads). Runs synchronously.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {

@@ -148,7 +148,7 @@ internal static unsafe class CpuGemm
     private static void RunBatchAcrossCores(Job first, int strideA, int strideB, int strideC, int batch, int cores)
     {
         int slices = Math.Min(batch, 4 * cores);
-        Parallel.For(0, slices, slice =>
+        CpuWorkers.Shared.Run(slices, slice =>
         {
             float[] packA = ArrayPool<float>.Shared.Rent(PackALength(first));
             float[] packB = ArrayPool<float>.Shared.Rent(PackBLength(first));
@@ -209,7 +209,7 @@ internal static unsafe class CpuGemm
     {
         int aTasks = (block.APanels + PackPanelsPerTask - 1) / PackPanelsPerTask;
         int bTasks = (block.BPanels + PackPanelsPerTask - 1) / PackPanelsPerTask;
-        Parallel.For(0, aTasks + bTasks, task =>
+        CpuWorkers.Shared.Run(aTasks + bTasks, task =>
         {
             if (task < aTasks)
                 PackA(job, block, packA, task * PackPanelsPerTask, Math.Min(block.APanels, (task + 1) * PackPanelsPerTask));
@@ -217,7 +217,7 @@ internal static unsafe class CpuGemm
                 PackB(job, block, packB, (task - aTasks) * PackPanelsPerTask,
                     Math.Min(block.BPanels, (task - aTasks + 1) * PackPanelsPerTask));
         });
-        Parallel.For(0, rowBlocks * colBlocks, task =>
+        CpuWorkers.Shared.Run(rowBlocks * colBlocks, task =>
             Compute(job, block, packA, packB, task / colBlocks, rowBlocks, task % colBlocks, colBlocks));
     }
 
