@@ -58,9 +58,30 @@ public class CpuWorkersTests
                 met[t] = bothRunning.SignalAndWait(Limit / 4);
             });
             Assert.Equal([true, true], met);
-            Assert.Contains("ildm-cpu-worker-1", names);
+            Assert.Equal("ildm-cpu-worker-1", names[1]); // the second half of the tasks is the worker's range
             Thread.Sleep(200); // far past the spin: the worker parks before the second round
         }
+    });
+
+    [Fact]
+    public Task A_thread_whose_range_is_done_takes_tasks_from_another() => WithinLimit(() =>
+    {
+        using var pool = new CpuWorkers(1);
+        using var lastTaskDone = new ManualResetEventSlim();
+        var threadOf = new int[4];
+        bool releasedInTime = true;
+        pool.Run(4, t =>
+        {
+            threadOf[t] = Environment.CurrentManagedThreadId;
+            // The worker's range is [2, 4); its first task holds it until task 3 is done, which only the
+            // caller, once through [0, 2), can take.
+            if (t == 2 && Thread.CurrentThread.Name == "ildm-cpu-worker-1")
+                releasedInTime = lastTaskDone.Wait(Limit / 4);
+            if (t == 3)
+                lastTaskDone.Set();
+        });
+        Assert.True(releasedInTime);
+        Assert.Equal(threadOf[0], threadOf[3]);
     });
 
     [Fact]

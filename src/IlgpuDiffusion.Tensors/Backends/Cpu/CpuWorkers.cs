@@ -4,8 +4,11 @@ namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 
 /// <summary>
 /// Persistent threads for the managed executor: background workers plus the calling thread run the tasks
-/// of one call, each thread taking the next task index from an atomic counter (so a faster thread takes
-/// more). A training step makes thousands of calls, most well under a millisecond, so handing each to the
+/// of one call. Each thread owns a contiguous range of the task indices, the same range for the same task
+/// count on every call, so consecutive primitives over the same data (packing then multiplying a GEMM block,
+/// one elementwise op after another) find their part of it in their own core's cache; a thread whose range
+/// is done takes tasks from the others' through their atomic counters, so a faster thread takes more.
+/// A training step makes thousands of calls, most well under a millisecond, so handing each to the
 /// ThreadPool costs a noticeable share of the step; these workers instead spin briefly after a call, so
 /// back-to-back calls find them awake, and only then park. One call owns the workers at a time: a call
 /// that finds them busy (another thread's, or a nested call from inside a task) runs its tasks inline on
@@ -42,7 +45,8 @@ internal sealed class CpuWorkers : IDisposable
         threads = new Thread[workers];
         for (int i = 0; i < workers; i++)
         {
-            threads[i] = new Thread(Serve) { IsBackground = true, Name = $"ildm-cpu-worker-{i + 1}" };
+            int thread = i + 1; // 0 is the caller
+            threads[i] = new Thread(() => Serve(thread)) { IsBackground = true, Name = $"ildm-cpu-worker-{thread}" };
             threads[i].Start();
         }
     }
@@ -54,7 +58,7 @@ internal sealed class CpuWorkers : IDisposable
     {
         if (tasks > 1 && threads.Length > 0 && !disposed && Interlocked.CompareExchange(ref owned, 1, 0) == 0)
         {
-            var call = new Call(tasks, body);
+            var call = new Call(tasks, threads.Length + 1, body);
             try
             {
                 Volatile.Write(ref current, call);
@@ -62,7 +66,7 @@ internal sealed class CpuWorkers : IDisposable
                 Interlocked.MemoryBarrier();
                 if (Volatile.Read(ref parked) > 0)
                     lock (gate) Monitor.PulseAll(gate);
-                call.Work();
+                call.Work(0);
                 call.WaitUntilDone();
             }
             finally
@@ -85,13 +89,13 @@ internal sealed class CpuWorkers : IDisposable
             thread.Join();
     }
 
-    private void Serve()
+    private void Serve(int thread)
     {
         Call? served = null;
         while (NextCall(served) is { } call)
         {
             served = call;
-            call.Work();
+            call.Work(thread);
         }
     }
 
@@ -125,37 +129,66 @@ internal sealed class CpuWorkers : IDisposable
 
     /// <summary>One <see cref="Run"/>: its own counters, so a worker that wakes late for a finished call
     /// finds no task left in it instead of taking one of the next call's.</summary>
-    private sealed class Call(int tasks, Action<int> body)
+    private sealed class Call
     {
-        private readonly int tasks = tasks;
-        private Action<int>? body = body;
-        private int taken = -1;
-        private int unfinished = tasks;
+        /// <summary>Ints between two range counters: one cache line, so threads taking from their own
+        /// ranges do not contend.</summary>
+        private const int CounterSpacing = 16;
+
+        private readonly int tasks;
+        private readonly int threads;
+
+        /// <summary>At r·<see cref="CounterSpacing"/>: the next task of thread r's range not yet taken.</summary>
+        private readonly int[] next;
+
+        private Action<int>? body;
+        private int unfinished;
         private int callerParked;
         private ExceptionDispatchInfo? error;
 
+        public Call(int tasks, int threads, Action<int> body)
+        {
+            this.tasks = tasks;
+            this.threads = threads;
+            this.body = body;
+            unfinished = tasks;
+            next = new int[threads * CounterSpacing];
+            for (int range = 1; range < threads; range++)
+                next[range * CounterSpacing] = RangeStart(range);
+        }
+
         public ExceptionDispatchInfo? Error => error;
 
-        /// <summary>Runs tasks until none is left to take.</summary>
-        public void Work()
+        private int RangeStart(int range) => (int)((long)range * tasks / threads);
+
+        /// <summary>Runs the tasks of <paramref name="thread"/>'s range, then whatever is left of the others'.</summary>
+        public void Work(int thread)
         {
-            for (int t = Interlocked.Increment(ref taken); t < tasks; t = Interlocked.Increment(ref taken))
+            for (int i = 0; i < threads; i++)
             {
-                if (Volatile.Read(ref error) is null)
-                {
-                    try
-                    {
-                        body!(t);
-                    }
-                    catch (Exception e)
-                    {
-                        Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null);
-                    }
-                }
-                // The decrement is a full fence, paired with the caller's in WaitUntilDone.
-                if (Interlocked.Decrement(ref unfinished) == 0 && Volatile.Read(ref callerParked) != 0)
-                    lock (this) Monitor.Pulse(this);
+                int range = (thread + i) % threads, end = RangeStart(range + 1);
+                ref int counter = ref next[range * CounterSpacing];
+                for (int t = Interlocked.Increment(ref counter) - 1; t < end; t = Interlocked.Increment(ref counter) - 1)
+                    Execute(t);
             }
+        }
+
+        private void Execute(int task)
+        {
+            if (Volatile.Read(ref error) is null)
+            {
+                try
+                {
+                    body!(task);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref error, ExceptionDispatchInfo.Capture(e), null);
+                }
+            }
+            // The decrement is a full fence, paired with the caller's in WaitUntilDone.
+            if (Interlocked.Decrement(ref unfinished) == 0 && Volatile.Read(ref callerParked) != 0)
+                lock (this) Monitor.Pulse(this);
         }
 
         /// <summary>Spins, then parks, until every task has finished; then lets go of the body (and what it
