@@ -16,6 +16,8 @@ public sealed partial class Tensor : IDisposable
     private bool _disposed;
     private bool _requiresGrad;
     private bool _graphReleased; // the node that made this tensor was freed by a backward pass
+    private int _savedBy; // recorded backward rules that read this tensor and have not run
+    private bool _heldByGraphOnly; // unreachable to the caller: released when _savedBy drops to 0
 
     internal Tensor(Device device, int[] shape, DType dtype, Storage? sharedStorage = null)
     {
@@ -207,9 +209,16 @@ public sealed partial class Tensor : IDisposable
 
     public void Dispose()
     {
+        ReleaseMemory();
+        Node = null;
+    }
+
+    /// <summary>Hands the memory back to the allocator but keeps the tensor's place in the graph (its shape and node),
+    /// which the backward pass walks through.</summary>
+    private void ReleaseMemory()
+    {
         if (_disposed) return;
         _disposed = true;
-        Node = null;
         Storage.Release();
     }
 

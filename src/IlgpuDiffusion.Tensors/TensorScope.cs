@@ -49,15 +49,26 @@ public sealed class TensorScope : IDisposable
     }
 
     /// <summary>
-    /// Runs one stage of a model (a block). While no graph is recorded (<see cref="Autograd.NoGrad"/>, e.g.
-    /// sampling), nothing can need the stage's intermediates later, so they go back to the allocator as soon
-    /// as it returns and only its result stays; with grad mode on, the graph may need them and this just runs it.
+    /// Runs one stage of a model (a block) and gives back the memory of its intermediates, which its caller cannot
+    /// reach: only the result stays. While no graph is recorded (<see cref="Autograd.NoGrad"/>, e.g. sampling) they
+    /// go at once; with grad mode on, those a backward rule saved stay until the last such rule has run (PyTorch frees
+    /// by reference count; this is the same lifetime), the others go at once.
     /// </summary>
     public static Tensor Stage(Func<Tensor> stage)
     {
-        if (Autograd.IsEnabled) return stage();
         using var scope = new TensorScope();
-        return scope.Keep(stage());
+        var result = scope.Keep(stage());
+        if (Autograd.IsEnabled) scope.HandToGraph();
+        return result;
+    }
+
+    /// <summary>Releases what no backward rule saved and hands every tensor (still nodes of the graph) to the enclosing
+    /// scope, which disposes them at its end.</summary>
+    private void HandToGraph()
+    {
+        foreach (var t in _owned) t.ReleaseUnlessSaved();
+        _parent?._owned.UnionWith(_owned);
+        _owned.Clear();
     }
 
     public void Dispose()

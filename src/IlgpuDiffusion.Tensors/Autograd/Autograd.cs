@@ -22,18 +22,36 @@ public static class Autograd
 public sealed partial class Tensor
 {
     /// <summary>Attaches <paramref name="backward"/> to <paramref name="output"/> when grad mode is on and
-    /// some input requires gradients. Every differentiable op ends with this call.</summary>
-    internal static Tensor Record(Tensor output, string op, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+    /// some input requires gradients. Every differentiable op ends with this call. <paramref name="saved"/> lists every
+    /// tensor whose values the rule reads (inputs, the output, statistics of the forward pass): a tensor the caller can
+    /// no longer reach is kept exactly as long as a rule that saved it has not run (<see cref="TensorScope.Stage"/>).</summary>
+    internal static Tensor Record(Tensor output, string op, Tensor[] inputs, Tensor[] saved, Func<Tensor, Tensor?[]> backward)
     {
         if (!Autograd.IsEnabled) return output;
         foreach (var input in inputs)
             if (input.RequiresGrad)
             {
                 output._requiresGrad = true;
-                output.Node = new GradNode(op, inputs, backward);
+                output.Node = new GradNode(op, inputs, saved, backward);
+                foreach (var s in saved) s._savedBy++;
                 break;
             }
         return output;
+    }
+
+    /// <summary>Gives this tensor's memory back now unless a recorded backward rule saved it; then only the graph holds it
+    /// and the last rule that reads it releases it. Its place in the graph stays either way.</summary>
+    internal void ReleaseUnlessSaved()
+    {
+        if (_savedBy > 0) _heldByGraphOnly = true;
+        else ReleaseMemory();
+    }
+
+    /// <summary>A rule that saved these tensors has run (or will never run): each is released when it was the last.</summary>
+    private static void Unsave(Tensor[] saved)
+    {
+        foreach (var s in saved)
+            if (--s._savedBy == 0 && s._heldByGraphOnly) s.ReleaseMemory();
     }
 
     /// <summary>
@@ -71,34 +89,44 @@ public sealed partial class Tensor
                 g.Dispose();
                 continue;
             }
-            // Temporaries of the node's backward go back to the allocator now rather than at the end of the
-            // step, so the next node reuses warm memory and peak memory stays near the forward's.
-            Tensor?[] inputGrads;
+            // The node's temporaries (and the rule's own result objects) go back to the allocator when its scope ends,
+            // so the next node reuses warm memory; each gradient lives on as an alias owned by no scope, which this loop
+            // disposes once it has been used, so peak memory stays near the forward's.
+            var inputGrads = new Tensor?[node.Inputs.Length];
             using (var nodeScope = new TensorScope())
             {
-                inputGrads = node.Backward(g);
-                foreach (var ig in inputGrads)
-                    if (ig != null) nodeScope.Keep(ig);
+                var results = node.Backward(g);
+                using var unowned = TensorScope.Suspend();
+                for (int k = 0; k < inputGrads.Length; k++)
+                    if (node.Inputs[k].RequiresGrad && results[k] is { } ig) inputGrads[k] = ig.Alias(ig.Dims);
             }
             for (int k = 0; k < node.Inputs.Length; k++)
             {
                 var input = node.Inputs[k];
-                if (!input.RequiresGrad || inputGrads[k] is not { } ig) continue;
+                if (inputGrads[k] is not { } ig) continue;
                 if (!ig.Dims.AsSpan().SequenceEqual(input.Dims))
                     throw new InvalidOperationException($"backward of {node.Op} produced a gradient of shape {ShapeString(ig.Dims)} " +
                         $"for an input of shape {ShapeString(input.Dims)}");
-                // Aliases keep every dictionary entry an object of its own, so each can be disposed once used.
                 if (grads.Remove(input, out var existing))
                 {
-                    grads[input] = existing.Add(ig);
+                    using (TensorScope.Suspend()) grads[input] = existing.Add(ig);
                     existing.Dispose();
+                    ig.Dispose();
                 }
-                else grads[input] = ig.Alias(ig.Dims);
+                else grads[input] = ig;
             }
             g.Dispose(); // after the inputs' gradients, which may be g itself
+            ReleaseNode(t);
         }
-        foreach (var t in order)
-            if (t.Node != null) { t.Node = null; t._graphReleased = true; }
+        foreach (var t in order) ReleaseNode(t);
+    }
+
+    private static void ReleaseNode(Tensor t)
+    {
+        if (t.Node is not { } node) return;
+        t.Node = null;
+        t._graphReleased = true;
+        Unsave(node.Saved);
     }
 
     private static void AccumulateLeafGradient(Tensor leaf, Tensor g)

@@ -11,11 +11,24 @@ namespace IlgpuDiffusion.Tensors.Backends;
 // implemented on each struct rather than as default interface methods, which would box the struct.
 // The structs are alike in shape on purpose: each is the whole definition of one op.
 
+/// <summary>Operands of an elementwise op: A (the first or only input), B (the second), the output.</summary>
+[Flags]
+public enum Operands
+{
+    None = 0,
+    A = 1,
+    B = 2,
+    Output = 4,
+}
+
 /// <summary>y = f(x; a, b) and its derivative dy/dx (given x and y, so ops can reuse the output).</summary>
 public interface IUnaryOp
 {
     float Apply(float x, float a, float b);
     float Derivative(float x, float y, float a, float b);
+
+    /// <summary>Which of x and y the derivative reads: autograd saves only those for the backward pass.</summary>
+    Operands DerivativeReads { get; }
 
     /// <summary>y[i] = f(x[i]); x and y may be the same span.</summary>
     void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b);
@@ -110,6 +123,7 @@ public static class ElementLoops
 
 public struct NegOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.None;
     public readonly float Apply(float x, float a, float b) => -x;
     public readonly float Derivative(float x, float y, float a, float b) => -1f;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Negate(x, y);
@@ -121,6 +135,7 @@ public struct NegOp : IUnaryOp
 /// <summary>y = a·x + b.</summary>
 public struct AffineOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.None;
     public readonly float Apply(float x, float a, float b) => a * x + b;
     public readonly float Derivative(float x, float y, float a, float b) => a;
 
@@ -136,6 +151,7 @@ public struct AffineOp : IUnaryOp
 
 public struct ExpOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.Output;
     public readonly float Apply(float x, float a, float b) => MathF.Exp(x);
     public readonly float Derivative(float x, float y, float a, float b) => y;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Exp(x, y);
@@ -146,6 +162,7 @@ public struct ExpOp : IUnaryOp
 
 public struct LogOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => MathF.Log(x);
     public readonly float Derivative(float x, float y, float a, float b) => 1f / x;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Log(x, y);
@@ -156,6 +173,7 @@ public struct LogOp : IUnaryOp
 
 public struct SqrtOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.Output;
     public readonly float Apply(float x, float a, float b) => MathF.Sqrt(x);
     public readonly float Derivative(float x, float y, float a, float b) => 0.5f / y;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Sqrt(x, y);
@@ -167,6 +185,7 @@ public struct SqrtOp : IUnaryOp
 /// <summary>y = x^a (the square exactly as x·x).</summary>
 public struct PowOp : IUnaryOp, IVectorDerivative
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => a == 2f ? x * x : MathF.Pow(x, a);
     public readonly float Derivative(float x, float y, float a, float b) => a == 2f ? 2f * x : a * MathF.Pow(x, a - 1f);
 
@@ -192,6 +211,7 @@ public struct PowOp : IUnaryOp, IVectorDerivative
 
 public struct AbsOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => MathF.Abs(x);
     public readonly float Derivative(float x, float y, float a, float b) => x > 0f ? 1f : x < 0f ? -1f : 0f;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Abs(x, y);
@@ -203,6 +223,7 @@ public struct AbsOp : IUnaryOp
 /// <summary>y = min(max(x, a), b); gradient 1 inside [a, b] (PyTorch passes it at the bounds too).</summary>
 public struct ClampOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => MathF.Min(MathF.Max(x, a), b);
     public readonly float Derivative(float x, float y, float a, float b) => x >= a && x <= b ? 1f : 0f;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => ElementLoops.Apply(this, x, y, a, b);
@@ -213,26 +234,28 @@ public struct ClampOp : IUnaryOp
 
 public struct ReluOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.Output;
     public readonly float Apply(float x, float a, float b) => x > 0f ? x : 0f;
-    public readonly float Derivative(float x, float y, float a, float b) => x > 0f ? 1f : 0f;
+    public readonly float Derivative(float x, float y, float a, float b) => y > 0f ? 1f : 0f;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Max(x, 0f, y);
 
-    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
+    /// <summary>dx = dy where y &gt; 0 (where x &gt; 0), else 0: the output is what the next layer saves anyway.</summary>
     public readonly void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float a, float b)
     {
         int i = 0;
-        for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+        for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
         {
-            var positive = Vector.GreaterThan(new Vector<float>(x[i..]), Vector<float>.Zero);
+            var positive = Vector.GreaterThan(new Vector<float>(y[i..]), Vector<float>.Zero);
             Vector.ConditionalSelect(positive, new Vector<float>(dy[i..]), Vector<float>.Zero).CopyTo(dx[i..]);
         }
-        for (; i < x.Length; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
+        for (; i < y.Length; i++) dx[i] = y[i] > 0f ? dy[i] : 0f;
     }
 }
 
 /// <summary>Leaky ReLU with negative slope a.</summary>
 public struct LeakyReluOp : IUnaryOp
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => x > 0f ? x : a * x;
     public readonly float Derivative(float x, float y, float a, float b) => x > 0f ? 1f : a;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => ElementLoops.Apply(this, x, y, a, b);
@@ -243,6 +266,7 @@ public struct LeakyReluOp : IUnaryOp
 
 public struct SigmoidOp : IUnaryOp, IVectorDerivative
 {
+    public readonly Operands DerivativeReads => Operands.Output;
     public readonly float Apply(float x, float a, float b) => 1f / (1f + MathF.Exp(-x));
     public readonly float Derivative(float x, float y, float a, float b) => y * (1f - y);
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Sigmoid(x, y);
@@ -259,6 +283,7 @@ public struct SigmoidOp : IUnaryOp, IVectorDerivative
 
 public struct TanhOp : IUnaryOp, IVectorDerivative
 {
+    public readonly Operands DerivativeReads => Operands.Output;
     public readonly float Apply(float x, float a, float b) => MathF.Tanh(x);
     public readonly float Derivative(float x, float y, float a, float b) => 1f - y * y;
     public readonly void Apply(ReadOnlySpan<float> x, Span<float> y, float a, float b) => TensorPrimitives.Tanh(x, y);
@@ -278,6 +303,7 @@ public struct TanhOp : IUnaryOp, IVectorDerivative
 /// <summary>SiLU (swish): x·sigmoid(x).</summary>
 public struct SiluOp : IUnaryOp, IVectorDerivative
 {
+    public readonly Operands DerivativeReads => Operands.A;
     public readonly float Apply(float x, float a, float b) => x / (1f + MathF.Exp(-x));
 
     public readonly float Derivative(float x, float y, float a, float b)

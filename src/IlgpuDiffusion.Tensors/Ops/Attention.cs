@@ -5,11 +5,13 @@ namespace IlgpuDiffusion.Tensors;
 public sealed partial class Tensor
 {
     /// <summary>Softmax(Q·Kᵀ·scale)·V over (…, L, D) operands: the attention core of every head. Executors that
-    /// prefer it run the fused primitives, which never hold the (…, Lq, Lk) scores; others compose GEMMs and a softmax.</summary>
+    /// prefer it run the fused primitives, which never hold the (…, Lq, Lk) scores; others compose GEMMs and a softmax,
+    /// scaling Q rather than the scores (as PyTorch's multi-head attention does: one pass over L·D, not L·L) and giving
+    /// the scores back as soon as the softmax has read them.</summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, float scale) =>
         CanFuseAttention(q, k, v)
             ? FusedAttention(q, k, v, scale)
-            : q.MatmulTransposed(k).Mul(scale).Softmax(-1).Matmul(v);
+            : TensorScope.Stage(() => q.Mul(scale).MatmulTransposed(k).Softmax(-1)).Matmul(v);
 
     /// <summary>Float q (…, Lq, D), k and v (…, Lk, D) with equal leading dims on one device that prefers fused
     /// attention, 1 ≤ D ≤ the fused kernels' limit and nothing empty. Anything else (including shapes the composed
@@ -30,7 +32,7 @@ public sealed partial class Tensor
         var o = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
         var logSumExp = new Tensor(q.Device, [bh, lq], DType.Float32);
         q.Backend.AttentionForward(q.View, k.View, v.View, o.View, logSumExp.View, bh, lq, lk, d, scale);
-        Record(o, "scaled_dot_product_attention", [q, k, v], g =>
+        Record(o, "scaled_dot_product_attention", [q, k, v], [q, k, v, o, logSumExp], g =>
         {
             var dq = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
             var dk = new Tensor(k.Device, (int[])k._shape.Clone(), DType.Float32);

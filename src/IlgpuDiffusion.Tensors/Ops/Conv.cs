@@ -35,7 +35,10 @@ public sealed partial class Tensor
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
-        var conv = Record(y, op, [x, weight], dy =>
+        AddChannelBias(y, bias, op);
+        // dW rebuilds the columns from x; dx reads the weight
+        Tensor[] saved = [.. weight.RequiresGrad ? [x] : Array.Empty<Tensor>(), .. x.RequiresGrad ? [weight] : Array.Empty<Tensor>()];
+        return Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
         {
             var dyByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
             SwapBatchAndChannels(x.Backend, dy.View, dyByChannel.View, batch, cout, g.ColumnCols);
@@ -55,10 +58,25 @@ public sealed partial class Tensor
                 dcols.Dispose();
             }
             dyByChannel.Dispose();
-            return [dx, dw];
+            return [dx, dw, BiasGradient(bias, dy)];
         });
-        return bias == null ? conv : conv.Add(bias.Reshape(1, cout, 1, 1));
     }
+
+    /// <summary>y += bias (Cout) over every image and position, in place: one activation-sized tensor and pass fewer than
+    /// a separate add.</summary>
+    private static void AddChannelBias(Tensor y, Tensor? bias, string op)
+    {
+        if (bias == null) return;
+        if (bias.Rank != 1 || bias.Count != y._shape[1])
+            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {y._shape[1]} output channels");
+        CheckSameDevice(y, bias, op);
+        var strides = Layout.ContiguousStrides(y._shape);
+        var (s, st, rank) = Layout.Collapse(y._shape, Layout.BroadcastStrides([1, bias.Count, 1, 1], y._shape), strides, strides);
+        y.Backend.Binary<AddOp>(bias.View, st[0], y.View, st[1], y.View, s, rank);
+    }
+
+    /// <summary>The bias's gradient: dy summed over batch and space; null when the bias needs none (or there is none).</summary>
+    private static Tensor? BiasGradient(Tensor? bias, Tensor dy) => bias is { RequiresGrad: true } ? dy.Sum([0, 2, 3]) : null;
 
     /// <summary>Checks an NCHW input against a 4-D weight whose dimension <paramref name="inputChannelDim"/> holds the
     /// input channels (1 in conv2d's (Cout, Cin, KH, KW), 0 in conv_transpose2d's (Cin, Cout, KH, KW)); returns the sizes.</summary>
@@ -100,7 +118,10 @@ public sealed partial class Tensor
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         x.Backend.Col2Im(cols.View, y.View, g);
         cols.Dispose();
-        var deconv = Record(y, op, [x, weight], dy =>
+        AddChannelBias(y, bias, op);
+        // dx reads the weight; dW reads x, kept in the channel-major layout the product wants
+        Tensor[] saved = [.. x.RequiresGrad ? [weight] : Array.Empty<Tensor>(), .. weight.RequiresGrad ? [xByChannel] : Array.Empty<Tensor>()];
+        Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
         {
             var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
             x.Backend.Im2Col(dy.View, dcols.View, g);
@@ -119,9 +140,10 @@ public sealed partial class Tensor
                 MatrixProduct(dw, xByChannel, dcols, transB: true); // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
             }
             dcols.Dispose();
-            return [dx, dw];
+            return [dx, dw, BiasGradient(bias, dy)];
         });
-        return bias == null ? deconv : deconv.Add(bias.Reshape(1, cout, 1, 1));
+        if (!y.RequiresGrad || !weight.RequiresGrad) xByChannel.Dispose(); // only dW reads it
+        return y;
     }
 
     /// <summary>c = op(a) · op(b) on the tensors' storage, without autograd; each tensor is read as the row-major matrix of

@@ -13,12 +13,25 @@ public sealed partial class Tensor
         var y = new Tensor(Device, (int[])_shape.Clone(), DType.Float32);
         if (Count > 0) Backend.Unary<TOp>(View, y.View, Count, a, b);
         var x = this;
-        return Record(y, op, [x], g =>
+        var reads = default(TOp).DerivativeReads;
+        return Record(y, op, [x], Saved(reads, x, null, y), g =>
         {
             var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
-            if (x.Count > 0) x.Backend.UnaryBackward<TOp>(x.View, y.View, g.View, dx.View, x.Count, a, b);
+            // an operand the derivative does not read was not saved: its slot gets dy, which is never read there
+            BufferView Read(Tensor t, Operands operand) => (reads & operand) != 0 ? t.View : g.View;
+            if (x.Count > 0) x.Backend.UnaryBackward<TOp>(Read(x, Operands.A), Read(y, Operands.Output), g.View, dx.View, x.Count, a, b);
             return [dx];
         });
+    }
+
+    /// <summary>The operands named in <paramref name="reads"/>, for <see cref="Record"/>.</summary>
+    private static Tensor[] Saved(Operands reads, Tensor a, Tensor? b, Tensor output)
+    {
+        var saved = new List<Tensor>(3);
+        if ((reads & Operands.A) != 0) saved.Add(a);
+        if ((reads & Operands.B) != 0) saved.Add(b!);
+        if ((reads & Operands.Output) != 0) saved.Add(output);
+        return saved.ToArray();
     }
 
     public Tensor Neg() => Unary<NegOp>("neg");
@@ -62,31 +75,32 @@ public sealed partial class Tensor
         return y;
     }
 
-    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op,
+    /// <summary>y = op(a, b); <paramref name="backward"/> reads only the operands named in <paramref name="reads"/>.</summary>
+    private static Tensor Binary<TOp>(Tensor a, Tensor b, string op, Operands reads,
         Func<Tensor, Tensor, Tensor, Tensor, (Tensor? Da, Tensor? Db)> backward) where TOp : struct, IBinaryOp
     {
         var y = BroadcastBinary<TOp>(a, b, op);
-        return Record(y, op, [a, b], g =>
+        return Record(y, op, [a, b], Saved(reads, a, b, y), g =>
         {
             var (da, db) = backward(a, b, y, g);
             return [da?.SumTo(a._shape), db?.SumTo(b._shape)];
         });
     }
 
-    public Tensor Add(Tensor other) => Binary<AddOp>(this, other, "add", (a, b, y, g) => (g, g));
-    public Tensor Sub(Tensor other) => Binary<SubOp>(this, other, "sub", (a, b, y, g) => (g, b.RequiresGrad ? g.Neg() : null));
+    public Tensor Add(Tensor other) => Binary<AddOp>(this, other, "add", Operands.None, (a, b, y, g) => (g, g));
+    public Tensor Sub(Tensor other) => Binary<SubOp>(this, other, "sub", Operands.None, (a, b, y, g) => (g, b.RequiresGrad ? g.Neg() : null));
 
-    public Tensor Mul(Tensor other) => Binary<MulOp>(this, other, "mul", (a, b, y, g) =>
+    public Tensor Mul(Tensor other) => Binary<MulOp>(this, other, "mul", Operands.A | Operands.B, (a, b, y, g) =>
         (a.RequiresGrad ? g.Mul(b) : null, b.RequiresGrad ? g.Mul(a) : null));
 
-    public Tensor Div(Tensor other) => Binary<DivOp>(this, other, "div", (a, b, y, g) =>
+    public Tensor Div(Tensor other) => Binary<DivOp>(this, other, "div", Operands.B | Operands.Output, (a, b, y, g) =>
     {
         var ga = g.Div(b);
         return (ga, b.RequiresGrad ? ga.Mul(y).Neg() : null); // d(a/b)/db = −(a/b)/b
     });
 
     /// <summary>Elementwise maximum; the gradient goes to a where a ≥ b, else to b.</summary>
-    public Tensor Maximum(Tensor other) => Binary<MaximumOp>(this, other, "maximum", (a, b, y, g) =>
+    public Tensor Maximum(Tensor other) => Binary<MaximumOp>(this, other, "maximum", Operands.A | Operands.B, (a, b, y, g) =>
     {
         var fromA = a.Ge(b);
         return (g.Mul(fromA), g.Mul(fromA.Affine(-1f, 1f)));
@@ -125,7 +139,7 @@ public sealed partial class Tensor
                 Layout.BroadcastStrides(a._shape, shape), Layout.BroadcastStrides(b._shape, shape), Layout.ContiguousStrides(shape));
             a.Backend.Where(condition.View, st[0], a.View, st[1], b.View, st[2], y.View, s, rank);
         }
-        return Record(y, op, [a, b], g =>
+        return Record(y, op, [a, b], [condition], g =>
         {
             var zero = Scalar(0f, g.Device);
             return [a.RequiresGrad ? Where(condition, g, zero).SumTo(a._shape) : null,

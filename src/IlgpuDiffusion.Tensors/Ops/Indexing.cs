@@ -26,7 +26,7 @@ public sealed partial class Tensor
         var y = new Tensor(Device, shape, DType.Float32);
         if (y.Count > 0) Backend.IndexSelect(View, index.View, y.View, outer, n, k, inner);
         var x = this;
-        return Record(y, "index_select", [x, index], g =>
+        return Record(y, "index_select", [x, index], [index], g =>
         {
             var dx = Zeros(x._shape, x.Device);
             if (g.Count > 0) x.Backend.IndexAdd(g.View, index.View, dx.View, outer, n, k, inner);

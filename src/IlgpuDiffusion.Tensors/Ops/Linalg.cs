@@ -45,7 +45,9 @@ public sealed partial class Tensor
             a.Backend.Gemm(new GemmArgs(m, n, ka, Operand(a, transA), Operand(b, transB), c.Batched(m * n)) { Batch = batch });
         }
 
-        return Record(y, op, [a, b], g =>
+        // dA reads B and dB reads A
+        Tensor[] saved = [.. a.RequiresGrad ? [b] : Array.Empty<Tensor>(), .. b.RequiresGrad ? [a] : Array.Empty<Tensor>()];
+        return Record(y, op, [a, b], saved, g =>
         {
             // y = op(A)·op(B):  d op(A) = g·op(B)ᵀ,  d op(B) = op(A)ᵀ·g; transposes fold into the GEMM flags.
             Tensor? da = null, db = null;

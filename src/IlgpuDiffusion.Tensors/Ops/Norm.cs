@@ -21,7 +21,7 @@ public sealed partial class Tensor
         var mean = new Tensor(x.Device, [batch * groups], DType.Float32);
         var rstd = new Tensor(x.Device, [batch * groups], DType.Float32);
         x.Backend.GroupNormForward(x.View, gamma.View, beta.View, y.View, mean.View, rstd.View, batch, channels, spatial, groups, eps);
-        return Record(y, op, [x, gamma, beta], dy =>
+        return Record(y, op, [x, gamma, beta], [x, gamma, mean, rstd], dy =>
         {
             var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
             var dgamma = new Tensor(x.Device, [channels], DType.Float32);

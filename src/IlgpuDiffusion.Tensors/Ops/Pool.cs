@@ -20,7 +20,7 @@ public sealed partial class Tensor
         var g = new ConvGeometry(batch, channels, h, w, kernelH, kernelW, stride, stride, padding.Top, padding.Left, outH, outW);
         var cols = new Tensor(x.Device, [batch, g.ColumnRows, g.ColumnCols], DType.Float32);
         x.Backend.Im2Col(x.View, cols.View, g);
-        return Record(cols, op, [x], dy =>
+        return Record(cols, op, [x], [], dy =>
         {
             var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
             x.Backend.Col2Im(dy.View, dx.View, g);

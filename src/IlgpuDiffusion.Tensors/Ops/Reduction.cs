@@ -89,10 +89,11 @@ public sealed partial class Tensor
         if (y != current) current.Dispose();
 
         var x = this;
-        return Record(y, op, [x], g =>
+        bool sum = typeof(TOp) == typeof(SumReduce);
+        return Record(y, op, [x], sum ? [] : [x, y], g =>
         {
             var gk = g.Reshape(keptShape);
-            if (typeof(TOp) == typeof(SumReduce))
+            if (sum)
                 return [mean ? gk.Expand(x._shape).Mul(1f / Math.Max(1, reducedCount)) : gk.Expand(x._shape)];
             // amax/amin: the gradient is shared by the elements equal to the extreme value
             var yk = y.Reshape(keptShape);

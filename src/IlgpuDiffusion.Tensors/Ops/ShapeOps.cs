@@ -30,7 +30,7 @@ public sealed partial class Tensor
     {
         var y = ViewAs(shape);
         var x = this;
-        return Record(y, "reshape", [x], g => [g.Reshape(x._shape)]);
+        return Record(y, "reshape", [x], [], g => [g.Reshape(x._shape)]);
     }
 
     /// <summary>Collapses dimensions <paramref name="startDim"/>..<paramref name="endDim"/> into one.</summary>
@@ -55,7 +55,7 @@ public sealed partial class Tensor
         if (Count > 0) Layout.Copy(Backend, View, perm.Select(d => strides[d]).ToArray(), y.View, Layout.ContiguousStrides(shape), shape);
         var inverse = new int[Rank];
         for (int i = 0; i < Rank; i++) inverse[perm[i]] = i;
-        return Record(y, "permute", [this], g => [g.Permute(inverse)]);
+        return Record(y, "permute", [this], [], g => [g.Permute(inverse)]);
     }
 
     public Tensor Transpose(int dim0, int dim1)
@@ -77,7 +77,7 @@ public sealed partial class Tensor
         if (y.Count > 0)
             Layout.Copy(Backend, View, Layout.BroadcastStrides(_shape, target), y.View, Layout.ContiguousStrides(target), target);
         var x = this;
-        return Record(y, "expand", [x], g => [g.SumTo(x._shape)]);
+        return Record(y, "expand", [x], [], g => [g.SumTo(x._shape)]);
     }
 
     /// <summary>Joins tensors of equal shape except along <paramref name="dim"/>.</summary>
@@ -109,7 +109,7 @@ public sealed partial class Tensor
             offset += t._shape[d];
         }
         var sizes = tensors.Select(t => t._shape[d]).ToArray();
-        return Record(y, "concat", tensors.ToArray(), g =>
+        return Record(y, "concat", tensors.ToArray(), [], g =>
         {
             var grads = new Tensor?[sizes.Length];
             int start = 0;
@@ -131,7 +131,7 @@ public sealed partial class Tensor
         var y = new Tensor(Device, shape, DType);
         if (y.Count > 0) Layout.Copy(Backend, View.At(start * strides[d]), strides, y.View, Layout.ContiguousStrides(shape), shape);
         var x = this;
-        return Record(y, "slice", [x], g =>
+        return Record(y, "slice", [x], [], g =>
         {
             var dx = Zeros(x._shape, x.Device);
             if (g.Count > 0)

@@ -12,7 +12,7 @@ public sealed partial class Tensor
         var y = new Tensor(Device, (int[])_shape.Clone(), DType.Float32);
         if (Count > 0) Backend.Softmax(View, y.View, rows, cols);
         var x = this;
-        return Record(y, "softmax", [x], g =>
+        return Record(y, "softmax", [x], [y], g =>
         {
             var dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
             if (x.Count > 0) x.Backend.SoftmaxBackward(y.View, g.View, dx.View, rows, cols);
