@@ -135,6 +135,40 @@ public class AllocatorTests
     }
 
     [Fact]
+    public void A_stage_releases_what_no_rule_saved_at_once_and_the_saved_after_backward()
+    {
+        var device = Device.Cpu;
+        var w = TestTensors.Leaf(Enumerable.Repeat(0.01f, 4096).ToArray(), 64, 64);
+        long Bytes(Tensor t) => t.Storage.Buffer.Length * 4L;
+        long before = device.Allocator.BytesInUse;
+        using var scope = new TensorScope();
+        Tensor? saved = null;
+        // w·w feeds exp, which reads its output: the product goes at the end of the stage, exp's output stays for its rule
+        var y = TensorScope.Stage(() => (saved = w.Matmul(w).Exp()).Mul(0.5f));
+        Assert.Equal(Bytes(y) + Bytes(saved!), device.Allocator.BytesInUse - before);
+
+        var loss = y.Sum();
+        loss.Backward();
+
+        Assert.True(saved!.IsDisposed);
+        Assert.Equal(Bytes(y) + Bytes(loss) + Bytes(w.Grad!), device.Allocator.BytesInUse - before);
+    }
+
+    [Fact]
+    public void Backward_keeps_no_intermediate_gradient()
+    {
+        var device = Device.Cpu;
+        var w = TestTensors.Leaf(Enumerable.Repeat(0.01f, 4096).ToArray(), 64, 64);
+        using var scope = new TensorScope();
+        var loss = w.Matmul(w).Tanh().Matmul(w).Sum();
+        long beforeBackward = device.Allocator.BytesInUse;
+
+        loss.Backward();
+
+        Assert.Equal(beforeBackward + w.Grad!.Storage.Buffer.Length * 4L, device.Allocator.BytesInUse);
+    }
+
+    [Fact]
     public void Reused_buffers_come_from_the_cache()
     {
         var device = Device.Cpu;

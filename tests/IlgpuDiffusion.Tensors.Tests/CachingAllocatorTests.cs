@@ -35,8 +35,8 @@ public class CachingAllocatorTests
         var device = new SmallDevice(capacity: 1024);
         var allocator = new CachingAllocator("test", device.Allocate);
         allocator.Return(allocator.Rent(512));
-        allocator.Return(allocator.Rent(256));
-        Assert.Equal(4 * 768, allocator.BytesCached);
+        allocator.Return(allocator.Rent(128)); // too small to be served by the free 512
+        Assert.Equal(4 * 640, allocator.BytesCached);
 
         var buffer = allocator.Rent(1024);
 
@@ -45,6 +45,26 @@ public class CachingAllocatorTests
         Assert.Equal(4, device.Calls); // two fills, then the failed and the retried allocation
         Assert.Equal(0, allocator.BytesCached);
         Assert.Equal(4 * 1024, allocator.BytesInUse);
+    }
+
+    [Fact]
+    public void A_free_buffer_up_to_twice_the_size_serves_a_smaller_request()
+    {
+        var device = new SmallDevice(capacity: 1 << 20);
+        var allocator = new CachingAllocator("test", device.Allocate);
+        allocator.Return(allocator.Rent(1024));
+
+        var fitting = allocator.Rent(600);   // bucket 640: the 1024 buffer serves it
+        var tooSmall = allocator.Rent(400);  // bucket 448: nothing free, and 1024 would be more than twice
+        allocator.Return(fitting);
+        var tooLarge = allocator.Rent(2048); // no free buffer is large enough
+
+        Assert.Equal(1024, fitting.Length);
+        Assert.Equal(448, tooSmall.Length);
+        Assert.Equal(2048, tooLarge.Length);
+        Assert.Equal(3, device.Calls);
+        Assert.Equal(4 * (448 + 2048), allocator.BytesInUse);
+        Assert.Equal(4 * 1024, allocator.BytesCached);
     }
 
     [Fact]

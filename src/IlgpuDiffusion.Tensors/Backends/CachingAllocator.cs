@@ -5,7 +5,9 @@ namespace IlgpuDiffusion.Tensors.Backends;
 
 /// <summary>
 /// Size-bucketed reuse of device buffers, so a training step's temporaries come from a free list
-/// instead of the driver's malloc. Buckets are powers of two split into quarters (≤ 25 % slack).
+/// instead of the driver's malloc. Buckets are powers of two split into quarters (≤ 25 % slack); when a request's
+/// bucket is empty, the smallest free buffer up to twice its size serves it (best fit), so memory freed in one size
+/// serves the next size instead of staying cached beside a new allocation.
 /// Thread-safe. Reports bytes in use, peak and cached. The one place buffers are allocated, so the one place
 /// that reports a full device, as <see cref="DeviceOutOfMemoryException"/>.
 /// </summary>
@@ -13,7 +15,7 @@ public sealed class CachingAllocator
 {
     private readonly string _device;
     private readonly Func<int, DeviceBuffer> _allocate;
-    private readonly Dictionary<int, Stack<DeviceBuffer>> _free = new();
+    private readonly SortedDictionary<int, Stack<DeviceBuffer>> _free = new();
     private readonly object _lock = new();
     private long _inUse, _peak, _cached;
 
@@ -46,17 +48,29 @@ public sealed class CachingAllocator
         int bucket = BucketLength(length);
         lock (_lock)
         {
-            if (_free.TryGetValue(bucket, out var stack) && stack.Count > 0)
+            if (TakeFree(bucket) is { } reused)
             {
-                var reused = stack.Pop();
-                _cached -= 4L * bucket;
-                Account(4L * bucket);
+                _cached -= 4L * reused.Length;
+                Account(4L * reused.Length);
                 return reused;
             }
         }
         var buffer = Allocate(bucket);
         lock (_lock) Account(4L * bucket);
         return buffer;
+    }
+
+    /// <summary>The smallest free buffer of at least <paramref name="bucket"/> and at most twice that many elements.</summary>
+    private DeviceBuffer? TakeFree(int bucket)
+    {
+        if (_free.TryGetValue(bucket, out var exact) && exact.Count > 0) return exact.Pop();
+        long largest = 2L * bucket;
+        foreach (var (length, stack) in _free)
+        {
+            if (length > largest) break;
+            if (length > bucket && stack.Count > 0) return stack.Pop();
+        }
+        return null;
     }
 
     /// <summary>A new buffer from the executor. When the device is full, the cached free buffers go back to the driver
