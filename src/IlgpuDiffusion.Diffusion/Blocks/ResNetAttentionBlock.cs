@@ -53,21 +53,21 @@ public abstract class ResNetAttentionBlock : Module
 
     /// <summary>ResNet layer <paramref name="i"/>: conv_second(conv_first(x) + Linear(SiLU(t_emb))) + conv1×1(x);
     /// the time term only where the block has a time embedding.</summary>
-    protected Tensor ResNetLayer(int i, Tensor x, Tensor? timeEmbedding)
+    protected Tensor ResNetLayer(int i, Tensor x, Tensor? timeEmbedding) => TensorScope.Stage(() =>
     {
-        var h = _convFirst[i].Forward(x);
+        var h = TensorScope.Stage(() => _convFirst[i].Forward(x));
         if (_timeEmbeddingProjections != null)
         {
             var t = timeEmbedding ?? throw new ArgumentNullException(
                 nameof(timeEmbedding), $"{GetType().Name} was built with a time embedding and needs one");
             h = h + _timeEmbeddingProjections[i].Forward(t).Unsqueeze(-1).Unsqueeze(-1);
         }
-        return _convSecond[i].Forward(h) + _residualInputConv[i].Forward(x);
-    }
+        return TensorScope.Stage(() => _convSecond[i].Forward(h)) + _residualInputConv[i].Forward(x);
+    });
 
     /// <summary>Attention layer <paramref name="i"/>: the H·W positions attend to each other (GroupNorm over
     /// (B, C, H·W), multi-head self-attention over (B, H·W, C) without the key bias); the result is added to x.</summary>
-    protected Tensor AttentionLayer(int i, Tensor x)
+    protected Tensor AttentionLayer(int i, Tensor x) => TensorScope.Stage(() =>
     {
         int batch = x.Size(0), channels = x.Size(1), height = x.Size(2), width = x.Size(3);
         var tokens = _attentionNorms![i].Forward(x.Reshape(batch, channels, height * width)).Transpose(1, 2);
@@ -75,7 +75,7 @@ public abstract class ResNetAttentionBlock : Module
         var attended = Tensor.MultiheadAttention(tokens, tokens, attention.NumHeads, attention.InProjWeight,
             WithoutKeyBias(attention.InProjBias), attention.OutProj.Weight, attention.OutProj.Bias!);
         return x + attended.Transpose(1, 2).Reshape(batch, channels, height, width);
-    }
+    });
 
     /// <summary>The packed in-projection bias (3E) with its key part replaced by zeros. The key bias adds q·b_k to
     /// every score of a query's row, which softmax ignores: its true gradient is zero. Leaving it out keeps that

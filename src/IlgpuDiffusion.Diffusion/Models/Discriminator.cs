@@ -37,7 +37,7 @@ public sealed class Discriminator : Layer
 
     public override Tensor Forward(Tensor x)
     {
-        foreach (var layer in Layers.Items) x = layer.Forward(x);
+        foreach (var layer in Layers.Items) x = TensorScope.Stage(() => layer.Forward(x));
         return x;
     }
 }

@@ -42,8 +42,12 @@ public abstract class Lpips : Module
         Tensor? total = null;
         for (int k = 0; k < featuresA.Count; k++)
         {
-            var difference = (UnitNormalise(featuresA[k]) - UnitNormalise(featuresB[k])).Square();
-            var layer = ReduceChannels(k, difference).Mean([2, 3], keepDim: true);
+            int layerIndex = k;
+            var layer = TensorScope.Stage(() =>
+            {
+                var difference = (UnitNormalise(featuresA[layerIndex]) - UnitNormalise(featuresB[layerIndex])).Square();
+                return ReduceChannels(layerIndex, difference).Mean([2, 3], keepDim: true);
+            });
             total = total == null ? layer : total + layer;
         }
         return total ?? throw new InvalidOperationException($"{GetType().Name} produced no feature layers");

@@ -120,7 +120,7 @@ public sealed class VggLpips : Lpips
     {
         var x = _scaling.Forward(images);
         var features = new List<Tensor>();
-        foreach (var slice in _slices) features.Add(x = slice.Forward(x));
+        foreach (var slice in _slices) features.Add(x = TensorScope.Stage(() => slice.Forward(x)));
         return features;
     }
 
