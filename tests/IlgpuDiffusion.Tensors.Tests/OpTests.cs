@@ -127,4 +127,47 @@ public class OpTests
         dev.Backend.Where(c.View, strides, x.View, strides, y.View, strides, x.View, shape, 2);
         Assert.Equal(expected, x.ToArray());
     }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Convolutions_split_into_column_chunks_equal_one_image_at_a_time(string device)
+    {
+        var dev = TestDevices.Open(device);
+        using var scope = new TensorScope();
+        var gen = new Generator(3);
+        // one image's column matrix (16·3·3 × 128·128; 16·4·4 × 96·96 for the transpose) fills more than half a chunk
+        Check((x, w, b) => Tensor.Conv2d(x, w, b, stride: 1, padding: 1), [2, 16, 128, 128], [4, 16, 3, 3], 4);
+        Check((x, w, b) => Tensor.ConvTranspose2d(x, w, b, stride: 2, padding: 1), [2, 4, 96, 96], [4, 16, 4, 4], 16);
+
+        void Check(Func<Tensor, Tensor, Tensor, Tensor> conv, int[] xShape, int[] wShape, int outChannels)
+        {
+            Tensor Leaf(int[] shape)
+            {
+                var t = Tensor.Randn(shape, gen, dev);
+                t.RequiresGrad = true;
+                return t;
+            }
+            Tensor LeafCopy(Tensor t)
+            {
+                var copy = t.Detach();
+                copy.RequiresGrad = true;
+                return copy;
+            }
+            var (x, w, b) = (Leaf(xShape), Leaf(wShape), Leaf([outChannels]));
+            var y = conv(x, w, b);
+            var r = Tensor.Randn(y.Shape.ToArray(), gen, dev);
+            (y * r).Sum().Backward();
+            var (wi, bi) = (LeafCopy(w), LeafCopy(b)); // their gradients sum over the images
+            for (int i = 0; i < 2; i++)
+            {
+                var xi = LeafCopy(x.Detach().Slice(0, i, 1));
+                var yi = conv(xi, wi, bi);
+                (yi * r.Slice(0, i, 1)).Sum().Backward();
+                Assert.True(OpChecks.RelativeL2(yi.ToArray(), y.Slice(0, i, 1).ToArray()) < 1e-6, $"output of image {i}");
+                Assert.True(OpChecks.RelativeL2(xi.Grad!.ToArray(), x.Grad!.Slice(0, i, 1).ToArray()) < 1e-6, $"dx of image {i}");
+            }
+            Assert.True(OpChecks.RelativeL2(wi.Grad!.ToArray(), w.Grad!.ToArray()) < 1e-5, "dW");
+            Assert.True(OpChecks.RelativeL2(bi.Grad!.ToArray(), b.Grad!.ToArray()) < 1e-5, "db");
+        }
+    }
 }

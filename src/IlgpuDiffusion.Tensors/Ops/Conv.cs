@@ -9,11 +9,15 @@ public readonly record struct Padding2d(int Top, int Left, int Bottom, int Right
     public static implicit operator Padding2d(int p) => Same(p);
 }
 
-// Convolutions lowered to im2col + one GEMM for the whole batch: the column matrix is laid out
-// (C·KH·KW, Batch·OH·OW), so the weight is read once per call rather than once per image (which made
-// small-spatial layers memory-bound), and the backward passes reuse the same two primitives.
+// Convolutions lowered to im2col + GEMM over a chunk of images at a time: the column matrix is laid out
+// (C·KH·KW, images·OH·OW), so the weight is read once per chunk rather than once per image (which made
+// small-spatial layers memory-bound), while the column matrix, C·KH·KW times its images, stays bounded
+// (ColumnChunkElements) and the same size from call to call; the backward passes reuse the same primitives.
 public sealed partial class Tensor
 {
+    /// <summary>Most elements of one chunk's column matrix (16 MiB), unless a single image needs more.</summary>
+    private const int ColumnChunkElements = 1 << 22;
+
     /// <summary>torch.nn.functional.conv2d for NCHW x and weight (Cout, Cin, KH, KW), optional bias (Cout).</summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, Padding2d padding = default)
     {
@@ -23,15 +27,16 @@ public sealed partial class Tensor
         if (outH <= 0 || outW <= 0)
             throw new ArgumentException($"{op}: input {ShapeString(x._shape)} is smaller than kernel {kh}x{kw} with this padding");
         var g = new ConvGeometry(batch, cin, h, w, kh, kw, stride, stride, padding.Top, padding.Left, outH, outW) { BatchInner = true };
-        int columns = batch * g.ColumnCols;
+        int columns = batch * g.ColumnCols, rows = g.ColumnRows;
 
-        // The column matrix is C·KH·KW times the input: it is freed right after the product and, when the
-        // weight needs a gradient, rebuilt from x in the backward pass (as PyTorch saves the input, not columns).
-        var cols = Columns(x, g);
-        // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, then back to (B, Cout, OH, OW)
+        // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, chunk by chunk, then back to (B, Cout, OH, OW). The columns are
+        // rebuilt from x in the backward pass when the weight needs a gradient (PyTorch too saves the input, not columns).
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
-        MatrixProduct(yByChannel, weight, cols);
-        cols.Dispose();
+        ForEachColumnChunk(x, g, (chunk, image, cols) =>
+        {
+            int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+            x.Backend.Gemm(new GemmArgs(cout, n, rows, new(weight.View, rows), new(cols, n), new(yByChannel.View.At(first), columns)));
+        });
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
@@ -45,22 +50,50 @@ public sealed partial class Tensor
             Tensor? dx = null, dw = null;
             if (weight.RequiresGrad)
             {
-                dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                using var rebuilt = Columns(x, g);
-                MatrixProduct(dw, dyByChannel, rebuilt, transB: true); // dW (Cout, C·KH·KW) = dy · colsᵀ
+                // dW (Cout, C·KH·KW) = dy · colsᵀ, summed over the chunks
+                var dW = dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
+                ForEachColumnChunk(x, g, (chunk, image, cols) =>
+                {
+                    int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+                    x.Backend.Gemm(new GemmArgs(cout, rows, n, new(dyByChannel.View.At(first), columns), new(cols, n, Transposed: true),
+                        new(dW.View, rows)) { Beta = image == 0 ? 0f : 1f });
+                });
             }
             if (x.RequiresGrad)
             {
-                var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-                MatrixProduct(dcols, weight, dyByChannel, transA: true); // dcols (C·KH·KW, B·OH·OW) = Wᵀ · dy
-                dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
-                x.Backend.Col2Im(dcols.View, dx.View, g);
-                dcols.Dispose();
+                // dcols (C·KH·KW, images·OH·OW) = Wᵀ · dy for each chunk, scattered back into its images
+                var dX = dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
+                ForEachChunk(x.Device, g, (chunk, image, dcols) =>
+                {
+                    int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+                    x.Backend.Gemm(new GemmArgs(rows, n, cout, new(weight.View, rows, Transposed: true),
+                        new(dyByChannel.View.At(first), columns), new(dcols, n)));
+                    x.Backend.Col2Im(dcols, dX.View.At(image * cin * h * w), chunk);
+                });
             }
             dyByChannel.Dispose();
             return [dx, dw, BiasGradient(bias, dy)];
         });
     }
+
+    /// <summary>Splits the batch of <paramref name="g"/> into chunks of images whose column matrix holds at most
+    /// <see cref="ColumnChunkElements"/> (at least one image) and calls <paramref name="body"/> with each chunk's geometry,
+    /// its first image and a scratch column matrix (C·KH·KW, images·OH·OW) for it.</summary>
+    private static void ForEachChunk(Device device, ConvGeometry g, Action<ConvGeometry, int, BufferView> body)
+    {
+        int images = Math.Clamp(ColumnChunkElements / Math.Max(1, g.ColumnsPerImage), 1, g.Batch);
+        using var scratch = new Tensor(device, [g.ColumnRows, images * g.ColumnCols], DType.Float32);
+        for (int first = 0; first < g.Batch; first += images)
+            body(g with { Batch = Math.Min(images, g.Batch - first) }, first, scratch.View);
+    }
+
+    /// <summary><see cref="ForEachChunk"/> with each chunk's column matrix built from the images of <paramref name="source"/>.</summary>
+    private static void ForEachColumnChunk(Tensor source, ConvGeometry g, Action<ConvGeometry, int, BufferView> body) =>
+        ForEachChunk(source.Device, g, (chunk, image, cols) =>
+        {
+            source.Backend.Im2Col(source.View.At(image * g.Channels * g.Height * g.Width), cols, chunk);
+            body(chunk, image, cols);
+        });
 
     /// <summary>y += bias (Cout) over every image and position, in place: one activation-sized tensor and pass fewer than
     /// a separate add.</summary>
@@ -90,14 +123,6 @@ public sealed partial class Tensor
         return (x._shape[0], x._shape[1], x._shape[2], x._shape[3], weight._shape[1 - inputChannelDim], weight._shape[2], weight._shape[3]);
     }
 
-    /// <summary>The (C·KH·KW, B·OH·OW) column matrix of x.</summary>
-    private static Tensor Columns(Tensor x, in ConvGeometry g)
-    {
-        var cols = new Tensor(x.Device, [g.ColumnRows, g.Batch * g.ColumnCols], DType.Float32);
-        x.Backend.Im2Col(x.View, cols.View, g);
-        return cols;
-    }
-
     /// <summary>torch.nn.functional.conv_transpose2d for NCHW x (B, Cin, H, W) and weight (Cin, Cout, KH, KW):
     /// the adjoint of conv2d, so it runs the conv2d backward-data path forwards.</summary>
     public static Tensor ConvTranspose2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, int padding = 0)
@@ -108,58 +133,47 @@ public sealed partial class Tensor
         if (outH <= 0 || outW <= 0) throw new ArgumentException($"{op}: output would be empty for input {ShapeString(x._shape)}");
         // geometry of the forward conv that maps y (B, Cout, outH, outW) to x's spatial size
         var g = new ConvGeometry(batch, cout, outH, outW, kh, kw, stride, stride, padding, padding, h, w) { BatchInner = true };
-        int columns = batch * g.ColumnCols;
+        int columns = batch * g.ColumnCols, rows = g.ColumnRows;
 
-        // cols (Cout·KH·KW, B·H·W) = Wᵀ (Cout·KH·KW, Cin) · x as (Cin, B·H·W); y = col2im(cols)
+        // cols (Cout·KH·KW, B·H·W) = Wᵀ (Cout·KH·KW, Cin) · x as (Cin, B·H·W), chunk by chunk; y = col2im(cols)
         var xByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
         SwapBatchAndChannels(x.Backend, x.View, xByChannel.View, batch, cin, g.ColumnCols);
-        var cols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-        MatrixProduct(cols, weight, xByChannel, transA: true);
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
-        x.Backend.Col2Im(cols.View, y.View, g);
-        cols.Dispose();
+        ForEachChunk(x.Device, g, (chunk, image, cols) =>
+        {
+            int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+            x.Backend.Gemm(new GemmArgs(rows, n, cin, new(weight.View, rows, Transposed: true),
+                new(xByChannel.View.At(first), columns), new(cols, n)));
+            x.Backend.Col2Im(cols, y.View.At(image * cout * outH * outW), chunk);
+        });
         AddChannelBias(y, bias, op);
         // dx reads the weight; dW reads x, kept in the channel-major layout the product wants
         Tensor[] saved = [.. x.RequiresGrad ? [weight] : Array.Empty<Tensor>(), .. weight.RequiresGrad ? [xByChannel] : Array.Empty<Tensor>()];
         Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
         {
-            var dcols = new Tensor(x.Device, [g.ColumnRows, columns], DType.Float32);
-            x.Backend.Im2Col(dy.View, dcols.View, g);
-            Tensor? dx = null, dw = null;
-            if (x.RequiresGrad)
+            var dxByChannel = x.RequiresGrad ? new Tensor(x.Device, [cin, columns], DType.Float32) : null;
+            var dw = weight.RequiresGrad ? new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32) : null;
+            ForEachColumnChunk(dy, g, (chunk, image, dcols) =>
             {
-                var dxByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
-                MatrixProduct(dxByChannel, weight, dcols); // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols
+                int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+                if (dxByChannel != null) // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols
+                    x.Backend.Gemm(new GemmArgs(cin, n, rows, new(weight.View, rows), new(dcols, n), new(dxByChannel.View.At(first), columns)));
+                if (dw != null) // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ, summed over the chunks
+                    x.Backend.Gemm(new GemmArgs(cin, rows, n, new(xByChannel.View.At(first), columns), new(dcols, n, Transposed: true),
+                        new(dw.View, rows)) { Beta = image == 0 ? 0f : 1f });
+            });
+            Tensor? dx = null;
+            if (dxByChannel != null)
+            {
                 dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
                 SwapBatchAndChannels(x.Backend, dxByChannel.View, dx.View, cin, batch, g.ColumnCols);
                 dxByChannel.Dispose();
             }
-            if (weight.RequiresGrad)
-            {
-                dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                MatrixProduct(dw, xByChannel, dcols, transB: true); // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ
-            }
-            dcols.Dispose();
             return [dx, dw, BiasGradient(bias, dy)];
         });
         if (!y.RequiresGrad || !weight.RequiresGrad) xByChannel.Dispose(); // only dW reads it
         return y;
     }
-
-    /// <summary>c = op(a) · op(b) on the tensors' storage, without autograd; each tensor is read as the row-major matrix of
-    /// its first dimension by the rest (a weight (Cout, Cin, KH, KW) as (Cout, Cin·KH·KW), a column matrix as it is).</summary>
-    private static void MatrixProduct(Tensor c, Tensor a, Tensor b, bool transA = false, bool transB = false)
-    {
-        var (rowsA, colsA) = AsMatrix(a);
-        var (rowsB, colsB) = AsMatrix(b);
-        int m = transA ? colsA : rowsA, k = transA ? rowsA : colsA, n = transB ? rowsB : colsB;
-        if ((transB ? colsB : rowsB) != k || AsMatrix(c) != (m, n))
-            throw new InvalidOperationException($"matrix product of {ShapeString(a._shape)}{(transA ? "ᵀ" : "")} and "
-                + $"{ShapeString(b._shape)}{(transB ? "ᵀ" : "")} into {ShapeString(c._shape)}: shapes do not match");
-        c.Backend.Gemm(new GemmArgs(m, n, k, new(a.View, colsA, transA), new(b.View, colsB, transB), GemmOperand.Matrix(c.View, n)));
-    }
-
-    private static (int Rows, int Cols) AsMatrix(Tensor t) => (t._shape[0], Layout.Product(t._shape, from: 1));
 
     /// <summary>(A, B, S) → (B, A, S): moves between image-major (N, C, H·W) and channel-major (C, N·H·W) layouts.</summary>
     private static void SwapBatchAndChannels(Backends.IBackend backend, BufferView source, BufferView destination,
