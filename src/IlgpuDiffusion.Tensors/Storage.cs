@@ -17,6 +17,8 @@ internal sealed class Storage
     public Device Device { get; }
     public DeviceBuffer Buffer { get; }
     public bool IsReleased => Volatile.Read(ref _references) <= 0;
+    /// <summary>Whether another tensor object (a view, an alias) holds this memory too.</summary>
+    public bool IsShared => Volatile.Read(ref _references) > 1;
 
     public Storage AddReference()
     {

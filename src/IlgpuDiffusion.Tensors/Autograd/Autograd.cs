@@ -74,7 +74,7 @@ public sealed partial class Tensor
         var order = TopologicalOrder();
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
         using var noGrad = Autograd.NoGrad();
-        grads[this] = gradient?.Alias(_shape) ?? Full(_shape, 1f, Device);
+        using (TensorScope.Suspend()) grads[this] = gradient?.Alias(_shape) ?? Full(_shape, 1f, Device);
 
         for (int i = order.Count - 1; i >= 0; i--)
         {
@@ -86,7 +86,6 @@ public sealed partial class Tensor
             if (t.Node is not { } node)
             {
                 AccumulateLeafGradient(t, g);
-                g.Dispose();
                 continue;
             }
             // The node's temporaries (and the rule's own result objects) go back to the allocator when its scope ends,
@@ -129,11 +128,21 @@ public sealed partial class Tensor
         Unsave(node.Saved);
     }
 
+    /// <summary>The leaf's first gradient takes over <paramref name="g"/> (an unowned alias) when nothing else shares its
+    /// memory, rather than copying it, as PyTorch does; later ones add into it. Either way g is used up.</summary>
     private static void AccumulateLeafGradient(Tensor leaf, Tensor g)
     {
-        using var unowned = TensorScope.Suspend();
-        if (leaf.Grad == null) leaf.Grad = g.Clone();
-        else leaf.Grad.AddInPlace(g);
+        if (leaf.Grad == null && !g.Storage.IsShared)
+        {
+            leaf.Grad = g;
+            return;
+        }
+        using (TensorScope.Suspend())
+        {
+            if (leaf.Grad == null) leaf.Grad = g.Clone();
+            else leaf.Grad.AddInPlace(g);
+        }
+        g.Dispose();
     }
 
     /// <summary>Tensors reachable from this one through recorded nodes, inputs before outputs (iterative DFS: graphs are deep).</summary>

@@ -135,8 +135,7 @@ public interface IBackend : IDisposable
 
     /// <summary>Whether attention ops should call <see cref="AttentionForward"/> and <see cref="AttentionBackward"/>
     /// (for d ≤ <see cref="MaxFusedAttentionHeadDim"/>) rather than compose GEMMs and a softmax. The fused
-    /// path never holds the (bh, lq, lk) score matrix; where batched GEMMs are faster (the managed executor),
-    /// this is false and the primitives exist as a reference.</summary>
+    /// path never holds the whole (bh, lq, lk) score matrix, nor keeps it for the backward pass.</summary>
     bool PrefersFusedAttention { get; }
 
     /// <summary>o_i = Σ_j softmax_j(scale·q_i·k_j)·v_j for every row i of every problem, and

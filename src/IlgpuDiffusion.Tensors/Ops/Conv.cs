@@ -15,8 +15,8 @@ public readonly record struct Padding2d(int Top, int Left, int Bottom, int Right
 // (ColumnChunkElements) and the same size from call to call; the backward passes reuse the same primitives.
 public sealed partial class Tensor
 {
-    /// <summary>Most elements of one chunk's column matrix (16 MiB), unless a single image needs more.</summary>
-    private const int ColumnChunkElements = 1 << 22;
+    /// <summary>Most elements of one chunk's column matrix (4 MiB), unless a single image needs more.</summary>
+    private const int ColumnChunkElements = 1 << 20;
 
     /// <summary>torch.nn.functional.conv2d for NCHW x and weight (Cout, Cin, KH, KW), optional bias (Cout).</summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, Padding2d padding = default)

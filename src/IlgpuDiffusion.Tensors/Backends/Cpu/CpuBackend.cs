@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
@@ -319,76 +320,101 @@ public sealed class CpuBackend : IBackend
             }
     }
 
-    // ---- fused attention: a plain row-by-row reference; the composed GEMM path is faster here ----
+    // ---- fused attention: a group of problems at a time through batched GEMMs, so the (problems, lq, lk) scores exist
+    // for one group only (at most AttentionScoreElements, at least one problem) and are recomputed in the backward pass
+    // from logSumExp instead of being kept from the forward pass ----
 
-    public bool PrefersFusedAttention => false;
+    /// <summary>Most score elements held at once (4 MiB), unless one problem needs more.</summary>
+    private const int AttentionScoreElements = 1 << 20;
+
+    public bool PrefersFusedAttention => true;
 
     public void AttentionForward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView logSumExp,
         int bh, int lq, int lk, int d, float scale)
     {
-        float[] qs = A(q), ks = A(k), vs = A(v), os = A(o), lses = A(logSumExp);
-        CpuParallel.For(bh * lq, 4L * lk * d, (start, end) =>
+        var precision = Precision.Gemm;
+        using var scores = new ScratchBuffer(AttentionGroup(bh, lq, lk) * lq * lk);
+        foreach (var (first, n) in AttentionGroups(bh, lq, lk))
         {
-            var p = new float[lk];
-            for (int row = start; row < end; row++)
+            var s = new GemmOperand(scores.View, lk).Batched(lq * lk);
+            Gemm(new GemmArgs(lq, lk, d, Rows(q, first, lq, d), Rows(k, first, lk, d) with { Transposed = true }, s)
+                { Alpha = scale, Batch = n, Accumulation = precision });
+            float[] ps = scores.Data, lses = A(logSumExp);
+            int lseOffset = logSumExp.Offset + first * lq;
+            CpuParallel.For(n * lq, 4L * lk, (start, end) =>
             {
-                int kvBase = row / lq * lk * d;
-                var qi = qs.AsSpan(q.Offset + row * d, d);
-                for (int j = 0; j < lk; j++) p[j] = scale * TensorPrimitives.Dot(qi, ks.AsSpan(k.Offset + kvBase + j * d, d));
-                float max = TensorPrimitives.Max(p);
-                TensorPrimitives.Subtract(p, max, p);
-                TensorPrimitives.Exp(p, p);
-                float sum = TensorPrimitives.Sum(p);
-                var oi = os.AsSpan(o.Offset + row * d, d);
-                oi.Clear();
-                for (int j = 0; j < lk; j++) TensorPrimitives.MultiplyAdd(vs.AsSpan(v.Offset + kvBase + j * d, d), p[j], oi, oi);
-                TensorPrimitives.Multiply(oi, 1f / sum, oi);
-                lses[logSumExp.Offset + row] = max + MathF.Log(sum);
-            }
-        });
+                for (int row = start; row < end; row++)
+                {
+                    var p = ps.AsSpan(row * lk, lk);
+                    float max = TensorPrimitives.Max(p);
+                    TensorPrimitives.Subtract(p, max, p);
+                    TensorPrimitives.Exp(p, p);
+                    float sum = TensorPrimitives.Sum(p);
+                    TensorPrimitives.Multiply(p, 1f / sum, p);
+                    lses[lseOffset + row] = max + MathF.Log(sum);
+                }
+            });
+            Gemm(new GemmArgs(lq, d, lk, s, Rows(v, first, lk, d), Rows(o, first, lq, d)) { Batch = n, Accumulation = precision });
+        }
     }
 
     public void AttentionBackward(BufferView q, BufferView k, BufferView v, BufferView o, BufferView dO, BufferView logSumExp,
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
     {
-        float[] qs = A(q), ks = A(k), vs = A(v), os = A(o), dos = A(dO), lses = A(logSumExp), dqs = A(dq), dks = A(dk), dvs = A(dv);
-        // One task per problem: every query row adds into all of the problem's dk and dv rows.
-        CpuParallel.For(bh, 6L * lq * lk * d, (start, end) =>
+        var precision = Precision.Gemm;
+        int group = AttentionGroup(bh, lq, lk);
+        using var probabilities = new ScratchBuffer(group * lq * lk);
+        using var scoreGradients = new ScratchBuffer(group * lq * lk);
+        float[] qs = A(q), os = A(o), dos = A(dO), lses = A(logSumExp), ps = probabilities.Data, dss = scoreGradients.Data;
+        foreach (var (first, n) in AttentionGroups(bh, lq, lk))
         {
-            var p = new float[lk];
-            var ds = new float[lk];
-            for (int b = start; b < end; b++)
+            var p = new GemmOperand(probabilities.View, lk).Batched(lq * lk);
+            var ds = new GemmOperand(scoreGradients.View, lk).Batched(lq * lk);
+            var (qRows, kRows, vRows, doRows) = (Rows(q, first, lq, d), Rows(k, first, lk, d), Rows(v, first, lk, d), Rows(dO, first, lq, d));
+            Gemm(new GemmArgs(lq, lk, d, qRows, kRows with { Transposed = true }, p) { Alpha = scale, Batch = n, Accumulation = precision });
+            Gemm(new GemmArgs(lq, lk, d, doRows, vRows with { Transposed = true }, ds) { Batch = n, Accumulation = precision });
+            // P = exp(S − logSumExp); dS = P (dP − dO_i·o_i)
+            int firstRow = first * lq;
+            CpuParallel.For(n * lq, 6L * lk + 2L * d, (start, end) =>
             {
-                int kvBase = b * lk * d;
-                dks.AsSpan(dk.Offset + kvBase, lk * d).Clear();
-                dvs.AsSpan(dv.Offset + kvBase, lk * d).Clear();
-                for (int i = 0; i < lq; i++)
+                for (int row = start; row < end; row++)
                 {
-                    int row = b * lq + i;
-                    var qi = qs.AsSpan(q.Offset + row * d, d);
-                    var doi = dos.AsSpan(dO.Offset + row * d, d);
-                    float lse = lses[logSumExp.Offset + row];
-                    float delta = TensorPrimitives.Dot(doi, os.AsSpan(o.Offset + row * d, d));
-                    for (int j = 0; j < lk; j++)
-                    {
-                        p[j] = MathF.Exp(scale * TensorPrimitives.Dot(qi, ks.AsSpan(k.Offset + kvBase + j * d, d)) - lse);
-                        ds[j] = p[j] * (TensorPrimitives.Dot(doi, vs.AsSpan(v.Offset + kvBase + j * d, d)) - delta);
-                    }
-                    var dqi = dqs.AsSpan(dq.Offset + row * d, d);
-                    dqi.Clear();
-                    for (int j = 0; j < lk; j++)
-                    {
-                        var kj = ks.AsSpan(k.Offset + kvBase + j * d, d);
-                        var dkj = dks.AsSpan(dk.Offset + kvBase + j * d, d);
-                        var dvj = dvs.AsSpan(dv.Offset + kvBase + j * d, d);
-                        TensorPrimitives.MultiplyAdd(kj, ds[j], dqi, dqi);
-                        TensorPrimitives.MultiplyAdd(qi, scale * ds[j], dkj, dkj);
-                        TensorPrimitives.MultiplyAdd(doi, p[j], dvj, dvj);
-                    }
-                    TensorPrimitives.Multiply(dqi, scale, dqi);
+                    int global = firstRow + row;
+                    var pr = ps.AsSpan(row * lk, lk);
+                    var dsr = dss.AsSpan(row * lk, lk);
+                    TensorPrimitives.Subtract(pr, lses[logSumExp.Offset + global], pr);
+                    TensorPrimitives.Exp(pr, pr);
+                    float delta = TensorPrimitives.Dot(dos.AsSpan(dO.Offset + global * d, d), os.AsSpan(o.Offset + global * d, d));
+                    TensorPrimitives.Subtract(dsr, delta, dsr);
+                    TensorPrimitives.Multiply(dsr, pr, dsr);
                 }
-            }
-        });
+            });
+            Gemm(new GemmArgs(lk, d, lq, p with { Transposed = true }, doRows, Rows(dv, first, lk, d)) { Batch = n, Accumulation = precision });
+            Gemm(new GemmArgs(lq, d, lk, ds, kRows, Rows(dq, first, lq, d)) { Alpha = scale, Batch = n, Accumulation = precision });
+            Gemm(new GemmArgs(lk, d, lq, ds with { Transposed = true }, qRows, Rows(dk, first, lk, d))
+                { Alpha = scale, Batch = n, Accumulation = precision });
+        }
+    }
+
+    private static int AttentionGroup(int bh, int lq, int lk) => (int)Math.Clamp(AttentionScoreElements / ((long)lq * lk), 1, bh);
+
+    /// <summary>(first problem, problems) of each group.</summary>
+    private static IEnumerable<(int First, int Count)> AttentionGroups(int bh, int lq, int lk)
+    {
+        int group = AttentionGroup(bh, lq, lk);
+        for (int first = 0; first < bh; first += group) yield return (first, Math.Min(group, bh - first));
+    }
+
+    /// <summary>The (rows, d) matrices of the problems from <paramref name="first"/> on, one per batch entry.</summary>
+    private static GemmOperand Rows(BufferView x, int first, int rows, int d) =>
+        new GemmOperand(x.At(first * rows * d), d).Batched(rows * d);
+
+    /// <summary>A pooled host array as a <see cref="CpuBuffer"/>, for a primitive's own temporaries.</summary>
+    private readonly struct ScratchBuffer(int length) : IDisposable
+    {
+        public float[] Data { get; } = ArrayPool<float>.Shared.Rent(length);
+        public BufferView View => new(new CpuBuffer(Data), 0);
+        public void Dispose() => ArrayPool<float>.Shared.Return(Data);
     }
 
     public void IndexSelect(BufferView x, BufferView idx, BufferView y, int outer, int n, int k, int inner)
