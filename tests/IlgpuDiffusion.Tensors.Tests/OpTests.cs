@@ -128,46 +128,69 @@ public class OpTests
         Assert.Equal(expected, x.ToArray());
     }
 
+    /// <summary>Leaves of <paramref name="shapes"/> with standard normal values.</summary>
+    private static Tensor[] Leaves(Generator gen, Device device, params int[][] shapes) => shapes.Select(shape =>
+    {
+        var t = Tensor.Randn(shape, gen, device);
+        t.RequiresGrad = true;
+        return t;
+    }).ToArray();
+
+    private static void Close(Tensor actual, Tensor expected, string what, double tolerance = 1e-5)
+    {
+        double error = OpChecks.RelativeL2(actual.ToArray(), expected.ToArray());
+        Assert.True(error < tolerance, $"{what}: relative L2 {error:E2}");
+    }
+
     [SkippableTheory]
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
-    public void Convolutions_split_into_column_chunks_equal_one_image_at_a_time(string device)
+    public void Conv2d_over_column_chunks_and_row_bands_equals_unfold_and_matmul(string device)
     {
         var dev = TestDevices.Open(device);
         using var scope = new TensorScope();
         var gen = new Generator(3);
-        // one image's column matrix (16·3·3 × 128·128; 16·4·4 × 96·96 for the transpose) fills more than half a chunk
-        Check((x, w, b) => Tensor.Conv2d(x, w, b, stride: 1, padding: 1), [2, 16, 128, 128], [4, 16, 3, 3], 4);
-        Check((x, w, b) => Tensor.ConvTranspose2d(x, w, b, stride: 2, padding: 1), [2, 4, 96, 96], [4, 16, 4, 4], 16);
-
-        void Check(Func<Tensor, Tensor, Tensor, Tensor> conv, int[] xShape, int[] wShape, int outChannels)
+        // six 40×40 images in two chunks of whole images; one 160×160 image (k4 s2: 512 × 80·80 columns) in row bands
+        foreach (var (xShape, wShape, stride, padding) in new[] { ([6, 16, 40, 40], new[] { 4, 16, 3, 3 }, 1, 1),
+            (new[] { 1, 32, 160, 160 }, new[] { 8, 32, 4, 4 }, 2, 1) })
         {
-            Tensor Leaf(int[] shape)
-            {
-                var t = Tensor.Randn(shape, gen, dev);
-                t.RequiresGrad = true;
-                return t;
-            }
-            Tensor LeafCopy(Tensor t)
-            {
-                var copy = t.Detach();
-                copy.RequiresGrad = true;
-                return copy;
-            }
-            var (x, w, b) = (Leaf(xShape), Leaf(wShape), Leaf([outChannels]));
-            var y = conv(x, w, b);
+            var (x, w, b) = (Leaves(gen, dev, xShape)[0], Leaves(gen, dev, wShape)[0], Leaves(gen, dev, [wShape[0]])[0]);
+            var y = Tensor.Conv2d(x, w, b, stride, padding);
             var r = Tensor.Randn(y.Shape.ToArray(), gen, dev);
             (y * r).Sum().Backward();
-            var (wi, bi) = (LeafCopy(w), LeafCopy(b)); // their gradients sum over the images
-            for (int i = 0; i < 2; i++)
-            {
-                var xi = LeafCopy(x.Detach().Slice(0, i, 1));
-                var yi = conv(xi, wi, bi);
-                (yi * r.Slice(0, i, 1)).Sum().Backward();
-                Assert.True(OpChecks.RelativeL2(yi.ToArray(), y.Slice(0, i, 1).ToArray()) < 1e-6, $"output of image {i}");
-                Assert.True(OpChecks.RelativeL2(xi.Grad!.ToArray(), x.Grad!.Slice(0, i, 1).ToArray()) < 1e-6, $"dx of image {i}");
-            }
-            Assert.True(OpChecks.RelativeL2(wi.Grad!.ToArray(), w.Grad!.ToArray()) < 1e-5, "dW");
-            Assert.True(OpChecks.RelativeL2(bi.Grad!.ToArray(), b.Grad!.ToArray()) < 1e-5, "db");
+            var (dx, dw, db) = (x.Grad!, w.Grad!, b.Grad!);
+            foreach (var t in new[] { x, w, b }) t.Grad = null;
+
+            var patches = Tensor.Unfold(x, wShape[2], wShape[3], stride, padding); // (B, C·KH·KW, OH·OW)
+            var product = patches.Transpose(1, 2).Matmul(w.Reshape(wShape[0], -1).Transpose(0, 1)).Transpose(1, 2);
+            var expected = (product + b.Reshape(1, wShape[0], 1)).Reshape(y.Shape.ToArray());
+            (expected * r).Sum().Backward();
+
+            Close(y, expected, $"conv2d {Tensor.ShapeString(xShape)} output");
+            Close(dx, x.Grad!, "dx");
+            Close(dw, w.Grad!, "dW");
+            Close(db, b.Grad!, "db");
         }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void Conv_transpose2d_over_row_bands_is_the_adjoint_of_conv2d(string device)
+    {
+        var dev = TestDevices.Open(device);
+        using var scope = new TensorScope();
+        var gen = new Generator(4);
+        // <convT(x, W), r> = <x, conv2d(r, W)> for every W; one image's columns (16·4·4 × 96·96) need row bands
+        var (x, w, r) = (Leaves(gen, dev, [1, 4, 96, 96])[0], Leaves(gen, dev, [4, 16, 4, 4])[0], Leaves(gen, dev, [1, 16, 192, 192])[0]);
+        var transposed = (Tensor.ConvTranspose2d(x, w, null, stride: 2, padding: 1) * r).Sum();
+        transposed.Backward();
+        var (dx, dwTransposed) = (x.Grad!, w.Grad!);
+        (x.Grad, w.Grad, r.Grad) = (null, null, null);
+        var direct = (Tensor.Conv2d(r, w, null, stride: 2, padding: 1) * x).Sum();
+        direct.Backward();
+
+        Assert.True(Math.Abs(transposed.Item() - direct.Item()) < 1e-4 * Math.Abs(direct.Item()), "<convT(x), r> = <x, conv2d(r)>");
+        using (Autograd.NoGrad()) Close(dx, Tensor.Conv2d(r, w, null, stride: 2, padding: 1), "dx of convT = conv2d of its gradient");
+        Close(dwTransposed, w.Grad!, "dW");
+        Close(r.Grad!, Tensor.ConvTranspose2d(x, w, null, stride: 2, padding: 1), "dr of conv2d = convT of its gradient");
     }
 }

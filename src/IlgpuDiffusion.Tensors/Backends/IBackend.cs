@@ -49,9 +49,11 @@ public readonly record struct ConvGeometry(
     int Batch, int Channels, int Height, int Width,
     int KH, int KW, int StrideH, int StrideW, int PadH, int PadW, int OutH, int OutW)
 {
-    private readonly int _batchInner; // an int, not a bool: kernel arguments must be blittable
+    private readonly int _batchInner, _accumulate; // ints, not bools: kernel arguments must be blittable
 
     public bool BatchInner { get => _batchInner != 0; init => _batchInner = value ? 1 : 0; }
+    /// <summary>Col2Im adds into the images instead of overwriting them (a band of output rows at a time).</summary>
+    public bool Accumulate { get => _accumulate != 0; init => _accumulate = value ? 1 : 0; }
 
     public int ColumnRows => Channels * KH * KW;
     public int ColumnCols => OutH * OutW;

@@ -32,11 +32,8 @@ public sealed partial class Tensor
         // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, chunk by chunk, then back to (B, Cout, OH, OW). The columns are
         // rebuilt from x in the backward pass when the weight needs a gradient (PyTorch too saves the input, not columns).
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
-        ForEachColumnChunk(x, g, (chunk, image, cols) =>
-        {
-            int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
-            x.Backend.Gemm(new GemmArgs(cout, n, rows, new(weight.View, rows), new(cols, n), new(yByChannel.View.At(first), columns)));
-        });
+        ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, chunk.Columns, rows,
+            new(weight.View, rows), new(cols, chunk.Columns), new(yByChannel.View.At(chunk.FirstColumn), columns))));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
@@ -52,23 +49,19 @@ public sealed partial class Tensor
             {
                 // dW (Cout, C·KH·KW) = dy · colsᵀ, summed over the chunks
                 var dW = dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                ForEachColumnChunk(x, g, (chunk, image, cols) =>
-                {
-                    int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
-                    x.Backend.Gemm(new GemmArgs(cout, rows, n, new(dyByChannel.View.At(first), columns), new(cols, n, Transposed: true),
-                        new(dW.View, rows)) { Beta = image == 0 ? 0f : 1f });
-                });
+                ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, rows, chunk.Columns,
+                    new(dyByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns, Transposed: true), new(dW.View, rows))
+                    { Beta = chunk.FirstColumn == 0 ? 0f : 1f }));
             }
             if (x.RequiresGrad)
             {
                 // dcols (C·KH·KW, images·OH·OW) = Wᵀ · dy for each chunk, scattered back into its images
                 var dX = dx = new Tensor(x.Device, (int[])x._shape.Clone(), DType.Float32);
-                ForEachChunk(x.Device, g, (chunk, image, dcols) =>
+                ForEachChunk(x.Device, g, (chunk, dcols) =>
                 {
-                    int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
-                    x.Backend.Gemm(new GemmArgs(rows, n, cout, new(weight.View, rows, Transposed: true),
-                        new(dyByChannel.View.At(first), columns), new(dcols, n)));
-                    x.Backend.Col2Im(dcols, dX.View.At(image * cin * h * w), chunk);
+                    x.Backend.Gemm(new GemmArgs(rows, chunk.Columns, cout, new(weight.View, rows, Transposed: true),
+                        new(dyByChannel.View.At(chunk.FirstColumn), columns), new(dcols, chunk.Columns)));
+                    x.Backend.Col2Im(dcols, dX.View.At(chunk.Image * cin * h * w), chunk.Geometry);
                 });
             }
             dyByChannel.Dispose();
@@ -76,23 +69,45 @@ public sealed partial class Tensor
         });
     }
 
-    /// <summary>Splits the batch of <paramref name="g"/> into chunks of images whose column matrix holds at most
-    /// <see cref="ColumnChunkElements"/> (at least one image) and calls <paramref name="body"/> with each chunk's geometry,
-    /// its first image and a scratch column matrix (C·KH·KW, images·OH·OW) for it.</summary>
-    private static void ForEachChunk(Device device, ConvGeometry g, Action<ConvGeometry, int, BufferView> body)
+    /// <summary>Part of a convolution's column matrix: <see cref="Geometry"/> (im2col/col2im of the chunk, relative to
+    /// image <see cref="Image"/>) covers <see cref="Columns"/> columns from <see cref="FirstColumn"/> of the whole batch's
+    /// (…, B·OH·OW) matrix.</summary>
+    private readonly record struct ColumnChunk(ConvGeometry Geometry, int Image, int FirstColumn, int Columns);
+
+    /// <summary>Splits the column matrix of <paramref name="g"/> into chunks of at most <see cref="ColumnChunkElements"/>
+    /// (at least one output row): several whole images, or, where one image needs more, bands of its output rows (a
+    /// band's geometry shifts the top padding; col2im of every band but the first adds into the image). Calls
+    /// <paramref name="body"/> with each chunk and a scratch column matrix (C·KH·KW, chunk columns) for it.</summary>
+    private static void ForEachChunk(Device device, ConvGeometry g, Action<ColumnChunk, BufferView> body)
     {
         int images = Math.Clamp(ColumnChunkElements / Math.Max(1, g.ColumnsPerImage), 1, g.Batch);
-        using var scratch = new Tensor(device, [g.ColumnRows, images * g.ColumnCols], DType.Float32);
-        for (int first = 0; first < g.Batch; first += images)
-            body(g with { Batch = Math.Min(images, g.Batch - first) }, first, scratch.View);
+        int bandRows = g.ColumnsPerImage <= ColumnChunkElements
+            ? g.OutH : Math.Clamp(ColumnChunkElements / Math.Max(1, g.ColumnRows * g.OutW), 1, g.OutH);
+        using var scratch = new Tensor(device, [g.ColumnRows, Math.Max(images * g.ColumnCols, bandRows * g.OutW)], DType.Float32);
+        if (bandRows == g.OutH)
+            for (int first = 0; first < g.Batch; first += images)
+            {
+                var chunk = g with { Batch = Math.Min(images, g.Batch - first) };
+                body(new ColumnChunk(chunk, first, first * g.ColumnCols, chunk.Batch * g.ColumnCols), scratch.View);
+            }
+        else
+            for (int image = 0; image < g.Batch; image++)
+                for (int top = 0; top < g.OutH; top += bandRows)
+                {
+                    var band = g with
+                    {
+                        Batch = 1, OutH = Math.Min(bandRows, g.OutH - top), PadH = g.PadH - top * g.StrideH, Accumulate = top > 0,
+                    };
+                    body(new ColumnChunk(band, image, image * g.ColumnCols + top * g.OutW, band.ColumnCols), scratch.View);
+                }
     }
 
     /// <summary><see cref="ForEachChunk"/> with each chunk's column matrix built from the images of <paramref name="source"/>.</summary>
-    private static void ForEachColumnChunk(Tensor source, ConvGeometry g, Action<ConvGeometry, int, BufferView> body) =>
-        ForEachChunk(source.Device, g, (chunk, image, cols) =>
+    private static void ForEachColumnChunk(Tensor source, ConvGeometry g, Action<ColumnChunk, BufferView> body) =>
+        ForEachChunk(source.Device, g, (chunk, cols) =>
         {
-            source.Backend.Im2Col(source.View.At(image * g.Channels * g.Height * g.Width), cols, chunk);
-            body(chunk, image, cols);
+            source.Backend.Im2Col(source.View.At(chunk.Image * g.Channels * g.Height * g.Width), cols, chunk.Geometry);
+            body(chunk, cols);
         });
 
     /// <summary>y += bias (Cout) over every image and position, in place: one activation-sized tensor and pass fewer than
@@ -139,12 +154,11 @@ public sealed partial class Tensor
         var xByChannel = new Tensor(x.Device, [cin, columns], DType.Float32);
         SwapBatchAndChannels(x.Backend, x.View, xByChannel.View, batch, cin, g.ColumnCols);
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
-        ForEachChunk(x.Device, g, (chunk, image, cols) =>
+        ForEachChunk(x.Device, g, (chunk, cols) =>
         {
-            int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
-            x.Backend.Gemm(new GemmArgs(rows, n, cin, new(weight.View, rows, Transposed: true),
-                new(xByChannel.View.At(first), columns), new(cols, n)));
-            x.Backend.Col2Im(cols, y.View.At(image * cout * outH * outW), chunk);
+            x.Backend.Gemm(new GemmArgs(rows, chunk.Columns, cin, new(weight.View, rows, Transposed: true),
+                new(xByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns)));
+            x.Backend.Col2Im(cols, y.View.At(chunk.Image * cout * outH * outW), chunk.Geometry);
         });
         AddChannelBias(y, bias, op);
         // dx reads the weight; dW reads x, kept in the channel-major layout the product wants
@@ -153,14 +167,14 @@ public sealed partial class Tensor
         {
             var dxByChannel = x.RequiresGrad ? new Tensor(x.Device, [cin, columns], DType.Float32) : null;
             var dw = weight.RequiresGrad ? new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32) : null;
-            ForEachColumnChunk(dy, g, (chunk, image, dcols) =>
+            ForEachColumnChunk(dy, g, (chunk, dcols) =>
             {
-                int first = image * g.ColumnCols, n = chunk.Batch * g.ColumnCols;
+                int first = chunk.FirstColumn, n = chunk.Columns;
                 if (dxByChannel != null) // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols
                     x.Backend.Gemm(new GemmArgs(cin, n, rows, new(weight.View, rows), new(dcols, n), new(dxByChannel.View.At(first), columns)));
                 if (dw != null) // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ, summed over the chunks
                     x.Backend.Gemm(new GemmArgs(cin, rows, n, new(xByChannel.View.At(first), columns), new(dcols, n, Transposed: true),
-                        new(dw.View, rows)) { Beta = image == 0 ? 0f : 1f });
+                        new(dw.View, rows)) { Beta = first == 0 ? 0f : 1f });
             });
             Tensor? dx = null;
             if (dxByChannel != null)

@@ -497,7 +497,7 @@ public sealed class CpuBackend : IBackend
             {
                 int b = bc / geo.Channels, c = bc % geo.Channels;
                 var image = ds.AsSpan(dxo + bc * geo.Height * geo.Width, geo.Height * geo.Width);
-                image.Clear();
+                if (!geo.Accumulate) image.Clear();
                 for (int kh = 0; kh < geo.KH; kh++)
                     for (int kw = 0; kw < geo.KW; kw++)
                     {

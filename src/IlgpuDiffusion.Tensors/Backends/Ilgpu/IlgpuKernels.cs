@@ -277,7 +277,7 @@ internal static class IlgpuKernels
                     sum += cols[imageBase + row * g.RowStride + oh * g.OutW + ow];
                 }
             }
-            dx[index] = sum;
+            dx[index] = g.Accumulate ? dx[index] + sum : sum;
         }
     }
 
