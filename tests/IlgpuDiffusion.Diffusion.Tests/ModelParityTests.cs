@@ -62,7 +62,8 @@ public class ModelParityTests(ITestOutputHelper output)
         [
             "vq_quantize", "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth",
             "vae_tiny", "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding",
-            "train_vqvae_tiny_3steps", "train_unet_tiny_3steps",
+            "train_vqvae_tiny_3steps", "train_unet_tiny_3steps", "cond_unet_class_tiny", "cond_unet_text_tiny", "cond_unet_image_tiny",
+            "cond_unet_text_image_tiny", "cond_unet_class_mnist_config", "train_cond_unet_class_tiny_3steps",
         ];
         foreach (var kind in modelKinds)
             Assert.Contains(names, n => n == kind && Runner.HandlerFor(n) != null);
