@@ -66,7 +66,11 @@ public class PipelineTests
     {
         using var project = new TinyProject(images: 24, numClasses: 3);
         Ok(project.Run("train-autoencoder", "--set", "train_params:disc_start=1000"));
-        Ok(project.Run("train-ldm", "--set", "train_params:ldm_epochs=4"));
+        Ok(project.Run("infer-autoencoder")); // the latent cache keeps the labels
+        Assert.Equal([0, 1, 2, 0], SafeTensors.Read(Path.Combine(project.Task, "vqvae_latents.safetensors"))["labels"].Ints![..4]);
+        var fromCache = project.Run("train-ldm", "--set", "train_params:ldm_epochs=4");
+        Ok(fromCache);
+        Assert.Contains("latents from", fromCache.Output);
         string ckpt = Path.Combine(project.Task, "ddpm_ckpt.safetensors");
         var straight = SafeTensors.Read(ckpt);
         Ok(project.Run("train-ldm", "--overwrite", "--set", "train_params:ldm_epochs=2"));

@@ -38,6 +38,13 @@ public sealed class DatasetConditions
 
     public bool HasMasks => _maskPaths != null;
 
+    /// <summary>The same conditions with the class labels a latent cache kept (aligned with the same items).</summary>
+    public DatasetConditions WithLabels(int[] labels) => new()
+    {
+        Labels = labels, ClassNames = ClassNames, Contexts = Contexts, EmptyContext = EmptyContext, ContextTokens = ContextTokens,
+        _maskConfig = _maskConfig, _maskPaths = _maskPaths,
+    };
+
     /// <summary>Opens IDX data with its labels when the config lists a class condition; a missing labels file then names the key.</summary>
     public static IdxDataset OpenIdx(string imPath, ConditionConfig? conditions)
     {

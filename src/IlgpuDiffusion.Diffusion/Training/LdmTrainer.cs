@@ -32,13 +32,14 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
 
         var images = run.OpenDataset();
         var data = run.OpenConditions(images);
-        var conditions = data != null ? new ConditionBatches(config.Ldm.ConditionConfig!, data, run.Device) : null;
-        if (data?.ClassNames is { } classNames) ConditionBatches.SaveClassList(run.File(ConditionBatches.ClassListFile), classNames);
         var cache = new LatentCache(run.File($"{autoencoder.Kind}_latents.safetensors"));
         IImageDataset source = images;
         bool cached = cache.IsComplete(images.Count, LatentCache.Fingerprint(autoencoderCheckpoint, images), out var reason);
         if (cached) source = cache.Load();
         run.Log.WriteLine(cached ? $"train-ldm: latents from {cache.Path}" : $"train-ldm: encoding on the fly ({reason})");
+        if (data?.Labels != null && source is LatentDataset { Labels: { } cachedLabels }) data = data.WithLabels(cachedLabels);
+        var conditions = data != null ? new ConditionBatches(config.Ldm.ConditionConfig!, data, run.Device) : null;
+        if (data?.ClassNames is { } classNames) ConditionBatches.SaveClassList(run.File(ConditionBatches.ClassListFile), classNames);
 
         using var loader = new DataLoader(source, p.LdmBatchSize, (ulong)p.Seed);
         using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);
