@@ -3,6 +3,7 @@
 # trains the latent diffusion UNet and samples, with configs/fashion-mnist.json. Each run writes to a
 # new folder (runs/<time> unless OUTPUT is set), so earlier results are never overwritten.
 # Extra arguments go to every stage, e.g. --device cuda or --set train_params:ldm_epochs=2.
+# CONFIG=configs/fashion-mnist-class-cond.json runs the class-conditional variant (one grid row per class).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +25,12 @@ fi
 dotnet build src/IlgpuDiffusion.Cli -c Release --nologo -v q
 ildm() { dotnet src/IlgpuDiffusion.Cli/bin/Release/net10.0/ildm.dll "$@"; }
 out=${OUTPUT:-runs/$(date +%Y%m%d-%H%M%S)}
-config=configs/fashion-mnist.json
+config=${CONFIG:-configs/fashion-mnist.json}
+task=$(sed -n 's/.*"task_name": *"\([^"]*\)".*/\1/p' "$config")
 start=$(date +%s)
 ildm train-autoencoder --config "$config" --output "$out" "$@"
 ildm infer-autoencoder --config "$config" --output "$out" "$@"
 ildm train-ldm --config "$config" --output "$out" "$@"
 ildm sample --config "$config" --output "$out" "$@"
 echo "main job finished in $(( $(date +%s) - start )) s"
-echo "sample grid: $out/fashion-mnist/samples/samples.png"
+echo "sample grid: $out/$task/samples/samples.png"

@@ -3,10 +3,11 @@ using System.Text.Json.Nodes;
 namespace IlgpuDiffusion.Cli.Tests;
 
 /// <summary>A scratch folder with a tiny synthetic IDX data set (16×16 grey squares at varying places) and a
-/// config small enough that every stage runs in seconds on the cpu executor.</summary>
+/// config small enough that every stage runs in seconds on the cpu executor. With <c>numClasses</c> the images get
+/// labels (i mod numClasses, in an IDX labels file) and the UNet a class condition.</summary>
 public sealed class TinyProject : IDisposable
 {
-    public TinyProject(int images = 48)
+    public TinyProject(int images = 48, int numClasses = 0)
     {
         Folder = Directory.CreateTempSubdirectory("ildm-e2e-").FullName;
         string data = Path.Combine(Folder, "data");
@@ -14,8 +15,21 @@ public sealed class TinyProject : IDisposable
         WriteIdx(Path.Combine(data, "train-images-idx3-ubyte"), images, 16);
         WriteIdx(Path.Combine(data, "t10k-images-idx3-ubyte"), 16, 16);
         ConfigPath = Path.Combine(Folder, "tiny.json");
-        File.WriteAllText(ConfigPath, Config(data).ToJsonString());
+        var config = Config(data);
+        if (numClasses > 0)
+        {
+            LabelsPath = Path.Combine(data, "train-labels-idx1-ubyte");
+            WriteLabels(LabelsPath, images, numClasses);
+            config["ldm_params"]!["condition_config"] = new JsonObject
+            {
+                ["condition_types"] = new JsonArray("class"),
+                ["class_condition_config"] = new JsonObject { ["num_classes"] = numClasses, ["cond_drop_prob"] = 0.3 },
+            };
+        }
+        File.WriteAllText(ConfigPath, config.ToJsonString());
     }
+
+    public string? LabelsPath { get; }
 
     public string Folder { get; }
     public string ConfigPath { get; }
@@ -37,6 +51,14 @@ public sealed class TinyProject : IDisposable
                     int cx = 3 + i % 7, cy = 3 + i / 7 % 7; // a bright 6×6 square whose place depends on i
                     writer.Write((byte)(x >= cx && x < cx + 6 && y >= cy && y < cy + 6 ? 230 : 20));
                 }
+    }
+
+    private static void WriteLabels(string path, int count, int numClasses)
+    {
+        using var file = File.Create(path);
+        using var writer = new BinaryWriter(file);
+        foreach (int v in new[] { 0x00000801, count }) writer.Write(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v));
+        for (int i = 0; i < count; i++) writer.Write((byte)(i % numClasses));
     }
 
     private static JsonObject Config(string data) => new()

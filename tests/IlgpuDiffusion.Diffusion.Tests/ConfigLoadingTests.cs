@@ -72,6 +72,49 @@ public sealed class ConfigLoadingTests : IDisposable
     }
 
     [Fact]
+    public void The_mnist_class_cond_file_is_the_original_configuration()
+    {
+        var config = ExperimentConfig.Load(Shipped("mnist_class_cond"));
+        Assert.Equal(Json(MnistClassCondLdm), Json(config.Ldm));
+        Assert.Equal(Json(MnistAutoencoder), Json(config.Autoencoder));
+        Assert.Equal(1.0, config.Train.CfGuidanceScale);
+    }
+
+    [Theory]
+    [InlineData("celebhq_text_cond", new[] { "text" })]
+    [InlineData("celebhq_text_image_cond", new[] { "text", "image" })]
+    [InlineData("fashion-mnist-class-cond", new[] { "class" })]
+    public void The_conditional_configs_load_with_their_conditions(string name, string[] types)
+    {
+        var config = ExperimentConfig.Load(Shipped(name));
+        Assert.Equal(types, config.Ldm.ConditionConfig!.ConditionTypes);
+        Assert.Equal(types.Contains("text"), config.Ldm.ConditionConfig.TextCondition is { TextEmbedDim: 512 });
+        Assert.Equal(types.Contains("image"), config.Ldm.ConditionConfig.ImageCondition is { ImageConditionInputChannels: 18 });
+    }
+
+    [Fact]
+    public void A_condition_type_without_its_settings_names_the_missing_key() =>
+        Fails("ldm_params.condition_config.class_condition_config",
+            json => json["ldm_params"]!["condition_config"] = new JsonObject { ["condition_types"] = new JsonArray("class") });
+
+    [Fact]
+    public void A_bad_key_inside_the_condition_config_is_named_with_its_full_path() =>
+        Fails("ldm_params.condition_config.class_condition_config.num_clases", json => json["ldm_params"]!["condition_config"] =
+            new JsonObject
+            {
+                ["condition_types"] = new JsonArray("class"),
+                ["class_condition_config"] = new JsonObject { ["num_clases"] = 10, ["num_classes"] = 10, ["cond_drop_prob"] = 0.1 },
+            });
+
+    [Fact]
+    public void An_unknown_condition_type_is_named()
+    {
+        var error = Fails("ldm_params.condition_config.condition_types[0]",
+            json => json["ldm_params"]!["condition_config"] = new JsonObject { ["condition_types"] = new JsonArray("colour") });
+        Assert.Contains("class, text, image", error.Message);
+    }
+
+    [Fact]
     public void Optional_keys_take_their_defaults()
     {
         var config = ExperimentConfig.Load(Shipped("mnist"));

@@ -16,11 +16,13 @@ public class ModelParityTests(ITestOutputHelper output)
     /// <summary>The cases ILGPU's CPU accelerator finishes within seconds on a 2-core machine (measured with
     /// `ildm parity --device ilgpu-cpu`: vqvae_tiny 3.5 s, unet_tiny 3.3 s, train_unet_tiny_3steps 8.6 s,
     /// vqvae_mnist_config 12.6 s). The attention-heavy larger ones pass there too but take 30 s to 2 minutes
-    /// (vqvae_attn 32 s, unet_mnist_config 97 s, vqvae_celebhq_config 118 s), so the suite runs them on cpu.</summary>
+    /// (vqvae_attn 32 s, unet_mnist_config 97 s, vqvae_celebhq_config 118 s), so the suite runs them on cpu. Of the
+    /// conditional cases two tiny ones cover the class, text and mask paths there (5–30 s each on a loaded machine);
+    /// cond_unet_class_mnist_config took 479 s and train_cond_unet_class_tiny_3steps 147 s on that loaded machine.</summary>
     private static readonly HashSet<string> FastEnoughOnIlgpuCpu =
     [
         "vq_quantize", "time_embedding", "vqvae_tiny_pth", "vqvae_tiny", "vae_tiny", "unet_tiny", "train_vqvae_tiny_3steps",
-        "train_unet_tiny_3steps", "vqvae_mnist_config",
+        "train_unet_tiny_3steps", "vqvae_mnist_config", "cond_unet_class_tiny", "cond_unet_text_image_tiny",
     ];
 
     public static TheoryData<string, string, GemmAccumulation> ModelCasesOnDevices() =>
@@ -62,7 +64,8 @@ public class ModelParityTests(ITestOutputHelper output)
         [
             "vq_quantize", "vqvae_tiny", "vqvae_attn", "vqvae_mnist_config", "vqvae_celebhq_config", "vqvae_tiny_pth",
             "vae_tiny", "unet_tiny", "unet_mnist_config", "unet_celebhq_config", "time_embedding",
-            "train_vqvae_tiny_3steps", "train_unet_tiny_3steps",
+            "train_vqvae_tiny_3steps", "train_unet_tiny_3steps", "cond_unet_class_tiny", "cond_unet_text_tiny", "cond_unet_image_tiny",
+            "cond_unet_text_image_tiny", "cond_unet_class_mnist_config", "train_cond_unet_class_tiny_3steps",
         ];
         foreach (var kind in modelKinds)
             Assert.Contains(names, n => n == kind && Runner.HandlerFor(n) != null);

@@ -27,6 +27,15 @@ public static class ReferenceConfigs
         NumDownLayers = 2, NumMidLayers = 2, NumUpLayers = 2,
     };
 
+    /// <summary>mnist_class_cond.yaml's ldm_params: the mnist UNet with ten classes, dropped with probability 0.1.</summary>
+    public static readonly LdmParams MnistClassCondLdm = MnistLdm with
+    {
+        ConditionConfig = new()
+        {
+            ConditionTypes = ["class"], ClassConditionConfig = new() { NumClasses = 10, CondDropProb = 0.1 },
+        },
+    };
+
     public static readonly LdmParams CelebHqLdm = new()
     {
         DownChannels = [256, 384, 512, 768], MidChannels = [768, 512], DownSample = [true, true, true],

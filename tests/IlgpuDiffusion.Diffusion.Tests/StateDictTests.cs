@@ -9,19 +9,21 @@ namespace IlgpuDiffusion.Diffusion.Tests;
 public class StateDictTests
 {
     public static TheoryData<string> Listings() =>
-        new() { "vqvae_mnist", "vqvae_celebhq", "vae_mnist", "vae_celebhq", "unet_mnist", "unet_celebhq" };
+        new() { "vqvae_mnist", "vqvae_celebhq", "vae_mnist", "vae_celebhq", "unet_mnist", "unet_celebhq", "unet_mnist_class_cond" };
 
     [Theory]
     [MemberData(nameof(Listings))]
     public void State_dict_matches_the_reference_listing(string listing)
     {
-        bool mnist = listing.EndsWith("mnist", StringComparison.Ordinal);
+        bool mnist = listing.Contains("mnist", StringComparison.Ordinal);
         var autoencoder = mnist ? ReferenceConfigs.MnistAutoencoder : ReferenceConfigs.CelebHqAutoencoder;
         int imChannels = mnist ? 1 : 3;
         using Module model = listing.Split('_')[0] switch
         {
             "vqvae" => new VqVae(Device.Cpu, imChannels, autoencoder),
             "vae" => new Vae(Device.Cpu, imChannels, autoencoder),
+            _ when listing.EndsWith("class_cond", StringComparison.Ordinal) =>
+                new UNet(Device.Cpu, autoencoder.ZChannels, ReferenceConfigs.MnistClassCondLdm),
             _ => new UNet(Device.Cpu, autoencoder.ZChannels, mnist ? ReferenceConfigs.MnistLdm : ReferenceConfigs.CelebHqLdm),
         };
         AssertMatches(listing, model);

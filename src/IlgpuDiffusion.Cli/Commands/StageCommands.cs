@@ -156,10 +156,19 @@ internal static class StageCommands
             Description = "also save the decoded x0 estimate every N steps (0: only the final grid)",
             DefaultValueFactory = _ => 0,
         };
+        var classOption = new Option<string?>("--class")
+        {
+            Description = "class-conditional models: the class to sample, by number or name (e.g. 7 or sneaker); "
+                + "default: num_grid_rows samples of every class, one grid row per class",
+        };
+        var guidance = new Option<double?>("--guidance")
+        {
+            Description = "classifier-free guidance scale (1: conditional only, 0: unconditional); default train_params.cf_guidance_scale",
+        };
         var command = common.Command(
             "sample",
             "Generate images: reverse diffusion in latent space, then decode",
-            sampler, steps, eta, saveEvery);
+            sampler, steps, eta, saveEvery, classOption, guidance);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
         {
             var d = run.Config.Diffusion;
@@ -167,7 +176,7 @@ internal static class StageCommands
             ISampler chosen = parse.GetValue(sampler) == "ddim"
                 ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
                 : new DdpmSampler(schedule);
-            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery));
+            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), parse.GetValue(classOption), parse.GetValue(guidance));
         }));
         return command;
     }

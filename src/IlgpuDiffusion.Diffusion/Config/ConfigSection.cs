@@ -8,17 +8,19 @@ namespace IlgpuDiffusion.Diffusion.Config;
 /// overrides): a missing key, a value of the wrong type and an unknown key are <see cref="ConfigException"/>s
 /// that name the source and <c>section.key</c>. IConfiguration keeps every scalar as a string and a list
 /// as children <c>0</c>, <c>1</c>, …; JSON <c>null</c> and <c>{}</c> become a key without value or children,
-/// <c>[]</c> an empty string. The reads undo that.
+/// <c>[]</c> an empty string. The reads undo that. A nested object (<c>ldm_params.condition_config</c>) is a
+/// <see cref="Child"/> section whose <paramref name="name"/> is the IConfiguration path (<c>ldm_params:condition_config</c>).
 /// </summary>
 public sealed class ConfigSection(IConfiguration root, string name, string source)
 {
     private readonly IConfigurationSection _section = root.GetSection(name);
     private readonly HashSet<string> _read = new(StringComparer.OrdinalIgnoreCase);
 
-    public string Name => name;
+    /// <summary>The dotted path of the section, as errors name it.</summary>
+    public string Name => name.Replace(':', '.');
     public string Source => source;
 
-    public string Key(string key) => $"{name}.{key}";
+    public string Key(string key) => $"{Name}.{key}";
 
     private ConfigException Error(string key, string problem) => new(Key(key), problem, source);
 
@@ -30,6 +32,19 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
         if (!Present(root, name)) throw new ConfigException(name, "is missing", source);
         var found = children.Count > 0 ? "a list" : Describe(_section.Value);
         throw new ConfigException(name, $"must be an object of keys, got {found}", source);
+    }
+
+    /// <summary>The object under <paramref name="key"/>, or null when the key is absent (or null: the reference's
+    /// YAML writes an absent condition that way).</summary>
+    public ConfigSection? Child(string key)
+    {
+        _read.Add(key);
+        var child = _section.GetSection(key);
+        var items = child.GetChildren().ToList();
+        if (items.Count == 0 && child.Value is null) return null;
+        if (items.Count == 0 || items.Any(c => IsIndex(c.Key, items.Count)))
+            throw Error(key, $"must be an object of keys, got {(items.Count > 0 ? "a list" : Describe(child.Value))}");
+        return new ConfigSection(root, $"{name}:{key}", source);
     }
 
     public string String(string key, string? fallback = null) =>
@@ -45,6 +60,8 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
     public int[] Ints(string key) => List(key, "integers", "an integer", ParseInt);
 
     public bool[] Bools(string key) => List(key, "true/false values", "true or false", ParseBool);
+
+    public string[] Strings(string key) => RawList(key, "strings", "a string");
 
     private static int? ParseInt(string s) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null;
     private static double? ParseDouble(string s) =>
@@ -85,13 +102,23 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
 
     private T[] List<T>(string key, string expectedList, string expected, Func<string, T?> parse) where T : struct
     {
+        var raw = RawList(key, expectedList, expected);
+        var values = new T[raw.Length];
+        for (int i = 0; i < raw.Length; i++)
+            values[i] = parse(raw[i]) ?? throw Error($"{key}[{i}]", $"must be {expected}, got {Describe(raw[i])}");
+        return values;
+    }
+
+    /// <summary>A list's elements as written: present, a list (not an object), no element null or nested.</summary>
+    private string[] RawList(string key, string expectedList, string expected)
+    {
         _read.Add(key);
         var child = _section.GetSection(key);
         var items = child.GetChildren().ToList();
         if (child.Value == "") throw Error(key, "must not be empty");
         if (items.Count == 0)
             throw Error(key, Present(_section, key) ? $"must be a list of {expectedList}, got {Describe(child.Value)}" : "is missing");
-        var values = new T[items.Count];
+        var values = new string[items.Count];
         foreach (var item in items)
         {
             // a list's children are exactly 0..n-1; any other name means the value is an object
@@ -99,7 +126,7 @@ public sealed class ConfigSection(IConfiguration root, string name, string sourc
             int i = int.Parse(item.Key, CultureInfo.InvariantCulture);
             if (item.Value is null)
                 throw Error($"{key}[{i}]", $"must be {expected}, got {(item.GetChildren().Any() ? "a list or object" : "null")}");
-            values[i] = parse(item.Value) ?? throw Error($"{key}[{i}]", $"must be {expected}, got {Describe(item.Value)}");
+            values[i] = item.Value;
         }
         return values;
     }

@@ -19,6 +19,15 @@ public sealed record DatasetParams : IConfigSectionRecord
     /// true = it is skipped with a warning.</summary>
     public bool SkipUnreadableImages { get; init; }
 
+    /// <summary>Optional <c>mask_path</c>: the folder of masks for an <c>image</c> condition, one index image per training
+    /// image with the same file name stem (pixel value k ≥ 1 = channel k − 1, as the reference's CelebAMask-HQ masks).</summary>
+    public string MaskPath { get; init; } = "";
+
+    /// <summary>Optional <c>text_context_path</c>: the safetensors file of precomputed text contexts for a <c>text</c>
+    /// condition, one (tokens, text_embed_dim) tensor per training image keyed by its file name, and the empty
+    /// prompt's under <c>__empty_prompt__</c> (see the README).</summary>
+    public string TextContextPath { get; init; } = "";
+
     public static string Section => "dataset_params";
 
     public void Validate()

@@ -7,6 +7,9 @@ public sealed record LdmParams : BlockLayoutParams, IConfigSectionRecord
     public required int TimeEmbDim { get; init; }
     public required int ConvOutChannels { get; init; }
 
+    /// <summary>Optional <c>condition_config</c> (the reference's conditional UNet); null = unconditional.</summary>
+    public ConditionConfig? ConditionConfig { get; init; }
+
     public static string Section => "ldm_params";
 
     public void Validate()
@@ -23,5 +26,6 @@ public sealed record LdmParams : BlockLayoutParams, IConfigSectionRecord
         if (TimeEmbDim % 2 != 0) throw check.Fail("time_emb_dim", $"must be even (half sines, half cosines), got {TimeEmbDim}");
         check.Positive("conv_out_channels", ConvOutChannels);
         check.Divisible("conv_out_channels", ConvOutChannels, NormChannels, NumHeads);
+        ConditionConfig?.Validate(Section);
     }
 }

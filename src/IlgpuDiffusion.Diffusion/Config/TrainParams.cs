@@ -39,6 +39,10 @@ public sealed record TrainParams : IConfigSectionRecord
     /// <summary>Optional <c>ldm_log_steps</c>: the LDM loss is logged and plotted every N optimiser steps (default 50).</summary>
     public int LdmLogSteps { get; init; } = DefaultLdmLogSteps;
 
+    /// <summary>Optional <c>cf_guidance_scale</c> (the reference's key): classifier-free guidance of conditional
+    /// sampling, ε̂ = ε̂_uncond + s·(ε̂_cond − ε̂_uncond); 1 (default) = the conditional prediction alone.</summary>
+    public double CfGuidanceScale { get; init; } = 1;
+
     public static IReadOnlyList<string> LpipsChoices { get; } = ["auto", "vgg16", "resnet18"];
     private const string DefaultLpips = "auto";
     private const int DefaultLdmLogSteps = 50;
@@ -70,5 +74,6 @@ public sealed record TrainParams : IConfigSectionRecord
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw check.Fail("ema_decay", $"must be in [0, 1), got {EmaDecay}");
         if (!LpipsChoices.Contains(Lpips)) throw check.Fail("lpips", $"must be one of {string.Join(", ", LpipsChoices)}, got '{Lpips}'");
         check.Positive("ldm_log_steps", LdmLogSteps);
+        check.NonNegative("cf_guidance_scale", CfGuidanceScale);
     }
 }

@@ -48,6 +48,7 @@ public sealed class ImageFolderDataset : IImageDataset
             throw new DirectoryNotFoundException($"image folder not found: {folder} (dataset_params.im_path)");
         }
         Name = $"image folder {folder}";
+        Folder = folder;
         ImageChannels = imageChannels;
         ImageSize = imageSize;
 
@@ -82,6 +83,7 @@ public sealed class ImageFolderDataset : IImageDataset
     }
 
     public string Name { get; }
+    public string Folder { get; }
     public int Count => _paths.Length;
     public int ImageChannels { get; }
     public int ImageSize { get; }

@@ -9,11 +9,13 @@ namespace IlgpuDiffusion.Diffusion.Data;
 /// Every training image's latent, N×C×h×w float32, in one safetensors file (tensor "latents") so
 /// LDM training can skip the encoder. The metadata records the count, the shape, where the latents
 /// came from and a fingerprint of the autoencoder checkpoint and the data set: a cache whose
-/// fingerprint or count differs from the current run's is stale and is rebuilt, never used.
+/// fingerprint or count differs from the current run's is stale and is rebuilt, never used. A class-conditional run's
+/// cache keeps each latent's class label too (tensor "labels"), so the latents and their conditions travel together.
 /// </summary>
 public sealed class LatentCache(string path)
 {
     private const string TensorName = "latents";
+    private const string LabelsName = "labels";
     private const string Format = "ilgpu-diffusion-latents/1";
 
     public string Path { get; } = path ?? throw new ArgumentNullException(nameof(path));
@@ -62,8 +64,9 @@ public sealed class LatentCache(string path)
         return reason.Length == 0;
     }
 
-    /// <summary>Writes <paramref name="latents"/> (shape N×C×h×w) atomically.</summary>
-    public void Write(float[] latents, int[] shape, string source, string fingerprint)
+    /// <summary>Writes <paramref name="latents"/> (shape N×C×h×w) atomically, with their class <paramref name="labels"/>
+    /// when given.</summary>
+    public void Write(float[] latents, int[] shape, string source, string fingerprint, int[]? labels = null)
     {
         ArgumentNullException.ThrowIfNull(latents);
         ArgumentNullException.ThrowIfNull(shape);
@@ -79,13 +82,18 @@ public sealed class LatentCache(string path)
             ["source"] = source,
             ["fingerprint"] = fingerprint,
         };
-        SafeTensors.Write(Path, [new(TensorName, HostTensor.FromFloats(shape, latents))], metadata);
+        if (labels != null && labels.Length != shape[0])
+            throw new ArgumentException($"{labels.Length} labels for {shape[0]} latents", nameof(labels));
+        var tensors = new List<KeyValuePair<string, HostTensor>> { new(TensorName, HostTensor.FromFloats(shape, latents)) };
+        if (labels != null) tensors.Add(new(LabelsName, HostTensor.FromInts([labels.Length], labels)));
+        SafeTensors.Write(Path, tensors, metadata);
     }
 
     public LatentDataset Load()
     {
         var metadata = SafeTensors.ReadMetadata(Path);
-        if (!SafeTensors.Read(Path).TryGetValue(TensorName, out var latents))
+        var tensors = SafeTensors.Read(Path);
+        if (!tensors.TryGetValue(TensorName, out var latents))
         {
             throw new InvalidDataException($"{Path}: no '{TensorName}' tensor; not a latent cache");
         }
@@ -97,8 +105,12 @@ public sealed class LatentCache(string path)
                 $"{Path}: '{TensorName}' is {latents}, metadata count {metadata.GetValueOrDefault("count")}; " +
                 "expected float32 N×C×h×h with N = count");
         }
+        var labels = tensors.GetValueOrDefault(LabelsName)?.Ints;
+        if (labels != null && labels.Length != shape[0])
+            throw new InvalidDataException($"{Path}: {labels.Length} labels for {shape[0]} latents");
         return new LatentDataset($"latents {Path} ({metadata.GetValueOrDefault("source")})",
-            latents.Floats, shape[0], shape[1], shape[2]);
+            latents.Floats, shape[0], shape[1], shape[2])
+        { Labels = labels };
     }
 }
 
@@ -109,6 +121,9 @@ public sealed class LatentDataset(string name, float[] values, int count, int ch
     public int Count { get; } = count;
     public int ImageChannels { get; } = channels;
     public int ImageSize { get; } = size;
+
+    /// <summary>Each latent's class label, when the cache kept them.</summary>
+    public int[]? Labels { get; init; }
 
     public void CopyTo(int index, Span<float> destination)
     {

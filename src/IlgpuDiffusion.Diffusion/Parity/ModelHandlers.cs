@@ -9,8 +9,8 @@ using IlgpuDiffusion.Tensors.Parity;
 namespace IlgpuDiffusion.Diffusion.Parity;
 
 /// <summary>
-/// The diffusion layer's parity cases: the vector quantisation, VQ-VAE, VAE and UNet module cases, the
-/// time embedding, and three-step training cases. Configs, hyper-parameters and tensor names come from the case's manifest
+/// The diffusion layer's parity cases: the vector quantisation, VQ-VAE, VAE, UNet and conditional UNet module cases,
+/// the time embedding, and three-step training cases. Configs, hyper-parameters and tensor names come from the case's manifest
 /// entry, so unseen cases of these kinds work too.
 /// </summary>
 public static class ModelHandlers
@@ -21,10 +21,10 @@ public static class ModelHandlers
         new ParityHandler(["vq_quantize"], VectorQuantizeCase),
         new ParityHandler(["vqvae_"], VqVaeCase),
         new ParityHandler(["vae_"], VaeCase),
-        new ParityHandler(["unet_"], UNetCase),
+        new ParityHandler(["unet_", "cond_unet_"], UNetCase),
         new ParityHandler(["time_embedding"], TimeEmbeddingCase),
         new ParityHandler(["train_vqvae_"], TrainVqVaeCase),
-        new ParityHandler(["train_unet_"], TrainUNetCase),
+        new ParityHandler(["train_unet_", "train_cond_unet_"], TrainUNetCase),
     ];
 
     private static AutoencoderParams AutoencoderConfig(ParityCase c) =>
@@ -74,9 +74,15 @@ public static class ModelHandlers
             return new() { ["reconstruction"] = o.Reconstruction, ["encoder_output"] = o.EncoderOutput };
         });
 
+    /// <summary>A UNet forward; a conditional one takes the case's <c>input.class</c> (one-hot rows),
+    /// <c>input.text</c> and <c>input.image</c>, those its config lists.</summary>
     private static Dictionary<string, Tensor> UNetCase(ParityCase c, Device d) =>
         RunModuleCase(c, d, new UNet(d, c.Int("im_channels"), LdmConfig(c)), (model, inputs) =>
-            new() { ["noise_pred"] = model.Forward(inputs["x"], inputs["t"]) });
+        {
+            var conditions = new UNetConditions(inputs.GetValueOrDefault("class"), inputs.GetValueOrDefault("text"),
+                inputs.GetValueOrDefault("image"));
+            return new() { ["noise_pred"] = model.Forward(inputs["x"], inputs["t"], conditions) };
+        });
 
     /// <summary>
     /// A module case through <see cref="ModuleCase.Compute"/>. A case without probes is an evaluation
@@ -118,23 +124,28 @@ public static class ModelHandlers
         }, hasStep: step => c.Has($"step{step}.x"));
     }
 
-    /// <summary>LDM steps: x_t = sqrt(ᾱ_t)·x0 + sqrt(1−ᾱ_t)·noise, loss = mse(unet(x_t, t), noise).</summary>
+    /// <summary>LDM steps: x_t = sqrt(ᾱ_t)·x0 + sqrt(1−ᾱ_t)·noise, loss = mse(unet(x_t, t), noise); a class-conditional
+    /// UNet gets one_hot(stepN.labels) with the rows of stepN.keep = 0 dropped.</summary>
     private static Dictionary<string, Tensor> TrainUNetCase(ParityCase c, Device d)
     {
         var alphaBars = LinearAlphaBars(c.Int("num_timesteps"),
             c.Entry.GetProperty("beta_start").GetDouble(), c.Entry.GetProperty("beta_end").GetDouble());
-        using var model = new UNet(d, c.Int("im_channels"), LdmConfig(c));
+        var config = LdmConfig(c);
+        using var model = new UNet(d, c.Int("im_channels"), config);
+        int[] Ints(string name) => c.Tensor(name) is { Ints: { } ints } ? ints : c.Tensor(name).Floats!.Select(v => (int)v).ToArray();
         return Train(c, d, model, step =>
         {
             var x0 = c.Load($"step{step}.x0", d);
             var noise = c.Load($"step{step}.noise", d);
-            var t = c.Tensor($"step{step}.t") is { Ints: { } ints }
-                ? ints
-                : c.Tensor($"step{step}.t").Floats!.Select(v => (int)v).ToArray();
+            var t = Ints($"step{step}.t");
             Tensor PerSample(Func<double, double> f) =>
                 Tensor.FromArray(t.Select(ti => (float)f(alphaBars[ti])).ToArray(), [t.Length, 1, 1, 1], d);
             var xt = PerSample(Math.Sqrt) * x0 + PerSample(a => Math.Sqrt(1 - a)) * noise;
-            return Tensor.MseLoss(model.Forward(xt, t), noise);
+            var conditions = config.ConditionConfig?.ClassCondition is { } classes
+                ? new UNetConditions(UNetConditions.OneHot(Ints($"step{step}.labels"), classes.NumClasses, d,
+                    Ints($"step{step}.keep").Select(k => k != 0).ToArray()))
+                : null;
+            return Tensor.MseLoss(model.Forward(xt, t, conditions), noise);
         }, hasStep: step => c.Has($"step{step}.x0"));
     }
 

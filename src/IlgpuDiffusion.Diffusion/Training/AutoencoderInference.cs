@@ -127,7 +127,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
             bar.Report(start + n);
         }
         bar.Finish();
-        cache.Write(latents!, shape, images.Name, LatentCache.Fingerprint(checkpoint, images));
+        cache.Write(latents!, shape, images.Name, LatentCache.Fingerprint(checkpoint, images), run.OpenConditions(images)?.Labels);
         run.Log.WriteLine(
             $"infer-autoencoder: {images.Count} latents of shape [{string.Join(", ", shape.Skip(1))}] written to {cache.Path}");
     }

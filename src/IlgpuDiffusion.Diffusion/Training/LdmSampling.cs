@@ -10,10 +10,12 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// reverse diffusion (DDPM over all steps, or DDIM over fewer) with the EMA weights when present, then
 /// the frozen autoencoder decodes; images map from [−1, 1] to [0, 1] in a grid of num_grid_rows per row.
 /// Optionally the decoded x0 estimate is saved every <c>saveEvery</c> steps, as the original does for each step.
+/// A class-conditional UNet samples num_samples of the requested class, or by default num_grid_rows of each class (one
+/// grid row per class), with classifier-free guidance of scale <c>guidance</c> (default train_params.cf_guidance_scale).
 /// </summary>
 public sealed class LdmSampling(TrainingRun run, bool vae)
 {
-    public string Sample(ISampler sampler, int saveEvery)
+    public string Sample(ISampler sampler, int saveEvery, string? requestedClass = null, double? guidance = null)
     {
         var config = run.Config;
         var p = config.Train;
@@ -27,6 +29,20 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
 
         int latentSize = config.Dataset.ImSize >> config.Autoencoder.DownSample.Count(d => d);
         int n = p.NumSamples;
+        var conditions = config.Ldm.ConditionConfig;
+        double scale = guidance ?? p.CfGuidanceScale;
+        int[]? labels = null;
+        if (conditions?.ClassCondition is { } classes)
+        {
+            var names = ConditionBatches.LoadClassList(run.File(ConditionBatches.ClassListFile), classes.NumClasses);
+            labels = requestedClass != null
+                ? Enumerable.Repeat(ConditionBatches.ResolveClass(requestedClass, names), n).ToArray()
+                : Enumerable.Range(0, classes.NumClasses).SelectMany(c => Enumerable.Repeat(c, p.NumGridRows)).ToArray();
+            n = labels.Length;
+            run.Log.WriteLine($"sample: classes {string.Join(", ", labels.Distinct().Select(c => names[c]))}, guidance {scale}");
+        }
+        else if (requestedClass != null)
+            throw new ArgumentException($"--class {requestedClass}: {config.Source} has no class condition (ldm_params.condition_config)");
         string folder = run.File("samples");
         Directory.CreateDirectory(folder);
         var generator = new Generator((ulong)p.Seed);
@@ -34,12 +50,16 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         var bar = new ProgressBar("sample", sampler.Timesteps.Count, output: run.Log == Console.Out ? null : run.Log);
 
         using var noGrad = Autograd.NoGrad();
+        var guided = conditions != null ? ConditionBatches.ForClasses(conditions, labels ?? [], run.Device) : default;
         var x = Tensor.Randn([n, config.Autoencoder.ZChannels, latentSize, latentSize], generator, run.Device);
         int step = 0;
         foreach (int t in sampler.Timesteps)
         {
             using var scope = new TensorScope();
-            var noisePred = unet.Forward(x, Enumerable.Repeat(t, n).ToArray());
+            var timesteps = Enumerable.Repeat(t, n).ToArray();
+            var noisePred = conditions != null
+                ? ClassifierFreeGuidance.PredictNoise(unet, x, timesteps, guided.Conditional, guided.Unconditional, scale)
+                : unet.Forward(x, timesteps);
             var z = sampler.Sigma(t) > 0 ? Tensor.Randn(x.Shape.ToArray(), generator, run.Device) : null;
             var (next, x0) = sampler.Step(x, noisePred, t, z);
             step++;

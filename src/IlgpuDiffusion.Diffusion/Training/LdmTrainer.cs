@@ -13,7 +13,8 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// loss = MSE(UNet(x_t, t), ε), Adam(ldm_lr). Latents come from the cache written by
 /// `infer-autoencoder` when it is complete and made by the current autoencoder, otherwise the frozen
 /// autoencoder encodes each batch. With ema_decay > 0 an exponential moving average of the weights is
-/// kept and saved for sampling.
+/// kept and saved for sampling. A conditional UNet (ldm_params.condition_config) gets each batch's conditions, each
+/// dropped per sample with its cond_drop_prob (<see cref="ConditionBatches"/>); the class names are saved with the run.
 /// </summary>
 public sealed class LdmTrainer(TrainingRun run, bool vae)
 {
@@ -30,11 +31,15 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         autoencoder.Module.Eval();
 
         var images = run.OpenDataset();
+        var data = run.OpenConditions(images);
         var cache = new LatentCache(run.File($"{autoencoder.Kind}_latents.safetensors"));
         IImageDataset source = images;
         bool cached = cache.IsComplete(images.Count, LatentCache.Fingerprint(autoencoderCheckpoint, images), out var reason);
         if (cached) source = cache.Load();
         run.Log.WriteLine(cached ? $"train-ldm: latents from {cache.Path}" : $"train-ldm: encoding on the fly ({reason})");
+        if (data?.Labels != null && source is LatentDataset { Labels: { } cachedLabels }) data = data.WithLabels(cachedLabels);
+        var conditions = data != null ? new ConditionBatches(config.Ldm.ConditionConfig!, data, run.Device) : null;
+        if (data?.ClassNames is { } classNames) ConditionBatches.SaveClassList(run.File(ConditionBatches.ClassListFile), classNames);
 
         using var loader = new DataLoader(source, p.LdmBatchSize, (ulong)p.Seed);
         using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);
@@ -66,7 +71,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
             if (!loader.TryNext(out var batch)) continue;
             step++;
             int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
-            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, adam, schedule, generator),
+            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, adam, schedule, generator, conditions),
                 "train_params.ldm_batch_size", p.LdmBatchSize);
             TrainingRun.CheckFinite(step, new Dictionary<string, double> { ["loss"] = loss });
             logged += loss;
@@ -91,7 +96,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
     }
 
     private double Step(HostBatch batch, bool cached, IAutoencoder autoencoder, UNet unet, UNet? ema, Adam adam,
-        LinearNoiseSchedule schedule, Generator generator)
+        LinearNoiseSchedule schedule, Generator generator, ConditionBatches? conditions)
     {
         using var scope = new TensorScope();
         var x = batch.ToTensor(run.Device);
@@ -99,7 +104,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         using (Autograd.NoGrad()) z = cached ? x : autoencoder.EncodeLatent(x);
         var noise = Tensor.Randn(z.Shape.ToArray(), generator, run.Device);
         int[] t = generator.NextInts(z.Size(0), schedule.NumTimesteps);
-        var loss = Tensor.MseLoss(unet.Forward(schedule.AddNoise(z, noise, t), t), noise);
+        var loss = Tensor.MseLoss(unet.Forward(schedule.AddNoise(z, noise, t), t, conditions?.ForItems(batch.Indices, generator)), noise);
         loss.Backward();
         adam.Step();
         adam.ZeroGrad();

@@ -39,13 +39,18 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
         var p = Config.Dataset;
         bool idx = HasIdxImages(p.ImPath, "") || System.IO.File.Exists(p.ImPath);
         IImageDataset dataset = idx
-            ? IdxDataset.Open(p.ImPath)
+            ? DatasetConditions.OpenIdx(p.ImPath, Config.Ldm.ConditionConfig)
             : new ImageFolderDataset(p.ImPath, p.ImChannels, p.ImSize, p.SkipUnreadableImages);
         if (dataset is ImageFolderDataset folder)
             foreach (var warning in folder.Warnings) Log.WriteLine($"warning: {warning}");
         dataset.RequireShape(p.ImChannels, p.ImSize);
         return p.MaxImages > 0 && p.MaxImages < dataset.Count ? new SubsetDataset(dataset, p.MaxImages) : dataset;
     }
+
+    /// <summary>The conditions dataset_params provides for <paramref name="dataset"/> (from <see cref="OpenDataset"/>),
+    /// those ldm_params.condition_config lists; null for an unconditional config. Fails naming the key when one is missing.</summary>
+    public DatasetConditions? OpenConditions(IImageDataset dataset) =>
+        Config.Ldm.ConditionConfig is { } conditions ? DatasetConditions.Open(conditions, Config.Dataset, dataset) : null;
 
     /// <summary>Whether <paramref name="folder"/> holds IDX image files of a split ("train-", "t10k-", or "" for any).</summary>
     public static bool HasIdxImages(string folder, string split) =>
@@ -82,6 +87,7 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// <summary>The first <paramref name="count"/> items of a data set (dataset_params.max_images).</summary>
 public sealed class SubsetDataset(IImageDataset inner, int count) : IImageDataset
 {
+    public IImageDataset Inner => inner;
     public string Name => $"{inner.Name} (first {count})";
     public int Count => count;
     public int ImageChannels => inner.ImageChannels;

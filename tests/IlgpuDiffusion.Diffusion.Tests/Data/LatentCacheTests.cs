@@ -32,6 +32,18 @@ public class LatentCacheTests
     }
 
     [Fact]
+    public void A_class_conditional_cache_keeps_the_labels()
+    {
+        using var folder = new TempFolder();
+        var cache = new LatentCache(folder.File("latents.safetensors"));
+        cache.Write(new float[3 * 4], [3, 1, 2, 2], "mnist train", "abc", labels: [7, 0, 3]);
+        Assert.Equal([7, 0, 3], cache.Load().Labels!);
+        cache.Write(new float[3 * 4], [3, 1, 2, 2], "mnist train", "abc");
+        Assert.Null(cache.Load().Labels);
+        Assert.Throws<ArgumentException>(() => cache.Write(new float[3 * 4], [3, 1, 2, 2], "mnist train", "abc", labels: [1]));
+    }
+
+    [Fact]
     public void Missing_stale_short_or_foreign_caches_are_not_complete()
     {
         using var folder = new TempFolder();
