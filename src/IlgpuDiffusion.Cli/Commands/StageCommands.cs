@@ -156,10 +156,24 @@ internal static class StageCommands
             Description = "also save the decoded x0 estimate every N steps (0: only the final grid)",
             DefaultValueFactory = _ => 0,
         };
+        var count = new Option<int?>("--count")
+        {
+            Description = "make N samples, each written as its own PNG (sample_000000.png …), in batches; "
+                + "the grid shows the first num_samples. Sample i depends only on the seed and i, not on the batch size",
+        };
+        var batchSize = new Option<int>("--batch-size")
+        {
+            Description = "samples denoised at once with --count (bounds memory)",
+            DefaultValueFactory = _ => 100,
+        };
+        var imageFolder = new Option<DirectoryInfo?>("--out")
+        {
+            Description = "folder for the PNGs of --count (default: <task>/samples/images, where `evaluate` looks)",
+        };
         var command = common.Command(
             "sample",
             "Generate images: reverse diffusion in latent space, then decode",
-            sampler, steps, eta, saveEvery);
+            sampler, steps, eta, saveEvery, count, batchSize, imageFolder);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
         {
             var d = run.Config.Diffusion;
@@ -167,10 +181,16 @@ internal static class StageCommands
             ISampler chosen = parse.GetValue(sampler) == "ddim"
                 ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
                 : new DdpmSampler(schedule);
-            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery));
+            var export = parse.GetValue(count) is { } n
+                ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"), parse.GetValue(imageFolder)?.FullName)
+                : null;
+            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), export);
         }));
         return command;
     }
+
+    private static int Positive(int value, string option) =>
+        value > 0 ? value : throw new ArgumentException($"{option} must be at least 1, got {value}");
 
     private static Command Import()
     {
