@@ -21,7 +21,8 @@ public class SampleExportTests
         Assert.Equal(Enumerable.Range(0, 5).Select(i => $"sample_{i:D6}.png"), names);
         foreach (var name in names)
             Assert.Equal(File.ReadAllBytes(Path.Combine(Folder("by2"), name!)), File.ReadAllBytes(Path.Combine(Folder("by5"), name!)));
-        Assert.NotEqual(File.ReadAllBytes(Path.Combine(Folder("by5"), names[0]!)), File.ReadAllBytes(Path.Combine(Folder("seed8"), names[0]!)));
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(Folder("by5"), names[0]!)),
+            File.ReadAllBytes(Path.Combine(Folder("seed8"), names[0]!)));
         Assert.True(File.Exists(Path.Combine(project.Task, "samples", "samples.png")));
     }
 }

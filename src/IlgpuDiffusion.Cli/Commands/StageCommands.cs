@@ -182,7 +182,8 @@ internal static class StageCommands
                 ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
                 : new DdpmSampler(schedule);
             var export = parse.GetValue(count) is { } n
-                ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"), parse.GetValue(imageFolder)?.FullName)
+                ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"),
+                    parse.GetValue(imageFolder)?.FullName)
                 : null;
             new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), export);
         }));
