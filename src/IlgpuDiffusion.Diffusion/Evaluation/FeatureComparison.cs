@@ -10,8 +10,8 @@ public sealed record KernelDistance(double Mean, double Std, int Subsets, int Su
 /// Distances between two sets of features (real and generated), in float64:
 /// <list type="bullet">
 /// <item>Fréchet distance of the Gaussians fitted to each set:
-/// ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^½ Σ₂ Σ₁^½)^½ (the last trace equals tr (Σ₁Σ₂)^½, whose nonzero
-/// eigenvalues it shares; computed from two symmetric eigendecompositions, so right for singular Σ).</item>
+/// ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^½ Σ₂ Σ₁^½)^½ (the last trace equals tr (Σ₁Σ₂)^½, whose
+/// nonzero eigenvalues it shares; computed from two symmetric eigendecompositions, so right for singular Σ).</item>
 /// <item>KID (Bińkowski et al., 2018): unbiased MMD² with k(x, y) = (x·y / d + 1)³ over random subsets.</item>
 /// <item>Precision and recall of the k-nearest-neighbour kind (Kynkäänniemi et al., 2019): the share of
 /// generated points inside the real manifold (the union of balls reaching each real point's k-th nearest
@@ -38,7 +38,8 @@ public sealed class FeatureComparison(FeatureMatrix real, FeatureMatrix generate
     public KernelDistance KernelInceptionDistance(int subsets = 100, int subsetSize = 1000, int seed = 0)
     {
         int m = Math.Min(subsetSize, Math.Min(Real.Count, Generated.Count));
-        if (m < 2) throw new InvalidOperationException($"KID needs at least 2 feature vectors in each set, got {Real.Count} and {Generated.Count}");
+        if (m < 2)
+            throw new InvalidOperationException($"KID needs at least 2 feature vectors per set, got {Real.Count} and {Generated.Count}");
         double inverseDimension = 1.0 / Real.Dimension;
         double Kernel(double dot) => Math.Pow(dot * inverseDimension + 1, 3);
         var kxx = RealGram.Select(Kernel).ToArray();
@@ -75,7 +76,8 @@ public sealed class FeatureComparison(FeatureMatrix real, FeatureMatrix generate
     public (double Precision, double Recall) PrecisionRecall(int k = 3)
     {
         int nx = Real.Count, ny = Generated.Count;
-        if (k >= Math.Min(nx, ny)) throw new InvalidOperationException($"precision/recall with k = {k} needs more than {k} points in each set");
+        if (k >= Math.Min(nx, ny))
+            throw new InvalidOperationException($"precision/recall with k = {k} needs more than {k} points in each set");
         var realNorms = Diagonal(RealGram, nx);
         var generatedNorms = Diagonal(GeneratedGram, ny);
         var realRadii = Radii(RealGram, realNorms, k);
