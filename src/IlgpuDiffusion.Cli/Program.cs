@@ -6,4 +6,5 @@ root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(ParityCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
+root.Subcommands.Add(EvaluateCommand.Create());
 return root.Parse(args).Invoke();

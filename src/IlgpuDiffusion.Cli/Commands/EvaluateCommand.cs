@@ -1,0 +1,75 @@
+using System.CommandLine;
+using System.Text.Json;
+using IlgpuDiffusion.Diffusion.Evaluation;
+
+namespace IlgpuDiffusion.Cli.Commands;
+
+/// <summary>`evaluate`: FD, KID and precision/recall between two image sets on a frozen network's features.</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        const string sources = "an image folder, an IDX images file, a folder of IDX files (its t10k test split when present) "
+            + "or a task folder (its samples/images, written by `sample --count`)";
+        var real = new Option<string>("--real") { Description = "the real images: " + sources, Required = true };
+        var fake = new Option<string>("--fake") { Description = "the images to judge: same kinds as --real", Required = true };
+        var count = new Option<int>("--count")
+        {
+            Description = "the first N images of each set (the statistics' cost grows with N²)",
+            DefaultValueFactory = _ => 1000,
+        };
+        var features = new Option<string>("--features")
+        {
+            Description = "resnet18: the 512-d pooled features of the ImageNet ResNet18 the project ships (FD-ResNet18; not FID, "
+                + "which uses Inception-v3). Grey images are repeated to 3 channels, resized bilinearly to --image-size² "
+                + "(PyTorch's interpolate, align_corners=False) and mapped to the network's input (0–255, BGR, minus the "
+                + "ImageNet channel means)",
+            DefaultValueFactory = _ => "resnet18",
+        };
+        features.AcceptOnlyFromAmong("resnet18");
+        var imageSize = new Option<int>("--image-size")
+        {
+            Description = "the ResNet18 input size, a multiple of 32 (224: the network's own; smaller is cheaper, "
+                + "and its numbers compare only with others at that size)",
+            DefaultValueFactory = _ => ResNet18Features.DefaultImageSize,
+        };
+        var json = new Option<FileInfo>("--json")
+        {
+            Description = "where to write the results as JSON",
+            DefaultValueFactory = _ => new FileInfo("evaluation.json"),
+        };
+        var device = CommonOptions.Device();
+        var command = new Command("evaluate",
+            "Compare two image sets: Fréchet distance, KID (unbiased, cubic kernel, mean ± std over 100 subsets) and "
+            + "k-NN precision/recall (k = 3) on frozen network features")
+        {
+            real, fake, count, features, imageSize, json, device,
+        };
+        command.SetAction(parse =>
+        {
+            var opened = CommonOptions.Open(parse.GetValue(device)!);
+            if (opened == null) return 2;
+            try
+            {
+                int n = parse.GetValue(count);
+                if (n < 4) throw new ArgumentException($"--count must be at least 4 (precision/recall use 3 neighbours), got {n}");
+                var realImages = ImageSources.Open(parse.GetValue(real)!);
+                var fakeImages = ImageSources.Open(parse.GetValue(fake)!);
+                using var extractor = new ResNet18Features(opened, parse.GetValue(imageSize));
+                var report = SampleQuality.Compare(extractor, realImages, fakeImages, n, opened, Console.Out);
+                Console.WriteLine($"evaluate: {report.Summary}");
+                var path = parse.GetValue(json)!.FullName;
+                File.WriteAllText(path, JsonSerializer.Serialize(report, SampleQualityReport.Json));
+                Console.WriteLine($"evaluate: {path}");
+                return 0;
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+                                          or ArgumentException or InvalidOperationException or IOException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+}
