@@ -7,4 +7,5 @@ root.Subcommands.Add(ParityCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(ClassifierCommand.Create());
 return root.Parse(args).Invoke();

@@ -23,10 +23,16 @@ internal static class EvaluateCommand
             Description = "resnet18: the 512-d pooled features of the ImageNet ResNet18 the project ships (FD-ResNet18; not FID, "
                 + "which uses Inception-v3). Grey images are repeated to 3 channels, resized bilinearly to --image-size² "
                 + "(PyTorch's interpolate, align_corners=False) and mapped to the network's input (0–255, BGR, minus the "
-                + "ImageNet channel means)",
+                + "ImageNet channel means). classifier: the 128-d features of the classifier of `ildm train-classifier` "
+                + "(see --classifier), plus its predicted-class histogram of the fake images (mode coverage)",
             DefaultValueFactory = _ => "resnet18",
         };
-        features.AcceptOnlyFromAmong("resnet18");
+        features.AcceptOnlyFromAmong("resnet18", "classifier");
+        var classifier = new Option<string?>("--classifier")
+        {
+            Description = $"with --features classifier: its weights ({ImageClassifier.FileName}) or the task folder holding them; "
+                + "default: the --fake task folder's",
+        };
         var imageSize = new Option<int>("--image-size")
         {
             Description = "the ResNet18 input size, a multiple of 32 (224: the network's own; smaller is cheaper, "
@@ -43,7 +49,7 @@ internal static class EvaluateCommand
             "Compare two image sets: Fréchet distance, KID (unbiased, cubic kernel, mean ± std over 100 subsets) and "
             + "k-NN precision/recall (k = 3) on frozen network features")
         {
-            real, fake, count, features, imageSize, json, device,
+            real, fake, count, features, classifier, imageSize, json, device,
         };
         command.SetAction(parse =>
         {
@@ -55,7 +61,10 @@ internal static class EvaluateCommand
                 if (n < 4) throw new ArgumentException($"--count must be at least 4 (precision/recall use 3 neighbours), got {n}");
                 var realImages = ImageSources.Open(parse.GetValue(real)!);
                 var fakeImages = ImageSources.Open(parse.GetValue(fake)!);
-                using var extractor = new ResNet18Features(opened, parse.GetValue(imageSize));
+                using IFeatureExtractor extractor = parse.GetValue(features) == "classifier"
+                    ? new ClassifierFeatures(
+                        ImageClassifier.Load(opened, ClassifierWeights(parse.GetValue(classifier), parse.GetValue(fake)!)))
+                    : new ResNet18Features(opened, parse.GetValue(imageSize));
                 var report = SampleQuality.Compare(extractor, realImages, fakeImages, n, opened, Console.Out);
                 Console.WriteLine($"evaluate: {report.Summary}");
                 var path = parse.GetValue(json)!.FullName;
@@ -71,5 +80,14 @@ internal static class EvaluateCommand
             }
         });
         return command;
+    }
+
+    private static string ClassifierWeights(string? given, string fake)
+    {
+        string path = given ?? fake;
+        if (Directory.Exists(path)) path = Path.Combine(path, ImageClassifier.FileName);
+        return File.Exists(path) ? path
+            : throw new FileNotFoundException($"no classifier weights at {path}: run `ildm train-classifier` (with the config of the "
+                + "task) first, or pass --classifier with the file or its task folder", path);
     }
 }

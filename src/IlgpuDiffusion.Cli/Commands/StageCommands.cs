@@ -10,7 +10,7 @@ namespace IlgpuDiffusion.Cli.Commands;
 /// options, loads the config and hands over to the Diffusion layer; errors become one line on stderr.</summary>
 internal static class StageCommands
 {
-    private sealed class Common
+    internal sealed class Common
     {
         public readonly Option<FileInfo> Config = new("--config")
         {

@@ -29,7 +29,11 @@ public sealed record SampleQualityReport(
     [JsonIgnore]
     public string Summary =>
         $"FD-{Features} {Fd:F3}  KID-{Features} {KidMean:E3} ± {KidStd:E2}  precision {Precision:F3}  recall {Recall:F3}  "
-        + $"({FakeCount} of {Fake} vs {RealCount} of {Real}; {Seconds:F0} s)";
+        + $"({FakeCount} of {Fake} vs {RealCount} of {Real}; {Seconds:F0} s)"
+        + (PredictedClasses is { } classes
+            ? $"\n  predicted classes of the fake images: [{string.Join(", ", classes)}], "
+                + $"{classes.Count(c => c > 0)} of {classes.Length} present"
+            : "");
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -45,13 +49,38 @@ public static class SampleQuality
 {
     public const int NearestNeighbours = 3;
 
+    /// <summary>Compares the first <paramref name="count"/> images of each set; with classifier features, the report also
+    /// holds the predicted-class histogram of the fake images.</summary>
     public static SampleQualityReport Compare(IFeatureExtractor extractor, IImageDataset real, IImageDataset fake, int count,
         Device device, TextWriter? log = null)
     {
         long start = Stopwatch.GetTimestamp();
         var realFeatures = FeatureExtraction.Extract(extractor, real, count, device, log: log);
         var fakeFeatures = FeatureExtraction.Extract(extractor, fake, count, device, log: log);
-        return Compare(extractor.Name, realFeatures, real.Name, fakeFeatures, fake.Name, start);
+        var report = Compare(extractor.Name, realFeatures, real.Name, fakeFeatures, fake.Name, start);
+        if (extractor is not ClassifierFeatures classifier) return report;
+        var histogram = new int[classifier.Classifier.Classes];
+        foreach (int c in Predict(classifier, fake, count, device)) histogram[c]++;
+        return report with { PredictedClasses = histogram };
+    }
+
+    /// <summary>The classifier's predicted class for each of the first <paramref name="count"/> images.</summary>
+    public static int[] Predict(ClassifierFeatures classifier, IImageDataset images, int count, Device device, int batchSize = 256)
+    {
+        count = Math.Min(count, images.Count);
+        var predicted = new int[count];
+        int per = images.ValuesPerItem();
+        using var noGrad = Autograd.NoGrad();
+        for (int start = 0; start < count; start += batchSize)
+        {
+            using var scope = new TensorScope();
+            int n = Math.Min(batchSize, count - start);
+            var batch = new float[n * per];
+            for (int i = 0; i < n; i++) images.CopyTo(start + i, batch.AsSpan(i * per, per));
+            var x = Tensor.FromArray(batch, [n, images.ImageChannels, images.ImageSize, images.ImageSize], device);
+            classifier.Predict(x).CopyTo(predicted, start);
+        }
+        return predicted;
     }
 
     /// <param name="startTimestamp">When the work began (Stopwatch timestamp), for the report's seconds.</param>
