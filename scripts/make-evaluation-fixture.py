@@ -78,7 +78,29 @@ fixture = {
     "precision_recall_k3": list(precision_recall(real, generated)),
 }
 fixture["few_covariance_sqrt_eigh"] = psd_sqrt(np.cov(few, rowvar=False)).ravel().tolist()
+
+
+def ssim(a, b):
+    """Wang et al.'s SSIM on [0, 1] images: 11×11 Gaussian window (σ 1.5) over valid positions, C1 = 0.01², C2 = 0.03²."""
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5 ** 2))
+    g /= g.sum()
+    window = np.outer(g, g)
+
+    def filt(x):
+        n = x.shape[0] - 10
+        return np.array([[(x[r:r + 11, c:c + 11] * window).sum() for c in range(n)] for r in range(n)])
+    mx, my = filt(a), filt(b)
+    vx, vy, cxy = filt(a * a) - mx ** 2, filt(b * b) - my ** 2, filt(a * b) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return float((((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean())
+
+
+clean = rng.uniform(size=(20, 20))
+noisy = np.clip(clean + 0.1 * rng.normal(size=(20, 20)), 0, 1)
+fixture["ssim_image_a"] = clean.ravel().tolist()
+fixture["ssim_image_b"] = noisy.ravel().tolist()
+fixture["ssim"] = ssim(clean, noisy)
 path = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "evaluation", "features.json")
 with open(path, "w") as f:
     json.dump(fixture, f)
-print(path, {k: fixture[k] for k in ("fd_real_generated", "fd_few_generated", "kid_real30_generated", "precision_recall_k3")})
+print(path, {k: fixture[k] for k in ("fd_real_generated", "fd_few_generated", "kid_real30_generated", "precision_recall_k3", "ssim")})

@@ -9,7 +9,8 @@ public class ClassifierTests
     {
         using var writer = new BinaryWriter(File.Create(path));
         foreach (int v in new[] { 0x00000801, count }) writer.Write(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v));
-        for (int i = 0; i < count; i++) writer.Write((byte)(i % 7 < 3 ? 0 : 1)); // left or right: TinyProject's square sits at x = 3 + i % 7
+        // left or right: TinyProject's square sits at x = 3 + i % 7
+        for (int i = 0; i < count; i++) writer.Write((byte)(i % 7 < 3 ? 0 : 1));
     }
 
     [Fact]
@@ -29,7 +30,7 @@ public class ClassifierTests
             "--count", "16", "--features", "classifier", "--classifier", project.Task, "--device", "cpu", "--json", json);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("FD-classifier", result.Output);
-        var report = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
+        var report = JsonDocument.Parse(File.ReadAllText(json)).RootElement[0];
         var histogram = report.GetProperty("predicted_classes").EnumerateArray().Select(c => c.GetInt32()).ToArray();
         Assert.Equal(2, histogram.Length);
         Assert.Equal(16, histogram.Sum());

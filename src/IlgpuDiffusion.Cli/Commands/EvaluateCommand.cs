@@ -12,7 +12,13 @@ internal static class EvaluateCommand
         const string sources = "an image folder, an IDX images file, a folder of IDX files (its t10k test split when present) "
             + "or a task folder (its samples/images, written by `sample --count`)";
         var real = new Option<string>("--real") { Description = "the real images: " + sources, Required = true };
-        var fake = new Option<string>("--fake") { Description = "the images to judge: same kinds as --real", Required = true };
+        var fake = new Option<string[]>("--fake")
+        {
+            Description = "the images to judge: same kinds as --real; repeatable (each is compared with --real, whose features are "
+                + "computed once)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
         var count = new Option<int>("--count")
         {
             Description = "the first N images of each set (the statistics' cost grows with N²)",
@@ -31,7 +37,7 @@ internal static class EvaluateCommand
         var classifier = new Option<string?>("--classifier")
         {
             Description = $"with --features classifier: its weights ({ImageClassifier.FileName}) or the task folder holding them; "
-                + "default: the --fake task folder's",
+                + "default: the first --fake task folder's",
         };
         var imageSize = new Option<int>("--image-size")
         {
@@ -41,7 +47,7 @@ internal static class EvaluateCommand
         };
         var json = new Option<FileInfo>("--json")
         {
-            Description = "where to write the results as JSON",
+            Description = "where to write the results as JSON (a list: one entry per --fake)",
             DefaultValueFactory = _ => new FileInfo("evaluation.json"),
         };
         var device = CommonOptions.Device();
@@ -60,16 +66,17 @@ internal static class EvaluateCommand
                 int n = parse.GetValue(count);
                 if (n < 4) throw new ArgumentException($"--count must be at least 4 (precision/recall use 3 neighbours), got {n}");
                 var realImages = ImageSources.Open(parse.GetValue(real)!);
-                var fakeImages = ImageSources.Open(parse.GetValue(fake)!);
+                var fakeImages = parse.GetValue(fake)!.Select(f => ImageSources.Open(f)).ToArray();
+                var watch = System.Diagnostics.Stopwatch.StartNew();
                 using IFeatureExtractor extractor = parse.GetValue(features) == "classifier"
                     ? new ClassifierFeatures(
-                        ImageClassifier.Load(opened, ClassifierWeights(parse.GetValue(classifier), parse.GetValue(fake)!)))
+                        ImageClassifier.Load(opened, ClassifierWeights(parse.GetValue(classifier), parse.GetValue(fake)![0])))
                     : new ResNet18Features(opened, parse.GetValue(imageSize));
-                var report = SampleQuality.Compare(extractor, realImages, fakeImages, n, opened, Console.Out);
-                Console.WriteLine($"evaluate: {report.Summary}");
+                var reports = SampleQuality.Compare(extractor, realImages, fakeImages, n, opened, Console.Out);
+                foreach (var report in reports) Console.WriteLine($"evaluate: {report.Summary}");
                 var path = parse.GetValue(json)!.FullName;
-                File.WriteAllText(path, JsonSerializer.Serialize(report, SampleQualityReport.Json));
-                Console.WriteLine($"evaluate: {path}");
+                File.WriteAllText(path, JsonSerializer.Serialize(reports, SampleQualityReport.Json));
+                Console.WriteLine($"evaluate: {path} ({watch.Elapsed.TotalSeconds:F0} s)");
                 return 0;
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException

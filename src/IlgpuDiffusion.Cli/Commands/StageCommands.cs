@@ -111,10 +111,17 @@ internal static class StageCommands
     private static Command InferAutoencoder()
     {
         var common = new Common();
+        var featureCount = new Option<int>("--feature-count")
+        {
+            Description = "test images whose reconstructions are compared with them by FD-ResNet18 and KID (0: skip)",
+            DefaultValueFactory = _ => AutoencoderInference.DefaultFeatureCount,
+        };
         var command = common.Command(
             "infer-autoencoder",
-            "Write input / encoded / reconstructed grids, report PSNR and codebook use, and (save_latents) cache every training latent");
-        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae).Run()));
+            "Write input / encoded / reconstructed grids, report PSNR, SSIM, codebook use and perplexity, FD-ResNet18 and KID of "
+            + "the reconstructions, and (save_latents) cache every training latent",
+            featureCount);
+        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae, parse.GetValue(featureCount)).Run()));
         return command;
     }
 

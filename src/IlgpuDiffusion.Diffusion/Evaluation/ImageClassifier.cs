@@ -7,7 +7,8 @@ namespace IlgpuDiffusion.Diffusion.Evaluation;
 /// <summary>
 /// A small CNN for labelled image sets (`train-classifier`), whose penultimate layer gives features for FD and KID on
 /// data far from ImageNet, as the FID authors recommend, and whose predictions show which classes samples cover:
-/// conv 3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → max-pool 2 → linear (128) → ReLU [features] → linear (classes).
+/// conv 3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → max-pool 2 → linear (128) → ReLU [features] →
+/// linear (classes).
 /// </summary>
 public sealed class ImageClassifier : Layer
 {

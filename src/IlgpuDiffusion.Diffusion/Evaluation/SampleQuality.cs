@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using IlgpuDiffusion.Diffusion.Data;
@@ -20,8 +19,7 @@ public sealed record SampleQualityReport(
     int KidSubsetSize,
     double Precision,
     double Recall,
-    int NearestNeighbours,
-    double Seconds)
+    int NearestNeighbours)
 {
     /// <summary>The predicted-class histogram of the fake images (classifier features only): mode coverage.</summary>
     public int[]? PredictedClasses { get; init; }
@@ -29,7 +27,7 @@ public sealed record SampleQualityReport(
     [JsonIgnore]
     public string Summary =>
         $"FD-{Features} {Fd:F3}  KID-{Features} {KidMean:E3} ± {KidStd:E2}  precision {Precision:F3}  recall {Recall:F3}  "
-        + $"({FakeCount} of {Fake} vs {RealCount} of {Real}; {Seconds:F0} s)"
+        + $"({FakeCount} of {Fake} vs {RealCount} of {Real})"
         + (PredictedClasses is { } classes
             ? $"\n  predicted classes of the fake images: [{string.Join(", ", classes)}], "
                 + $"{classes.Count(c => c > 0)} of {classes.Length} present"
@@ -49,19 +47,27 @@ public static class SampleQuality
 {
     public const int NearestNeighbours = 3;
 
-    /// <summary>Compares the first <paramref name="count"/> images of each set; with classifier features, the report also
-    /// holds the predicted-class histogram of the fake images.</summary>
-    public static SampleQualityReport Compare(IFeatureExtractor extractor, IImageDataset real, IImageDataset fake, int count,
-        Device device, TextWriter? log = null)
+    /// <summary>Compares the first <paramref name="count"/> images of each fake set with those of the real set (whose
+    /// features are computed once); with classifier features, a report also holds the predicted-class histogram of
+    /// its fake images.</summary>
+    public static IReadOnlyList<SampleQualityReport> Compare(IFeatureExtractor extractor, IImageDataset real,
+        IReadOnlyList<IImageDataset> fakes, int count, Device device, TextWriter? log = null)
     {
-        long start = Stopwatch.GetTimestamp();
         var realFeatures = FeatureExtraction.Extract(extractor, real, count, device, log: log);
-        var fakeFeatures = FeatureExtraction.Extract(extractor, fake, count, device, log: log);
-        var report = Compare(extractor.Name, realFeatures, real.Name, fakeFeatures, fake.Name, start);
-        if (extractor is not ClassifierFeatures classifier) return report;
-        var histogram = new int[classifier.Classifier.Classes];
-        foreach (int c in Predict(classifier, fake, count, device)) histogram[c]++;
-        return report with { PredictedClasses = histogram };
+        var reports = new List<SampleQualityReport>();
+        foreach (var fake in fakes)
+        {
+            var fakeFeatures = FeatureExtraction.Extract(extractor, fake, count, device, log: log);
+            var report = Compare(extractor.Name, realFeatures, real.Name, fakeFeatures, fake.Name);
+            if (extractor is ClassifierFeatures classifier)
+            {
+                var histogram = new int[classifier.Classifier.Classes];
+                foreach (int c in Predict(classifier, fake, count, device)) histogram[c]++;
+                report = report with { PredictedClasses = histogram };
+            }
+            reports.Add(report);
+        }
+        return reports;
     }
 
     /// <summary>The classifier's predicted class for each of the first <paramref name="count"/> images.</summary>
@@ -83,15 +89,12 @@ public static class SampleQuality
         return predicted;
     }
 
-    /// <param name="startTimestamp">When the work began (Stopwatch timestamp), for the report's seconds.</param>
-    public static SampleQualityReport Compare(string features, FeatureMatrix real, string realName, FeatureMatrix fake, string fakeName,
-        long startTimestamp)
+    public static SampleQualityReport Compare(string features, FeatureMatrix real, string realName, FeatureMatrix fake, string fakeName)
     {
         var comparison = new FeatureComparison(real, fake);
         var kid = comparison.KernelInceptionDistance(subsetSize: Math.Min(1000, Math.Min(real.Count, fake.Count) / 2));
         var (precision, recall) = comparison.PrecisionRecall(NearestNeighbours);
         return new SampleQualityReport(features, realName, real.Count, fakeName, fake.Count, comparison.FrechetDistance(),
-            kid.Mean, kid.Std, kid.Subsets, kid.SubsetSize, precision, recall, NearestNeighbours,
-            Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds);
+            kid.Mean, kid.Std, kid.Subsets, kid.SubsetSize, precision, recall, NearestNeighbours);
     }
 }

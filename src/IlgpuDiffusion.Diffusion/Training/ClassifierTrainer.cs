@@ -34,7 +34,8 @@ public sealed class ClassifierTrainer(TrainingRun run)
         {
             if (!loader.TryNext(out var batch)) continue;
             using var scope = new TensorScope();
-            var loss = ImageClassifier.CrossEntropy(classifier.Forward(batch.ToTensor(run.Device)), batch.Indices.Select(train.Label).ToArray());
+            var logits = classifier.Forward(batch.ToTensor(run.Device));
+            var loss = ImageClassifier.CrossEntropy(logits, batch.Indices.Select(train.Label).ToArray());
             loss.Backward();
             adam.Step();
             adam.ZeroGrad();

@@ -114,4 +114,14 @@ public class FeatureComparisonTests
         var far = new FeatureComparison(set.Take(300), shifted).KernelInceptionDistance(subsets: 20, subsetSize: 100);
         Assert.True(far.Mean > 3 * far.Std, $"KID of a shifted set {far.Mean} ± {far.Std}");
     }
+
+    [Fact]
+    public void Ssim_matches_numpy_and_is_one_for_identical_images()
+    {
+        // the fixture's images are in [0, 1]; Ssim reads [−1, 1]
+        var a = Array("ssim_image_a").Select(v => (float)(2 * v - 1)).ToArray();
+        var b = Array("ssim_image_b").Select(v => (float)(2 * v - 1)).ToArray();
+        Assert.Equal(Fixture.GetProperty("ssim").GetDouble(), Ssim.Compute(a, b, 1, 20), 1e-6);
+        Assert.Equal(1, Ssim.Compute(a, a, 1, 20), 12);
+    }
 }
