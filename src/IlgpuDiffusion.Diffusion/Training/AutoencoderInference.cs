@@ -118,9 +118,12 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
             float[] a = x.ToArray(), b = reconstruction.ToArray();
             for (int i = 0; i < n; i++)
                 ssim += Evaluation.Ssim.Compute(a.AsSpan(i * per, per), b.AsSpan(i * per, per), images.ImageChannels, images.ImageSize);
-            int keep = Math.Clamp(kept - start, 0, n) * per;
-            a.AsSpan(0, keep).CopyTo(originals.AsSpan(start * per));
-            b.AsSpan(0, keep).CopyTo(reconstructions.AsSpan(start * per));
+            if (start < kept)
+            {
+                int keep = Math.Min(kept - start, n) * per;
+                a.AsSpan(0, keep).CopyTo(originals.AsSpan(start * per));
+                b.AsSpan(0, keep).CopyTo(reconstructions.AsSpan(start * per));
+            }
             if (codebook != null)
                 foreach (int code in codebook.CodebookIndices(x).ToIntArray()) codeCounts[code]++;
         }
