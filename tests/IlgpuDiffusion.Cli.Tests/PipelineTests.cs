@@ -24,6 +24,9 @@ public class PipelineTests
         Ok(infer);
         Assert.Contains("PSNR", infer.Output);
         Assert.Contains("codebook usage", infer.Output);
+        Assert.Matches(@"SSIM -?\d\.\d{4}", infer.Output);
+        Assert.Contains("perplexity", infer.Output);
+        Assert.Contains("reconstructions vs their images (the floor for samples): FD-ResNet18", infer.Output);
         foreach (var file in new[] { "input_samples.png", "encoded_samples.png", "reconstructed_samples.png", "vqvae_latents.safetensors" })
             Assert.True(File.Exists(Path.Combine(project.Task, file)), $"missing {file}");
 

@@ -10,7 +10,7 @@ namespace IlgpuDiffusion.Cli.Commands;
 /// options, loads the config and hands over to the Diffusion layer; errors become one line on stderr.</summary>
 internal static class StageCommands
 {
-    private sealed class Common
+    internal sealed class Common
     {
         public readonly Option<FileInfo> Config = new("--config")
         {
@@ -111,10 +111,17 @@ internal static class StageCommands
     private static Command InferAutoencoder()
     {
         var common = new Common();
+        var featureCount = new Option<int>("--feature-count")
+        {
+            Description = "test images whose reconstructions are compared with them by FD-ResNet18 and KID (0: skip)",
+            DefaultValueFactory = _ => AutoencoderInference.DefaultFeatureCount,
+        };
         var command = common.Command(
             "infer-autoencoder",
-            "Write input / encoded / reconstructed grids, report PSNR and codebook use, and (save_latents) cache every training latent");
-        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae).Run()));
+            "Write input / encoded / reconstructed grids, report PSNR, SSIM, codebook use and perplexity, FD-ResNet18 and KID of "
+            + "the reconstructions, and (save_latents) cache every training latent",
+            featureCount);
+        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae, parse.GetValue(featureCount)).Run()));
         return command;
     }
 
@@ -165,10 +172,24 @@ internal static class StageCommands
         {
             Description = "classifier-free guidance scale (1: conditional only, 0: unconditional); default train_params.cf_guidance_scale",
         };
+        var count = new Option<int?>("--count")
+        {
+            Description = "make N samples, each written as its own PNG (sample_000000.png …), in batches; "
+                + "the grid shows the first num_samples. Sample i depends only on the seed and i, not on the batch size",
+        };
+        var batchSize = new Option<int>("--batch-size")
+        {
+            Description = "samples denoised at once with --count (bounds memory)",
+            DefaultValueFactory = _ => 100,
+        };
+        var imageFolder = new Option<DirectoryInfo?>("--out")
+        {
+            Description = "folder for the PNGs of --count (default: <task>/samples/images, where `evaluate` looks)",
+        };
         var command = common.Command(
             "sample",
             "Generate images: reverse diffusion in latent space, then decode",
-            sampler, steps, eta, saveEvery, classOption, guidance);
+            sampler, steps, eta, saveEvery, count, batchSize, imageFolder, classOption, guidance);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
         {
             var d = run.Config.Diffusion;
@@ -176,10 +197,18 @@ internal static class StageCommands
             ISampler chosen = parse.GetValue(sampler) == "ddim"
                 ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
                 : new DdpmSampler(schedule);
-            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), parse.GetValue(classOption), parse.GetValue(guidance));
+            var export = parse.GetValue(count) is { } n
+                ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"),
+                    parse.GetValue(imageFolder)?.FullName)
+                : null;
+            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), export, parse.GetValue(classOption),
+                parse.GetValue(guidance));
         }));
         return command;
     }
+
+    private static int Positive(int value, string option) =>
+        value > 0 ? value : throw new ArgumentException($"{option} must be at least 1, got {value}");
 
     private static Command Import()
     {

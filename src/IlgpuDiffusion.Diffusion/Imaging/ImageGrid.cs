@@ -15,14 +15,16 @@ public static class ImageGrid
     /// <param name="imagesPerRow">Images in one row of the grid (torchvision's nrow; the config's
     /// num_grid_rows).</param>
     /// <param name="fromMinusOneToOne">Map values from [−1, 1] to [0, 1] first, as model outputs need.</param>
+    /// <param name="padding">Black pixels around and between images (0 with one image: the image alone).</param>
     public static void Save(string path, float[] images, int count, int channels, int height, int width,
-        int imagesPerRow, bool fromMinusOneToOne)
+        int imagesPerRow, bool fromMinusOneToOne, int padding = Padding)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imagesPerRow);
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
         if (channels is not (1 or 3))
         {
             throw new ArgumentOutOfRangeException(nameof(channels), channels, "grids hold 1- or 3-channel images");
@@ -36,13 +38,13 @@ public static class ImageGrid
 
         int columns = Math.Min(imagesPerRow, count);
         int rows = (count + columns - 1) / columns;
-        int gridWidth = columns * (width + Padding) + Padding;
-        int gridHeight = rows * (height + Padding) + Padding;
+        int gridWidth = columns * (width + padding) + padding;
+        int gridHeight = rows * (height + padding) + padding;
         var grid = new byte[channels * gridWidth * gridHeight]; // interleaved, as the PNG stores it
         for (int n = 0; n < count; n++)
         {
-            int top = n / columns * (height + Padding) + Padding;
-            int left = n % columns * (width + Padding) + Padding;
+            int top = n / columns * (height + padding) + padding;
+            int left = n % columns * (width + padding) + padding;
             for (int c = 0; c < channels; c++)
             {
                 for (int y = 0; y < height; y++)

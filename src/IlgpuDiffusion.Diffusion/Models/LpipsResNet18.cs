@@ -159,6 +159,10 @@ public sealed class ResNet18Lpips : Lpips
         return _stageOutputs.Select(name => values[name]).ToList();
     }
 
+    /// <summary>The network's output without a classifier: the last stage's activations averaged over space (the
+    /// graph's final AveragePool at 224×224 input), (B, 512), for images in [−1, 1] with 1 or 3 channels.</summary>
+    public Tensor PooledFeatures(Tensor images) => Features(images)[^1].Mean([2, 3]);
+
     /// <summary>[−1, 1] RGB (or grey) → 0–255 BGR minus the channel means, padded to a multiple of 32.</summary>
     private Tensor Preprocess(Tensor images)
     {

@@ -1,13 +1,17 @@
 using System.Text.Json;
 using IlgpuDiffusion.Diffusion.Data;
+using IlgpuDiffusion.Diffusion.Evaluation;
 using IlgpuDiffusion.Diffusion.Imaging;
 using IlgpuDiffusion.Tensors;
 
 namespace IlgpuDiffusion.Diffusion.Training;
 
-/// <summary>Reconstruction quality of the autoencoder on a data set: PSNR of images in [0, 1] and how
-/// many codebook entries the VQ-VAE uses.</summary>
-public sealed record AutoencoderEvaluation(string Dataset, int Images, double Psnr, int? CodesUsed, int CodebookSize);
+/// <summary>Reconstruction quality of the autoencoder on a data set: PSNR and SSIM of images in [0, 1], how many
+/// codebook entries the VQ-VAE uses and the perplexity of their use (exp of the entropy of the code frequencies: the
+/// number of equally used codes that would give the same entropy), and the FD-ResNet18 / KID of the first
+/// reconstructions against the same images — the floor that no sampler can beat with this decoder.</summary>
+public sealed record AutoencoderEvaluation(string Dataset, int Images, double Psnr, double Ssim, int? CodesUsed, int CodebookSize,
+    double? CodebookPerplexity, SampleQualityReport? ReconstructionQuality);
 
 /// <summary>
 /// `infer-autoencoder`: encodes and decodes num_samples random training images into input / encoded /
@@ -15,8 +19,11 @@ public sealed record AutoencoderEvaluation(string Dataset, int Images, double Ps
 /// else the training images), and with save_latents writes every training image's latent to the cache
 /// that `train-ldm` reads.
 /// </summary>
-public sealed class AutoencoderInference(TrainingRun run, bool vae)
+/// <param name="featureCount">Reconstructions compared with their images on ResNet18 features (0: none).</param>
+public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureCount = AutoencoderInference.DefaultFeatureCount)
 {
+    public const int DefaultFeatureCount = 1000;
+
     private const int BatchSize = 256;
 
     public AutoencoderEvaluation Run()
@@ -34,8 +41,13 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
         File.WriteAllText(run.File("autoencoder_evaluation.json"),
             JsonSerializer.Serialize(evaluation, new JsonSerializerOptions { WriteIndented = true }));
         run.Log.WriteLine(
-            $"infer-autoencoder: {evaluation.Dataset}: reconstruction PSNR {evaluation.Psnr:F2} dB over {evaluation.Images} images"
-            + (evaluation.CodesUsed is { } used ? $"; codebook usage {used} of {evaluation.CodebookSize} codes" : ""));
+            $"infer-autoencoder: {evaluation.Dataset}: reconstruction PSNR {evaluation.Psnr:F2} dB, SSIM {evaluation.Ssim:F4} "
+            + $"over {evaluation.Images} images"
+            + (evaluation.CodesUsed is { } used
+                ? $"; codebook usage {used} of {evaluation.CodebookSize} codes, perplexity {evaluation.CodebookPerplexity:F2}"
+                : ""));
+        if (evaluation.ReconstructionQuality is { } floor)
+            run.Log.WriteLine($"infer-autoencoder: reconstructions vs their images (the floor for samples): {floor.Summary}");
         if (config.Train.SaveLatents) SaveLatents(model, images, checkpoint);
         return evaluation;
     }
@@ -90,21 +102,52 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae)
 
     private AutoencoderEvaluation Evaluate(IAutoencoder model, IImageDataset images)
     {
-        double squaredError = 0;
+        double squaredError = 0, ssim = 0;
         var codebook = model as ICodebookAutoencoder;
-        var used = new HashSet<int>();
+        var codeCounts = new long[run.Config.Autoencoder.CodebookSize];
+        int kept = Math.Min(featureCount, images.Count), per = images.ValuesPerItem();
+        var originals = new float[kept * per];
+        var reconstructions = new float[kept * per];
         for (int start = 0; start < images.Count; start += BatchSize)
         {
             using var scope = new TensorScope();
-            var x = Batch(images, Enumerable.Range(start, Math.Min(BatchSize, images.Count - start)).ToArray());
+            int n = Math.Min(BatchSize, images.Count - start);
+            var x = Batch(images, Enumerable.Range(start, n).ToArray());
             var reconstruction = model.Decode(model.EncodeLatent(x)).Clamp(-1f, 1f);
             squaredError += Tensor.MseLoss(reconstruction, x).Item() * x.Count;
-            if (codebook != null) used.UnionWith(codebook.CodebookIndices(x).ToIntArray());
+            float[] a = x.ToArray(), b = reconstruction.ToArray();
+            for (int i = 0; i < n; i++)
+                ssim += Evaluation.Ssim.Compute(a.AsSpan(i * per, per), b.AsSpan(i * per, per), images.ImageChannels, images.ImageSize);
+            if (start < kept)
+            {
+                int keep = Math.Min(kept - start, n) * per;
+                a.AsSpan(0, keep).CopyTo(originals.AsSpan(start * per));
+                b.AsSpan(0, keep).CopyTo(reconstructions.AsSpan(start * per));
+            }
+            if (codebook != null)
+                foreach (int code in codebook.CodebookIndices(x).ToIntArray()) codeCounts[code]++;
         }
         // images in [−1, 1]: the MSE of the [0, 1] images is a quarter of it
         double mse01 = squaredError / ((double)images.Count * images.ValuesPerItem()) / 4;
-        return new AutoencoderEvaluation(images.Name, images.Count, 10 * Math.Log10(1 / Math.Max(mse01, 1e-12)),
-            codebook != null ? used.Count : null, run.Config.Autoencoder.CodebookSize);
+        return new AutoencoderEvaluation(images.Name, images.Count, 10 * Math.Log10(1 / Math.Max(mse01, 1e-12)), ssim / images.Count,
+            codebook != null ? codeCounts.Count(c => c > 0) : null, run.Config.Autoencoder.CodebookSize,
+            codebook != null ? Perplexity(codeCounts) : null,
+            kept >= 4 ? ReconstructionQuality(images, originals, reconstructions, kept) : null);
+    }
+
+    /// <summary>exp(−Σ p log p) of the code frequencies.</summary>
+    private static double Perplexity(long[] counts)
+    {
+        double total = counts.Sum();
+        return Math.Exp(-counts.Where(c => c > 0).Sum(c => c / total * Math.Log(c / total)));
+    }
+
+    private SampleQualityReport ReconstructionQuality(IImageDataset images, float[] originals, float[] reconstructions, int count)
+    {
+        int c = images.ImageChannels, s = images.ImageSize;
+        using var features = new ResNet18Features(run.Device);
+        return SampleQuality.Compare(features, new LatentDataset($"{images.Name} (first {count})", originals, count, c, s),
+            [new LatentDataset($"their reconstructions", reconstructions, count, c, s)], count, run.Device, run.Log)[0];
     }
 
     private void SaveLatents(IAutoencoder model, IImageDataset images, string checkpoint)
