@@ -39,6 +39,9 @@ public sealed partial class Tensor
         return output;
     }
 
+    /// <summary>[<paramref name="t"/>] when a gradient that reads it is <paramref name="needed"/>, else none.</summary>
+    internal static Tensor[] SavedIf(bool needed, Tensor t) => needed ? [t] : [];
+
     /// <summary>Gives this tensor's memory back now unless a recorded backward rule saved it; then only the graph holds it
     /// and the last rule that reads it releases it. Its place in the graph stays either way.</summary>
     internal void ReleaseUnlessSaved()

@@ -39,7 +39,7 @@ public sealed partial class Tensor
         yByChannel.Dispose();
         AddChannelBias(y, bias, op);
         // dW rebuilds the columns from x; dx reads the weight
-        Tensor[] saved = [.. weight.RequiresGrad ? [x] : Array.Empty<Tensor>(), .. x.RequiresGrad ? [weight] : Array.Empty<Tensor>()];
+        Tensor[] saved = [.. SavedIf(weight.RequiresGrad, x), .. SavedIf(x.RequiresGrad, weight)];
         return Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
         {
             var dyByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
@@ -51,7 +51,7 @@ public sealed partial class Tensor
                 var dW = dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
                 ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, rows, chunk.Columns,
                     new(dyByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns, Transposed: true), new(dW.View, rows))
-                    { Beta = chunk.FirstColumn == 0 ? 0f : 1f }));
+                { Beta = chunk.FirstColumn == 0 ? 0f : 1f }));
             }
             if (x.RequiresGrad)
             {
@@ -96,7 +96,10 @@ public sealed partial class Tensor
                 {
                     var band = g with
                     {
-                        Batch = 1, OutH = Math.Min(bandRows, g.OutH - top), PadH = g.PadH - top * g.StrideH, Accumulate = top > 0,
+                        Batch = 1,
+                        OutH = Math.Min(bandRows, g.OutH - top),
+                        PadH = g.PadH - top * g.StrideH,
+                        Accumulate = top > 0,
                     };
                     body(new ColumnChunk(band, image, image * g.ColumnCols + top * g.OutW, band.ColumnCols), scratch.View);
                 }
@@ -162,7 +165,7 @@ public sealed partial class Tensor
         });
         AddChannelBias(y, bias, op);
         // dx reads the weight; dW reads x, kept in the channel-major layout the product wants
-        Tensor[] saved = [.. x.RequiresGrad ? [weight] : Array.Empty<Tensor>(), .. weight.RequiresGrad ? [xByChannel] : Array.Empty<Tensor>()];
+        Tensor[] saved = [.. SavedIf(x.RequiresGrad, weight), .. SavedIf(weight.RequiresGrad, xByChannel)];
         Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
         {
             var dxByChannel = x.RequiresGrad ? new Tensor(x.Device, [cin, columns], DType.Float32) : null;
@@ -171,10 +174,12 @@ public sealed partial class Tensor
             {
                 int first = chunk.FirstColumn, n = chunk.Columns;
                 if (dxByChannel != null) // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols
-                    x.Backend.Gemm(new GemmArgs(cin, n, rows, new(weight.View, rows), new(dcols, n), new(dxByChannel.View.At(first), columns)));
+                    x.Backend.Gemm(new GemmArgs(cin, n, rows, new(weight.View, rows), new(dcols, n),
+                        new(dxByChannel.View.At(first), columns)));
                 if (dw != null) // dW (Cin, Cout·KH·KW) = x as (Cin, B·H·W) · dcolsᵀ, summed over the chunks
                     x.Backend.Gemm(new GemmArgs(cin, rows, n, new(xByChannel.View.At(first), columns), new(dcols, n, Transposed: true),
-                        new(dw.View, rows)) { Beta = first == 0 ? 0f : 1f });
+                        new(dw.View, rows))
+                    { Beta = first == 0 ? 0f : 1f });
             });
             Tensor? dx = null;
             if (dxByChannel != null)

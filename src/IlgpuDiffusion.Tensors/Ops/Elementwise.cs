@@ -88,7 +88,8 @@ public sealed partial class Tensor
     }
 
     public Tensor Add(Tensor other) => Binary<AddOp>(this, other, "add", Operands.None, (a, b, y, g) => (g, g));
-    public Tensor Sub(Tensor other) => Binary<SubOp>(this, other, "sub", Operands.None, (a, b, y, g) => (g, b.RequiresGrad ? g.Neg() : null));
+    public Tensor Sub(Tensor other) =>
+        Binary<SubOp>(this, other, "sub", Operands.None, (a, b, y, g) => (g, b.RequiresGrad ? g.Neg() : null));
 
     public Tensor Mul(Tensor other) => Binary<MulOp>(this, other, "mul", Operands.A | Operands.B, (a, b, y, g) =>
         (a.RequiresGrad ? g.Mul(b) : null, b.RequiresGrad ? g.Mul(a) : null));

@@ -46,7 +46,7 @@ public sealed partial class Tensor
         }
 
         // dA reads B and dB reads A
-        Tensor[] saved = [.. a.RequiresGrad ? [b] : Array.Empty<Tensor>(), .. b.RequiresGrad ? [a] : Array.Empty<Tensor>()];
+        Tensor[] saved = [.. SavedIf(a.RequiresGrad, b), .. SavedIf(b.RequiresGrad, a)];
         return Record(y, op, [a, b], saved, g =>
         {
             // y = op(A)·op(B):  d op(A) = g·op(B)ᵀ,  d op(B) = op(A)ᵀ·g; transposes fold into the GEMM flags.

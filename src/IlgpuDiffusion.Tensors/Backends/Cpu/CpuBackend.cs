@@ -338,7 +338,7 @@ public sealed class CpuBackend : IBackend
         {
             var s = new GemmOperand(scores.View, lk).Batched(lq * lk);
             Gemm(new GemmArgs(lq, lk, d, Rows(q, first, lq, d), Rows(k, first, lk, d) with { Transposed = true }, s)
-                { Alpha = scale, Batch = n, Accumulation = precision });
+            { Alpha = scale, Batch = n, Accumulation = precision });
             float[] ps = scores.Data, lses = A(logSumExp);
             int lseOffset = logSumExp.Offset + first * lq;
             CpuParallel.For(n * lq, 4L * lk, (start, end) =>
@@ -370,8 +370,10 @@ public sealed class CpuBackend : IBackend
         {
             var p = new GemmOperand(probabilities.View, lk).Batched(lq * lk);
             var ds = new GemmOperand(scoreGradients.View, lk).Batched(lq * lk);
-            var (qRows, kRows, vRows, doRows) = (Rows(q, first, lq, d), Rows(k, first, lk, d), Rows(v, first, lk, d), Rows(dO, first, lq, d));
-            Gemm(new GemmArgs(lq, lk, d, qRows, kRows with { Transposed = true }, p) { Alpha = scale, Batch = n, Accumulation = precision });
+            var (qRows, kRows) = (Rows(q, first, lq, d), Rows(k, first, lk, d));
+            var (vRows, doRows) = (Rows(v, first, lk, d), Rows(dO, first, lq, d));
+            Gemm(new GemmArgs(lq, lk, d, qRows, kRows with { Transposed = true }, p)
+            { Alpha = scale, Batch = n, Accumulation = precision });
             Gemm(new GemmArgs(lq, lk, d, doRows, vRows with { Transposed = true }, ds) { Batch = n, Accumulation = precision });
             // P = exp(S − logSumExp); dS = P (dP − dO_i·o_i)
             int firstRow = first * lq;
@@ -389,10 +391,11 @@ public sealed class CpuBackend : IBackend
                     TensorPrimitives.Multiply(dsr, pr, dsr);
                 }
             });
-            Gemm(new GemmArgs(lk, d, lq, p with { Transposed = true }, doRows, Rows(dv, first, lk, d)) { Batch = n, Accumulation = precision });
+            Gemm(new GemmArgs(lk, d, lq, p with { Transposed = true }, doRows, Rows(dv, first, lk, d))
+            { Batch = n, Accumulation = precision });
             Gemm(new GemmArgs(lq, d, lk, ds, kRows, Rows(dq, first, lq, d)) { Alpha = scale, Batch = n, Accumulation = precision });
             Gemm(new GemmArgs(lk, d, lq, ds with { Transposed = true }, qRows, Rows(dk, first, lk, d))
-                { Alpha = scale, Batch = n, Accumulation = precision });
+            { Alpha = scale, Batch = n, Accumulation = precision });
         }
     }
 
