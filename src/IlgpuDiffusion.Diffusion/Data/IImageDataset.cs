@@ -1,3 +1,5 @@
+using IlgpuDiffusion.Tensors;
+
 namespace IlgpuDiffusion.Diffusion.Data;
 
 /// <summary>A fixed, indexed set of square images (or latents), each C×S×S float32, row-major.
@@ -32,6 +34,15 @@ public static class ImageDatasetExtensions
         var values = new float[dataset.ValuesPerItem()];
         dataset.CopyTo(index, values);
         return values;
+    }
+
+    /// <summary>Items <paramref name="indices"/> as one (N, C, S, S) tensor on <paramref name="device"/>.</summary>
+    public static Tensor Batch(this IImageDataset dataset, IReadOnlyList<int> indices, Device device)
+    {
+        int per = dataset.ValuesPerItem();
+        var data = new float[indices.Count * per];
+        for (int i = 0; i < indices.Count; i++) dataset.CopyTo(indices[i], data.AsSpan(i * per, per));
+        return Tensor.FromArray(data, [indices.Count, dataset.ImageChannels, dataset.ImageSize, dataset.ImageSize], device);
     }
 
     /// <summary>Fails, naming the config keys, when the data does not have the configured shape.</summary>

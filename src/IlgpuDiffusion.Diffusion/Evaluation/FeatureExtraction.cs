@@ -21,7 +21,6 @@ public static class FeatureExtraction
         int batchSize = 32, TextWriter? log = null)
     {
         count = Math.Min(count, images.Count);
-        int per = images.ValuesPerItem();
         double[]? values = null;
         int dimension = 0;
         var bar = new ProgressBar($"features ({extractor.Name})", count, output: log == null || log == Console.Out ? null : log)
@@ -33,9 +32,7 @@ public static class FeatureExtraction
         {
             using var scope = new TensorScope();
             int n = Math.Min(batchSize, count - start);
-            var batch = new float[n * per];
-            for (int i = 0; i < n; i++) images.CopyTo(start + i, batch.AsSpan(i * per, per));
-            var x = Tensor.FromArray(batch, [n, images.ImageChannels, images.ImageSize, images.ImageSize], device);
+            var x = images.Batch(Enumerable.Range(start, n).ToArray(), device);
             var features = extractor.Extract(x).ToArray();
             dimension = features.Length / n;
             values ??= new double[(long)count * dimension];

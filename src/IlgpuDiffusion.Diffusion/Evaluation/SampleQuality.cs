@@ -75,15 +75,12 @@ public static class SampleQuality
     {
         count = Math.Min(count, images.Count);
         var predicted = new int[count];
-        int per = images.ValuesPerItem();
         using var noGrad = Autograd.NoGrad();
         for (int start = 0; start < count; start += batchSize)
         {
             using var scope = new TensorScope();
             int n = Math.Min(batchSize, count - start);
-            var batch = new float[n * per];
-            for (int i = 0; i < n; i++) images.CopyTo(start + i, batch.AsSpan(i * per, per));
-            var x = Tensor.FromArray(batch, [n, images.ImageChannels, images.ImageSize, images.ImageSize], device);
+            var x = images.Batch(Enumerable.Range(start, n).ToArray(), device);
             classifier.Predict(x).CopyTo(predicted, start);
         }
         return predicted;

@@ -65,7 +65,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         var generator = new Generator((ulong)p.Seed);
         var picks = generator.NextInts(n, images.Count);
         using var scope = new TensorScope();
-        var x = Batch(images, picks);
+        var x = images.Batch(picks, run.Device);
         var z = model.EncodeLatent(x);
         var reconstruction = model.Decode(z);
         int c = images.ImageChannels, s = images.ImageSize, perRow = p.NumGridRows;
@@ -92,14 +92,6 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         return values;
     }
 
-    private Tensor Batch(IImageDataset images, IReadOnlyList<int> indices)
-    {
-        int per = images.ValuesPerItem();
-        var data = new float[indices.Count * per];
-        for (int i = 0; i < indices.Count; i++) images.CopyTo(indices[i], data.AsSpan(i * per, per));
-        return Tensor.FromArray(data, [indices.Count, images.ImageChannels, images.ImageSize, images.ImageSize], run.Device);
-    }
-
     private AutoencoderEvaluation Evaluate(IAutoencoder model, IImageDataset images)
     {
         double squaredError = 0, ssim = 0;
@@ -112,7 +104,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         {
             using var scope = new TensorScope();
             int n = Math.Min(BatchSize, images.Count - start);
-            var x = Batch(images, Enumerable.Range(start, n).ToArray());
+            var x = images.Batch(Enumerable.Range(start, n).ToArray(), run.Device);
             var reconstruction = model.Decode(model.EncodeLatent(x)).Clamp(-1f, 1f);
             squaredError += Tensor.MseLoss(reconstruction, x).Item() * x.Count;
             float[] a = x.ToArray(), b = reconstruction.ToArray();
@@ -160,7 +152,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         {
             using var scope = new TensorScope();
             int n = Math.Min(BatchSize, images.Count - start);
-            var z = model.EncodeLatent(Batch(images, Enumerable.Range(start, n).ToArray()));
+            var z = model.EncodeLatent(images.Batch(Enumerable.Range(start, n).ToArray(), run.Device));
             if (latents == null)
             {
                 shape = [images.Count, z.Size(1), z.Size(2), z.Size(3)];
