@@ -6,7 +6,8 @@
 # (runs/<time> unless OUTPUT is set), so earlier results are never overwritten.
 # Extra arguments go to every training stage, e.g. --device cuda or --set train_params:ldm_epochs=2
 # (`evaluate` gets only --device). SAMPLES, DDIM_STEPS and SAMPLE_BATCH size the sampling.
-# CONFIG=configs/fashion-mnist-class-cond.json runs the class-conditional variant (one grid row per class).
+# CONFIG=configs/fashion-mnist-class-cond.json runs the class-conditional variant (one grid row per class); it
+# also trains the evaluation classifier and prints the share of samples classified as the class asked for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,12 @@ device=()
 for ((i = 1; i < $#; i++)); do [ "${!i}" = --device ] && { j=$((i + 1)); device=(--device "${!j}"); }; done
 ildm evaluate --real "$data" --fake "$out/$task" --fake "$data/train-images-idx3-ubyte.gz" \
   --count "${SAMPLES:-1000}" --json "$out/$task/evaluation.json" "${device[@]}"
+if grep -q '"condition_types"' "$config"; then
+  # class-conditional: which share of the samples a classifier trained on the same data sees as the class asked for
+  ildm train-classifier --config "$config" --output "$out" "${device[@]}"
+  ildm evaluate --real "$data" --fake "$out/$task" --features classifier --classifier "$out/$task" \
+    --count "${SAMPLES:-1000}" --json "$out/$task/evaluation-classifier.json" "${device[@]}"
+fi
 end=$(date +%s)
 echo "main job finished in $(( end - start )) s (evaluation $(( end - sampled )) s)"
 echo "sample grid: $out/$task/samples/samples.png"

@@ -1,3 +1,4 @@
+using IlgpuDiffusion.Diffusion.Evaluation;
 using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Cli.Tests;
@@ -99,6 +100,21 @@ public class PipelineTests
         var unknown = project.Run("sample", "--class", "sneaker");
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("--class sneaker", unknown.Error);
+
+        // exported samples carry the class each was asked for (i / num_grid_rows mod classes), and the classifier of
+        // `evaluate` reports which share it sees as that class
+        Ok(project.Run("sample", "--sampler", "ddim", "--steps", "3", "--count", "7", "--batch-size", "4"));
+        var requested = RequestedClasses.Load(Path.Combine(project.Task, "samples", "images"))!;
+        Assert.Equal(["0", "1", "2"], requested.ClassNames);
+        Assert.Equal([0, 0, 1, 1, 2, 2, 0], Enumerable.Range(0, 7).Select(i => requested.Files[$"sample_{i:D6}.png"]));
+        Ok(project.Run("train-classifier", "--epochs", "1"));
+        string json = Path.Combine(project.Folder, "evaluation.json");
+        Ok(Ildm.RunIn(project.Folder, "evaluate", "--real", "data", "--fake", project.Task, "--count", "7", "--features", "classifier",
+            "--device", "cpu", "--json", json));
+        var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)).RootElement[0];
+        double share = report.GetProperty("requested_class_share").GetDouble();
+        Assert.InRange(share, 0, 1);
+        Assert.Equal(3, report.GetProperty("requested_class_shares").GetArrayLength());
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public sealed class TinyProject : IDisposable
         {
             LabelsPath = Path.Combine(data, "train-labels-idx1-ubyte");
             WriteLabels(LabelsPath, images, numClasses);
+            WriteLabels(Path.Combine(data, "t10k-labels-idx1-ubyte"), 16, numClasses);
             config["ldm_params"]!["condition_config"] = new JsonObject
             {
                 ["condition_types"] = new JsonArray("class"),

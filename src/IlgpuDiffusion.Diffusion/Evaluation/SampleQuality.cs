@@ -24,6 +24,12 @@ public sealed record SampleQualityReport(
     /// <summary>The predicted-class histogram of the fake images (classifier features only): mode coverage.</summary>
     public int[]? PredictedClasses { get; init; }
 
+    /// <summary>Of the fake images asked for a class (<see cref="RequestedClasses"/>), the share the classifier sees as that
+    /// class, overall and per class (null where no image asked for it).</summary>
+    public double? RequestedClassShare { get; init; }
+
+    public double?[]? RequestedClassShares { get; init; }
+
     [JsonIgnore]
     public string Summary =>
         $"FD-{Features} {Fd:F3}  KID-{Features} {KidMean:E3} ± {KidStd:E2}  precision {Precision:F3}  recall {Recall:F3}  "
@@ -31,6 +37,10 @@ public sealed record SampleQualityReport(
         + (PredictedClasses is { } classes
             ? $"\n  predicted classes of the fake images: [{string.Join(", ", classes)}], "
                 + $"{classes.Count(c => c > 0)} of {classes.Length} present"
+            : "")
+        + (RequestedClassShare is { } share
+            ? $"\n  classified as the class asked for: {share:P1} (per class: "
+                + string.Join(", ", RequestedClassShares!.Select(s => s is { } v ? $"{v:P0}" : "-")) + ")"
             : "");
 
     public static readonly JsonSerializerOptions Json = new()
@@ -61,13 +71,33 @@ public static class SampleQuality
             var report = Compare(extractor.Name, realFeatures, real.Name, fakeFeatures, fake.Name);
             if (extractor is ClassifierFeatures classifier)
             {
+                var predicted = Predict(classifier, fake, count, device);
                 var histogram = new int[classifier.Classifier.Classes];
-                foreach (int c in Predict(classifier, fake, count, device)) histogram[c]++;
+                foreach (int c in predicted) histogram[c]++;
                 report = report with { PredictedClasses = histogram };
+                if (RequestedOf(fake, predicted.Length, classifier.Classifier.Classes) is { } requested)
+                {
+                    var (overall, perClass) = RequestedClasses.Shares(predicted, requested, histogram.Length);
+                    report = report with { RequestedClassShare = overall, RequestedClassShares = perClass };
+                }
             }
             reports.Add(report);
         }
         return reports;
+    }
+
+    /// <summary>The class each of the first <paramref name="count"/> images of a sample folder was asked for (null: not
+    /// asked), or null when the folder has no <see cref="RequestedClasses"/> list.</summary>
+    private static int?[]? RequestedOf(IImageDataset images, int count, int classifierClasses)
+    {
+        if (images is not ImageFolderDataset folder || RequestedClasses.Load(folder.Folder) is not { } list) return null;
+        if (list.ClassNames.Count != classifierClasses)
+            throw new InvalidDataException($"{Path.Combine(folder.Folder, RequestedClasses.FileName)}: the samples were asked for "
+                + $"{list.ClassNames.Count} classes, the classifier knows {classifierClasses}: train it on the model's data");
+        var requested = Enumerable.Range(0, count)
+            .Select(i => list.Files.TryGetValue(Path.GetRelativePath(folder.Folder, folder.PathOf(i)), out int c) ? (int?)c : null)
+            .ToArray();
+        return requested.Any(c => c != null) ? requested : null;
     }
 
     /// <summary>The classifier's predicted class for each of the first <paramref name="count"/> images.</summary>

@@ -1,3 +1,4 @@
+using IlgpuDiffusion.Diffusion.Evaluation;
 using IlgpuDiffusion.Diffusion.Imaging;
 using IlgpuDiffusion.Diffusion.Models;
 using IlgpuDiffusion.Diffusion.Sampling;
@@ -49,9 +50,10 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         var conditions = config.Ldm.ConditionConfig;
         double scale = guidance ?? p.CfGuidanceScale;
         int[]? labels = null; // the class of each sample
+        IReadOnlyList<string> names = [];
         if (conditions?.ClassCondition is { } classes)
         {
-            var names = ConditionBatches.LoadClassList(run.File(ConditionBatches.ClassListFile), classes.NumClasses);
+            names = ConditionBatches.LoadClassList(run.File(ConditionBatches.ClassListFile), classes.NumClasses);
             int? only = requestedClass != null ? ConditionBatches.ResolveClass(requestedClass, names) : null;
             if (export == null && only == null) count = classes.NumClasses * p.NumGridRows;
             labels = Enumerable.Range(0, count).Select(i => only ?? i / p.NumGridRows % classes.NumClasses).ToArray();
@@ -64,7 +66,12 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         string folder = run.File("samples");
         Directory.CreateDirectory(folder);
         string? imageFolder = export == null ? null : export.ImageFolder ?? DefaultImageFolder(run);
-        if (imageFolder != null) Directory.CreateDirectory(imageFolder);
+        if (imageFolder != null)
+        {
+            Directory.CreateDirectory(imageFolder);
+            if (labels != null)
+                new RequestedClasses(names, Enumerable.Range(0, count).ToDictionary(SampleFileName, i => labels[i])).Save(imageFolder);
+        }
         run.Log.WriteLine($"sample: {count} samples in {batches} batch(es) of up to {batchSize}, "
             + $"{sampler.Timesteps.Count} {sampler.GetType().Name} steps, weights {weights}");
         var bar = new ProgressBar("sample", (long)batches * sampler.Timesteps.Count, output: run.Log == Console.Out ? null : run.Log);
@@ -109,7 +116,7 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
                 gridImages.AddRange(values.Take(Math.Max(0, gridCount - start) * per));
                 if (imageFolder != null)
                     for (int i = 0; i < n; i++)
-                        ImageGrid.Save(Path.Combine(imageFolder, $"sample_{start + i:D6}.png"), values[(i * per)..((i + 1) * per)],
+                        ImageGrid.Save(Path.Combine(imageFolder, SampleFileName(start + i)), values[(i * per)..((i + 1) * per)],
                             1, channels, size, size, 1, fromMinusOneToOne: true, padding: 0);
             }
             x.Dispose();
@@ -120,6 +127,8 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         run.Log.WriteLine($"sample: grid {grid}" + (imageFolder != null ? $"; {count} images in {imageFolder}" : ""));
         return grid;
     }
+
+    private static string SampleFileName(int index) => $"sample_{index:D6}.png";
 
     /// <summary>One draw of <paramref name="shape"/> (batch 1) from each sample's generator, stacked into a batch.</summary>
     private Tensor Draw(Generator[] generators, int[] shape)
