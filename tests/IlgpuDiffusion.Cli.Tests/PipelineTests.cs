@@ -107,6 +107,8 @@ public class PipelineTests
         var requested = RequestedClasses.Load(Path.Combine(project.Task, "samples", "images"))!;
         Assert.Equal(["0", "1", "2"], requested.ClassNames);
         Assert.Equal([0, 0, 1, 1, 2, 2, 0], Enumerable.Range(0, 7).Select(i => requested.Files[$"sample_{i:D6}.png"]));
+        var shown = SixLabors.ImageSharp.Image.Identify(grid); // one row of 2 per class, 16-pixel images, 2 pixels apart
+        Assert.Equal((2 + 2 * 18, 2 + 3 * 18), (shown.Width, shown.Height));
         Ok(project.Run("train-classifier", "--epochs", "1"));
         string json = Path.Combine(project.Folder, "evaluation.json");
         Ok(Ildm.RunIn(project.Folder, "evaluate", "--real", "data", "--fake", project.Task, "--count", "7", "--features", "classifier",

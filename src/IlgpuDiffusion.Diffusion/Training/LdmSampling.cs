@@ -50,12 +50,14 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         var conditions = config.Ldm.ConditionConfig;
         double scale = guidance ?? p.CfGuidanceScale;
         int[]? labels = null; // the class of each sample
+        int gridCount = p.NumSamples;
         IReadOnlyList<string> names = [];
         if (conditions?.ClassCondition is { } classes)
         {
             names = ConditionBatches.LoadClassList(run.File(ConditionBatches.ClassListFile), classes.NumClasses);
             int? only = requestedClass != null ? ConditionBatches.ResolveClass(requestedClass, names) : null;
-            if (export == null && only == null) count = classes.NumClasses * p.NumGridRows;
+            if (only == null) gridCount = classes.NumClasses * p.NumGridRows; // one row per class
+            if (export == null) count = gridCount;
             labels = Enumerable.Range(0, count).Select(i => only ?? i / p.NumGridRows % classes.NumClasses).ToArray();
             run.Log.WriteLine($"sample: classes {string.Join(", ", labels.Distinct().Select(c => names[c]))}, guidance {scale}");
         }
@@ -77,7 +79,8 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         var bar = new ProgressBar("sample", (long)batches * sampler.Timesteps.Count, output: run.Log == Console.Out ? null : run.Log);
 
         using var noGrad = Autograd.NoGrad();
-        int gridCount = export == null ? count : Math.Min(p.NumSamples, count), step = 0;
+        gridCount = Math.Min(gridCount, count);
+        int step = 0;
         var gridImages = new List<float>();
         int channels = 0, size = 0;
         for (int start = 0; start < count; start += batchSize)
