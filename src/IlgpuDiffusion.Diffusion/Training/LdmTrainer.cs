@@ -12,7 +12,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// Stage 2, the original implementation's LDM training step: t ~ U[0, T), ε ~ N(0, I), x_t = sqrt(ᾱ_t)·z + sqrt(1−ᾱ_t)·ε,
 /// loss = MSE(UNet(x_t, t), ε), Adam(ldm_lr). Latents come from the cache written by
 /// `infer-autoencoder` when it is complete and made by the current autoencoder, otherwise the frozen
-/// autoencoder encodes each batch. With ema_decay > 0 an exponential moving average of the weights is
+/// autoencoder encodes each batch. With ema_decay > 0 an exponential moving average of the weights (with warm-up) is
 /// kept and saved for sampling. A conditional UNet (ldm_params.condition_config) gets each batch's conditions, each
 /// dropped per sample with its cond_drop_prob (<see cref="ConditionBatches"/>); the class names are saved with the run.
 /// </summary>
@@ -71,7 +71,9 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
             if (!loader.TryNext(out var batch)) continue;
             step++;
             int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
-            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, adam, schedule, generator, conditions),
+            var update = (float)EmaDecayAt(p.EmaDecay, step - 1);
+            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, update, adam, schedule, generator,
+                    conditions),
                 "train_params.ldm_batch_size", p.LdmBatchSize);
             TrainingRun.CheckFinite(step, new Dictionary<string, double> { ["loss"] = loss });
             logged += loss;
@@ -95,7 +97,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         run.Log.WriteLine($"train-ldm: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(CheckpointStem + ".safetensors")}");
     }
 
-    private double Step(HostBatch batch, bool cached, IAutoencoder autoencoder, UNet unet, UNet? ema, Adam adam,
+    private double Step(HostBatch batch, bool cached, IAutoencoder autoencoder, UNet unet, UNet? ema, float emaDecay, Adam adam,
         LinearNoiseSchedule schedule, Generator generator, ConditionBatches? conditions)
     {
         using var scope = new TensorScope();
@@ -108,9 +110,14 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         loss.Backward();
         adam.Step();
         adam.ZeroGrad();
-        if (ema != null) UpdateEma(unet, ema, (float)run.Config.Train.EmaDecay);
+        if (ema != null) UpdateEma(unet, ema, emaDecay);
         return loss.Item();
     }
+
+    /// <summary>The EMA decay of update <paramref name="n"/> (from 0): min(ema_decay, (1 + n) / (10 + n)), the warm-up of
+    /// diffusers' EMAModel, so that the average soon forgets the random initial weights instead of trailing them for
+    /// about 1 / (1 − ema_decay) steps.</summary>
+    public static double EmaDecayAt(double decay, long n) => Math.Min(decay, (1.0 + n) / (10.0 + n));
 
     /// <summary>ema ← decay·ema + (1 − decay)·θ, parameter by parameter, in place.</summary>
     private static void UpdateEma(Module model, Module ema, float decay)
