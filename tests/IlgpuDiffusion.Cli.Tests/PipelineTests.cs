@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using IlgpuDiffusion.Diffusion.Evaluation;
 using IlgpuDiffusion.Tensors.IO;
 
@@ -85,11 +86,11 @@ public class PipelineTests
             Assert.True(tensor.Floats!.SequenceEqual(resumed[name].Floats!), $"{name} differs after resume");
         Assert.Equal("[\"0\",\"1\",\"2\"]", File.ReadAllText(Path.Combine(project.Task, "classes.json")));
 
-        string grid = Path.Combine(project.Task, "samples", "samples.png");
         byte[] Sample(params string[] extra)
         {
-            Ok(project.Run(["sample", "--sampler", "ddim", "--steps", "3", .. extra]));
-            return File.ReadAllBytes(grid);
+            var result = project.Run(["sample", "--sampler", "ddim", "--steps", "3", .. extra]);
+            Ok(result);
+            return File.ReadAllBytes(Regex.Match(result.Output, @"sample: grid (.+?\.png)").Groups[1].Value); // each run its own grid
         }
         var first = Sample("--class", "2", "--guidance", "2.5");
         Assert.Equal(first, Sample("--class", "2", "--guidance", "2.5"));
@@ -103,7 +104,9 @@ public class PipelineTests
 
         // exported samples carry the class each was asked for (i / num_grid_rows mod classes), and the classifier of
         // `evaluate` reports which share it sees as that class
-        Ok(project.Run("sample", "--sampler", "ddim", "--steps", "3", "--count", "7", "--batch-size", "4"));
+        var exported = project.Run("sample", "--sampler", "ddim", "--steps", "3", "--count", "7", "--batch-size", "4");
+        Ok(exported);
+        string grid = Regex.Match(exported.Output, @"sample: grid (.+?\.png)").Groups[1].Value;
         var requested = RequestedClasses.Load(Path.Combine(project.Task, "samples", "images"))!;
         Assert.Equal(["0", "1", "2"], requested.ClassNames);
         Assert.Equal([0, 0, 1, 1, 2, 2, 0], Enumerable.Range(0, 7).Select(i => requested.Files[$"sample_{i:D6}.png"]));
@@ -186,6 +189,12 @@ public class PipelineTests
         var rule = project.Run("train-autoencoder", "--set", "autoencoder_params:mid_channels=[8,16]");
         Assert.Equal(2, rule.ExitCode);
         Assert.Contains("mid_channels", rule.Error);
+        // a value from --set is blamed on the override, not on the config file
+        var size = project.Run("train-autoencoder", "--set", "dataset_params:im_size=30");
+        Assert.Equal(2, size.ExitCode);
+        Assert.Contains("error: --set dataset_params:im_size=30: dataset_params.im_size must be divisible by 4", size.Error);
+        Assert.DoesNotContain(project.ConfigPath, size.Error);
+        Assert.False(File.Exists(Path.Combine(project.Task, "vqvae_autoencoder_ckpt.safetensors")));
     }
 
     [Fact]
@@ -206,7 +215,7 @@ public class PipelineTests
     {
         string pth = Fixtures.Path("pth/vqvae_tiny_pth.pth");
         string target = Path.Combine(Directory.CreateTempSubdirectory("ildm-import-").FullName, "vqvae.safetensors");
-        var result = Ildm.Run("import", pth, target);
+        var result = Ildm.Run("import", pth, "--out", target);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(PthReader.Read(pth).Keys, SafeTensors.Read(target).Keys);
     }

@@ -215,13 +215,64 @@ public sealed class ConfigLoadingTests : IDisposable
         Assert.Equal([false], config.Ldm.DownSample);
     }
 
-    [Fact]
-    public void Overridden_values_are_checked_like_the_file()
+    /// <summary>An error in an overridden value is checked like the file's but blamed on the override, not on the file.</summary>
+    private static ConfigException FailsBySet(string key, string item, string shipped = "mnist")
     {
-        Assert.Contains("got 'ten'", Fails("train_params.ldm_epochs", "train_params:ldm_epochs=ten").Message);
-        Fails("train_params.ldm_epochs", "train_params:ldm_epochs=[1,2]");
-        Fails("train_params.ldm_epoch", "train_params:ldm_epoch=2");
-        Fails("autoencoder_params.mid_channels[0]", "autoencoder_params:mid_channels=64,128");
+        var error = Assert.Throws<ConfigException>(() => ExperimentConfig.Load(Shipped(shipped), [item]));
+        Assert.Equal(key, error.Key);
+        Assert.StartsWith($"--set {item}: {key} ", error.Message);
+        Assert.DoesNotContain(Shipped(shipped), error.Message);
+        return error;
+    }
+
+    [Fact]
+    public void Overridden_values_are_checked_like_the_file_and_blamed_on_the_override()
+    {
+        Assert.Contains("got 'ten'", FailsBySet("train_params.ldm_epochs", "train_params:ldm_epochs=ten").Message);
+        FailsBySet("train_params.ldm_epochs", "train_params:ldm_epochs=[1,2]");
+        FailsBySet("train_params.ldm_epoch", "train_params:ldm_epoch=2");
+        FailsBySet("autoencoder_params.mid_channels[0]", "autoencoder_params:mid_channels=64,128");
+        FailsBySet("train_params.ldm_batch_size", "train_params.ldm_batch_size=0");
+        // the file's own mistakes are still the file's, even when other keys are overridden
+        Fails("train_params.ldm_lr", c => c["train_params"]!["ldm_lr"] = "fast", "train_params:ldm_epochs=2");
+    }
+
+    [Fact]
+    public void Im_size_must_survive_every_down_sampling()
+    {
+        // fashion-mnist: two autoencoder down-samplings, none in the UNet: 28 works, 30 would leave 15 → 7 → 14
+        var error = FailsBySet("dataset_params.im_size", "dataset_params:im_size=30", "fashion-mnist");
+        Assert.Contains("must be divisible by 4 = 2^2 (2 down-sampling(s) in autoencoder_params.down_sample and 0 in "
+            + "ldm_params.down_sample), got 30; use 28 or 32", error.Message);
+        Assert.Contains("by 8", Fails("dataset_params.im_size", c => c["dataset_params"]!["im_size"] = 20,
+            "ldm_params:down_sample=[true,false,false]").Message);
+        Assert.Equal(32, ExperimentConfig.Load(Shipped("fashion-mnist"), ["dataset_params:im_size=32"]).Dataset.ImSize);
+    }
+
+    [Fact]
+    public void Image_channels_are_grey_or_rgb()
+    {
+        var error = Fails("dataset_params.im_channels", c => c["dataset_params"]!["im_channels"] = 2);
+        Assert.EndsWith("must be 1 (grey) or 3 (RGB), got 2", error.Message);
+        Assert.DoesNotContain("Parameter", error.Message);
+    }
+
+    /// <summary>The original's mnist.yaml, turned into JSON, names its checkpoint files and latent folders; those keys load.</summary>
+    [Fact]
+    public void The_original_file_name_keys_are_accepted()
+    {
+        var path = Edited(c =>
+        {
+            var train = c["train_params"]!.AsObject();
+            train["vae_latent_dir_name"] = "vae_latents";
+            train["vqvae_latent_dir_name"] = "vqvae_latents";
+            train["ldm_ckpt_name"] = "ddpm_ckpt_class_cond.pth";
+            train["vqvae_autoencoder_ckpt_name"] = "vqvae_autoencoder_ckpt.pth";
+            train["vae_autoencoder_ckpt_name"] = "vae_autoencoder_ckpt.pth";
+            train["vqvae_discriminator_ckpt_name"] = "vqvae_discriminator_ckpt.pth";
+            train["vae_discriminator_ckpt_name"] = "vae_discriminator_ckpt.pth";
+        });
+        Assert.Equal("ddpm_ckpt_class_cond.pth", ExperimentConfig.Load(path).Train.LdmCkptName);
     }
 
     [Fact]

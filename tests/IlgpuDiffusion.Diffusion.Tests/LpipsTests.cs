@@ -84,9 +84,22 @@ public class LpipsTests(ResNet18LpipsFixture fixture) : IClassFixture<ResNet18Lp
             Assert.Contains(folder, e.Message);
             Assert.Contains("--lpips-weights", e.Message);
             Assert.Contains(Lpips.DefaultWeightsFolder, e.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
 
-            using var fallback = Lpips.Create(Device.Cpu, folder);
-            Assert.IsType<ResNet18Lpips>(fallback);
+    /// <summary>A weights folder the user names must hold the weights: no silent fall-back to the ResNet18 loss.</summary>
+    [Fact]
+    public void A_named_weights_folder_without_weights_is_an_error()
+    {
+        var folder = Directory.CreateTempSubdirectory("ilgpudiffusion-lpips-").FullName;
+        try
+        {
+            var empty = Assert.Throws<FileNotFoundException>(() => Lpips.Create(Device.Cpu, folder));
+            Assert.StartsWith($"--lpips-weights {folder}: the folder holds no LPIPS (VGG16) weights", empty.Message);
+            var missing = Assert.Throws<FileNotFoundException>(() => Lpips.Create(Device.Cpu, Path.Combine(folder, "nope")));
+            Assert.Contains("nope: no such folder", missing.Message);
+            Assert.Contains(VggLpips.TorchvisionFile, missing.Message);
         }
         finally { Directory.Delete(folder, recursive: true); }
     }

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using IlgpuDiffusion.Tensors.IO;
 using IlgpuDiffusion.Tensors.Parity;
 
 namespace IlgpuDiffusion.Tensors.Tests;
@@ -49,5 +51,41 @@ public class ParityTests
         var gain = SyntheticWeights.Generate(0, "norm.weight", [4]);
         Assert.Equal(0.5f, gain[0], 6);
         Assert.All(SyntheticWeights.Generate(3, "x.weight", [8, 4]), v => Assert.InRange(v, -MathF.Sqrt(0.75f), MathF.Sqrt(0.75f)));
+    }
+
+    /// <summary>A full gradient tensor the reference holds at round-off (1e-17 of the largest gradient) is measured
+    /// against the case's largest gradient norm, like a <c>gradsum.</c> entry; a real gradient keeps the relative error.</summary>
+    [Fact]
+    public void Full_gradients_zero_in_exact_arithmetic_are_measured_against_the_largest()
+    {
+        string folder = Directory.CreateTempSubdirectory("parity-zero-grad").FullName;
+        try
+        {
+            float[] large = [3f, -4f, 1f], roundOff = [1e-17f, -2e-17f, 0f];
+            SafeTensors.Write(Path.Combine(folder, "case.safetensors"), new Dictionary<string, HostTensor>
+            {
+                ["grad.param.conv.weight"] = HostTensor.FromFloats([3], large),
+                ["grad.param.conv.bias"] = HostTensor.FromFloats([3], roundOff),
+            });
+            var entry = new { @case = "unet_one_channel_groups", file = "case.safetensors", rel_l2_tolerance = 1e-4 };
+            File.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(new[] { entry }));
+            var c = ParityCase.ReadManifest(folder).Single();
+            var computed = new Dictionary<string, Tensor>
+            {
+                ["grad.param.conv.weight"] = Tensor.FromArray([3f, -4f, 1.001f], [3], Device.Cpu),
+                ["grad.param.conv.bias"] = Tensor.FromArray([2e-9f, 0f, -1e-9f], [3], Device.Cpu),
+            };
+            var comparisons = ParityRunner.Compare(c, computed).ToDictionary(x => x.Name);
+
+            var bias = comparisons["grad.param.conv.bias"];
+            Assert.NotNull(bias.Note);
+            double largest = Math.Sqrt(large.Sum(v => (double)v * v));
+            Assert.Equal(Math.Sqrt(2e-9 * 2e-9 + 1e-9 * 1e-9) / largest, bias.Error, 1e-3 * bias.Error);
+            var weight = comparisons["grad.param.conv.weight"];
+            Assert.Null(weight.Note);
+            Assert.True(weight.Error > 1e-5, $"{weight.Error:E2}");
+            Assert.Contains("1 gradient(s) zero", new ParityResult(c.Name, c.Tolerance, comparisons.Values.ToList()).Describe());
+        }
+        finally { Directory.Delete(folder, recursive: true); }
     }
 }

@@ -16,6 +16,7 @@ internal static class BenchCommand
             DefaultValueFactory = _ => ["engine", "conv"],
             AllowMultipleArgumentsPerToken = true,
         };
+        suites.AcceptOnlyFromAmong("engine", "conv", "models"); // checked before any suite runs
         var config = new Option<string>("--config")
         {
             Description = "models suite: mnist (configs/mnist.json at its batches) | celebhq (configs/celebhq.json at CPU-sized " +

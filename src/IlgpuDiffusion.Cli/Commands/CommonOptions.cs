@@ -12,6 +12,16 @@ internal static class CommonOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    /// <summary>An exception's message for a user: without .NET's "(Parameter 'name')" and "Actual value was …" additions,
+    /// which name our code's variables, not anything the user wrote.</summary>
+    public static string UserMessage(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { } name }) message = message.Replace($" (Parameter '{name}')", "");
+        int actual = message.IndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal);
+        return e is ArgumentOutOfRangeException && actual >= 0 ? message[..actual] : message;
+    }
+
     /// <summary>Opens the device, turning an unknown name into a one-line error instead of a stack trace.</summary>
     public static Device? Open(string name)
     {

@@ -52,11 +52,18 @@ internal static class ParityCommand
                 return 2;
             }
             var filter = parse.GetValue(only) ?? [];
+            var selected = cases.Where(c => filter.Length == 0 || filter.Any(f => c.Name.StartsWith(f, StringComparison.Ordinal))).ToList();
+            if (selected.Count == 0)
+            {
+                Console.Error.WriteLine($"error: no case of {folder.FullName} starts with --case {string.Join(" | ", filter)}; "
+                    + $"the cases are {string.Join(", ", cases.Select(c => c.Name))}");
+                return 2;
+            }
             var runner = new ParityRunner(Handlers);
             int failed = 0, total = 0;
             var accumulation = parse.GetValue(accumulate) == "float32" ? GemmAccumulation.Float32 : GemmAccumulation.Float64;
             Console.WriteLine($"parity: {folder.FullName} on {dev.Name}, {parse.GetValue(accumulate)} accumulation in matrix products");
-            foreach (var c in cases.Where(c => filter.Length == 0 || filter.Any(f => c.Name.StartsWith(f, StringComparison.Ordinal))))
+            foreach (var c in selected)
             {
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 var result = runner.Run(c, dev, accumulation);

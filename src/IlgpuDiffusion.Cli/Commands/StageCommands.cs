@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Reflection;
 using IlgpuDiffusion.Diffusion.Config;
 using IlgpuDiffusion.Diffusion.Sampling;
 using IlgpuDiffusion.Diffusion.Training;
@@ -29,46 +30,76 @@ internal static class StageCommands
             Description = "folder that holds the task folder (train_params.task_name); default: the current folder",
             DefaultValueFactory = _ => new DirectoryInfo("."),
         };
-        public readonly Option<string> Model = new("--model")
+        public readonly Option<string?> Model = new("--model")
         {
-            Description = "vqvae (default) or vae (the KL variant)",
-            DefaultValueFactory = _ => "vqvae",
+            Description = "vqvae or vae (the KL variant); default: vae when the task folder holds only a KL-VAE checkpoint, else vqvae",
         };
+
+        private string _name = "";
 
         public Command Command(string name, string description, params Option[] extra)
         {
+            _name = name;
             var command = new Command(name, description) { Config, Device, Seed, Set, Output, Model };
             foreach (var option in extra) command.Options.Add(option);
             Model.AcceptOnlyFromAmong("vqvae", "vae");
             return command;
         }
 
-        /// <summary>Runs <paramref name="stage"/> with the loaded config; known failures print one line and exit non-zero.</summary>
-        public int Run(ParseResult parse, Action<TrainingRun, bool> stage)
+        /// <summary>Runs <paramref name="stage"/> with the loaded config, recording the run in its task folder (see
+        /// <see cref="RunRecord"/>; the log is <c>NAME.log</c> there). Known failures print one line (the log also gets
+        /// the exception's type and stack trace) and exit non-zero; anything else is a bug and is thrown as it is.
+        /// Training stops on Ctrl-C or SIGTERM after saving (<see cref="StopSignals"/>).</summary>
+        public int Run(ParseResult parse, Action<TrainingRun, bool> stage, bool allowConfigChange = false)
         {
             var device = CommonOptions.Open(parse.GetValue(Device)!);
             if (device == null) return 2;
+            string[] arguments = Environment.GetCommandLineArgs()[1..];
+            using var log = new RunLog();
             try
             {
                 var overrides = (parse.GetValue(Set) ?? []).ToList();
                 if (parse.GetValue(Seed) is { } seed) overrides.Add($"train_params:seed={seed}");
                 var config = ExperimentConfig.Load(parse.GetValue(Config)!.FullName, overrides);
-                stage(new TrainingRun(config, device, parse.GetValue(Output)!.FullName, Console.Out), parse.GetValue(Model) == "vae");
+                var run = new TrainingRun(config, device, parse.GetValue(Output)!.FullName, Console.Out)
+                {
+                    Record = new RunRecord(_name, arguments, Version, allowConfigChange),
+                };
+                log.Attach(RunRecord.LogFile(run.TaskFolder, _name),
+                    $"=== {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}Z ildm {Version}: {RunRecord.CommandLine(arguments)}");
+                using var signals = _name.StartsWith("train-", StringComparison.Ordinal) ? new StopSignals(run.Stop, log.Dispose) : null;
+                stage(run, parse.GetValue(Model) is { } model ? model == "vae" : IAutoencoder.TrainedOnlyKlVae(run));
                 return 0;
+            }
+            catch (TrainingInterruptedException e)
+            {
+                var again = arguments.Where(a => a is not ("--overwrite" or "--resume")).Append("--resume");
+                Console.Error.WriteLine($"{e.Message}; continue with: {RunRecord.CommandLine(again)}");
+                return StopSignals.ExitCode(e.Signal);
             }
             catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
                                           or InvalidOperationException or IOException or ArgumentException)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                Console.Error.WriteLine($"error: {CommonOptions.UserMessage(e)}");
+                log.Detail(e.ToString());
                 return 2;
             }
             catch (Exception e) when (e is TrainingDivergedException or InsufficientMemoryException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
+                log.Detail(e.ToString());
                 return 1;
+            }
+            catch (Exception e)
+            {
+                log.Detail($"unexpected error (a bug: please report it with this log): {e}");
+                throw;
             }
         }
     }
+
+    private static string Version =>
+        typeof(StageCommands).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     public static IEnumerable<Command> Create()
     {
@@ -89,6 +120,12 @@ internal static class StageCommands
         Description = "start over even though checkpoints of an earlier run exist",
     };
 
+    private static Option<bool> AllowConfigChange() => new("--allow-config-change")
+    {
+        Description = "with --resume: continue although the config differs from the resumed run's in a value that breaks exact "
+            + "continuation (batch size, model shape, data, …)",
+    };
+
     private static Command TrainAutoencoder()
     {
         var common = new Common();
@@ -99,12 +136,14 @@ internal static class StageCommands
             Description = "folder with vgg16-397923af.pth and vgg.pth (or lpips_vgg16.safetensors); "
                 + $"default {Diffusion.Models.Lpips.DefaultWeightsFolder}",
         };
+        var allowChange = AllowConfigChange();
         var command = common.Command(
             "train-autoencoder",
             "Train the VQ-VAE (or VAE) with reconstruction, codebook/commitment or KL, LPIPS and PatchGAN losses",
-            resume, overwrite, lpips);
+            resume, overwrite, allowChange, lpips);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
-            new AutoencoderTrainer(run, vae, parse.GetValue(lpips)?.FullName).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
+            new AutoencoderTrainer(run, vae, parse.GetValue(lpips)?.FullName).Train(parse.GetValue(resume), parse.GetValue(overwrite)),
+            parse.GetValue(allowChange)));
         return command;
     }
 
@@ -130,12 +169,13 @@ internal static class StageCommands
         var common = new Common();
         var resume = Resume();
         var overwrite = Overwrite();
+        var allowChange = AllowConfigChange();
         var command = common.Command(
             "train-ldm",
             "Train the DDPM UNet on the autoencoder's latents (cached when complete, else encoded on the fly)",
-            resume, overwrite);
+            resume, overwrite, allowChange);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
-            new LdmTrainer(run, vae).Train(parse.GetValue(resume), parse.GetValue(overwrite))));
+            new LdmTrainer(run, vae).Train(parse.GetValue(resume), parse.GetValue(overwrite)), parse.GetValue(allowChange)));
         return command;
     }
 
@@ -148,16 +188,8 @@ internal static class StageCommands
             DefaultValueFactory = _ => "ddpm",
         };
         sampler.AcceptOnlyFromAmong("ddpm", "ddim");
-        var steps = new Option<int>("--steps")
-        {
-            Description = "DDIM steps (≤ num_timesteps)",
-            DefaultValueFactory = _ => 50,
-        };
-        var eta = new Option<double>("--eta")
-        {
-            Description = "DDIM noise scale: 0 deterministic, 1 like DDPM",
-            DefaultValueFactory = _ => 0,
-        };
+        var steps = new Option<int?>("--steps") { Description = $"DDIM steps (≤ num_timesteps; default {DefaultDdimSteps})" };
+        var eta = new Option<double?>("--eta") { Description = "DDIM noise scale: 0 deterministic (default), 1 like DDPM" };
         var saveEvery = new Option<int>("--save-every")
         {
             Description = "also save the decoded x0 estimate every N steps (0: only the final grid)",
@@ -195,8 +227,11 @@ internal static class StageCommands
             var d = run.Config.Diffusion;
             var schedule = new LinearNoiseSchedule(d.NumTimesteps, d.BetaStart, d.BetaEnd);
             ISampler chosen = parse.GetValue(sampler) == "ddim"
-                ? new DdimSampler(schedule, parse.GetValue(steps), parse.GetValue(eta))
-                : new DdpmSampler(schedule);
+                ? new DdimSampler(schedule, parse.GetValue(steps) ?? DefaultDdimSteps, parse.GetValue(eta) ?? 0)
+                : parse.GetValue(steps) != null || parse.GetValue(eta) != null
+                    ? throw new ArgumentException($"--steps and --eta apply to --sampler ddim; the ddpm sampler runs all "
+                        + $"{d.NumTimesteps} steps of diffusion_params.num_timesteps (add --sampler ddim to sample in fewer)")
+                    : new DdpmSampler(schedule);
             var export = parse.GetValue(count) is { } n
                 ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"),
                     parse.GetValue(imageFolder)?.FullName)
@@ -207,16 +242,19 @@ internal static class StageCommands
         return command;
     }
 
+    private const int DefaultDdimSteps = 50;
+
     private static int Positive(int value, string option) =>
         value > 0 ? value : throw new ArgumentException($"{option} must be at least 1, got {value}");
 
     private static Command Import()
     {
         var input = new Argument<FileInfo>("pth") { Description = "a state dict written by torch.save(model.state_dict())" };
-        var output = new Argument<FileInfo?>("safetensors")
+        // an option, not a second positional argument: the top-level help lists a command's arguments without marking
+        // optional ones, so `import <pth> <safetensors>` there contradicted `import --help`
+        var output = new Option<FileInfo?>("--out")
         {
-            Description = "output file (default: beside the input, .safetensors)",
-            Arity = ArgumentArity.ZeroOrOne,
+            Description = "the safetensors file to write (default: beside the input, .safetensors)",
         };
         var command = new Command(
             "import",

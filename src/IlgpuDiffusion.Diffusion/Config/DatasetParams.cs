@@ -33,7 +33,7 @@ public sealed record DatasetParams : IConfigSectionRecord
     public void Validate()
     {
         var check = new ConfigCheck(Section);
-        check.Positive("im_channels", ImChannels);
+        if (ImChannels is not (1 or 3)) throw check.Fail("im_channels", $"must be 1 (grey) or 3 (RGB), got {ImChannels}");
         check.Positive("im_size", ImSize);
         check.NotEmpty("name", Name);
         check.NotEmpty("im_path", ImPath);

@@ -39,7 +39,21 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         // overrides edit the flattened key/value pairs rather than layering a second provider on top, so that
         // a shorter list replaces a longer one instead of keeping its tail
         var values = ConfigJson.Read(json, source).AsEnumerable().ToDictionary(StringComparer.OrdinalIgnoreCase);
-        foreach (var item in overrides ?? []) Override(values, item, source);
+        var setBy = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase); // section.key → the override that set it
+        foreach (var item in overrides ?? []) setBy[Override(values, item, source)] = item;
+        try
+        {
+            return BindSections(values, source);
+        }
+        catch (ConfigException e) when (e.Key.Split(", ").Select(k => k.Split('[')[0]).FirstOrDefault(setBy.ContainsKey) is { } key)
+        {
+            // the value came from the command line, not from the file
+            throw new ConfigException(e.Key, e.Problem, $"--set {setBy[key]}", e);
+        }
+    }
+
+    private static ExperimentConfig BindSections(Dictionary<string, string?> values, string source)
+    {
         var root = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
         var unknown = root.GetChildren().Select(c => c.Key).FirstOrDefault(k => !Sections.Contains(k, StringComparer.OrdinalIgnoreCase));
@@ -62,13 +76,31 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
             return bound;
         }
 
-        return new ExperimentConfig(
+        var config = new ExperimentConfig(
             Bind<DatasetParams>(), Bind<DiffusionParams>(), Bind<AutoencoderParams>(), Bind<LdmParams>(), Bind<TrainParams>(), source);
+        config.CheckImageSize();
+        return config;
+    }
+
+    /// <summary>The autoencoder halves im_size at each of its down-samplings and the UNet halves the latent at each of
+    /// its own, then doubles it back: every halving must be exact, so im_size must be divisible by 2^(both counts).</summary>
+    private void CheckImageSize()
+    {
+        int autoencoderHalvings = Autoencoder.DownSample.Count(d => d), unetHalvings = Ldm.DownSample.Count(d => d);
+        int divisor = 1 << (autoencoderHalvings + unetHalvings), size = Dataset.ImSize;
+        if (size % divisor == 0) return;
+        int below = size / divisor * divisor, above = below + divisor;
+        string nearest = below > 0 ? $"{below} or {above}" : $"{above}";
+        throw new ConfigException($"{DatasetParams.Section}.im_size",
+            $"must be divisible by {divisor} = 2^{autoencoderHalvings + unetHalvings} ({autoencoderHalvings} down-sampling(s) in "
+            + $"{AutoencoderParams.Section}.down_sample and {unetHalvings} in {LdmParams.Section}.down_sample), got {size}; "
+            + $"use {nearest}, or resize the images", Source);
     }
 
     /// <summary>Applies one <c>section:key=value</c> override to the flattened configuration (keys joined by ':',
     /// list elements numbered).</summary>
-    private static void Override(Dictionary<string, string?> values, string item, string source)
+    /// <returns>The dotted <c>section.key</c> it sets.</returns>
+    private static string Override(Dictionary<string, string?> values, string item, string source)
     {
         int equals = item.IndexOf('=');
         var parts = equals < 0 ? [] : item[..equals].Trim().Replace('.', ':').Split(':');
@@ -91,7 +123,7 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
                 throw new ConfigException($"{key}[{index}]",
                     $"does not exist (override '{item}'); to change a list's length set the whole list, {path}=[a,b,...]", source);
             values[element] = value;
-            return;
+            return key;
         }
 
         var children = values.Keys.Where(k => k.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase)).ToList();
@@ -100,13 +132,16 @@ public sealed record ExperimentConfig(DatasetParams Dataset, DiffusionParams Dif
         if (!bracketed && children.Count == 0)
         {
             values[path] = value;
-            return;
+            return key;
         }
         // a list: the key itself has no value (an empty list stays present but empty), its elements are path:0, path:1, ...
         values[path] = null;
         var list = bracketed ? value[1..^1] : value;
-        if (list.Trim().Length == 0) return;
-        var elements = list.Split(',');
-        for (int i = 0; i < elements.Length; i++) values[$"{path}:{i}"] = elements[i].Trim();
+        if (list.Trim().Length != 0)
+        {
+            var elements = list.Split(',');
+            for (int i = 0; i < elements.Length; i++) values[$"{path}:{i}"] = elements[i].Trim();
+        }
+        return key;
     }
 }

@@ -43,6 +43,16 @@ public sealed record TrainParams : IConfigSectionRecord
     /// sampling, ε̂ = ε̂_uncond + s·(ε̂_cond − ε̂_uncond); 1 (default) = the conditional prediction alone.</summary>
     public double CfGuidanceScale { get; init; } = 1;
 
+    // The original's file-name keys (its mnist.yaml and celebhq*.yaml set them), accepted so that its configs load
+    // unchanged. Our files have fixed names, those of the original's defaults (README, "The original's configs").
+    public string LdmCkptName { get; init; } = "ddpm_ckpt.pth";
+    public string VqvaeAutoencoderCkptName { get; init; } = "vqvae_autoencoder_ckpt.pth";
+    public string VaeAutoencoderCkptName { get; init; } = "vae_autoencoder_ckpt.pth";
+    public string VqvaeDiscriminatorCkptName { get; init; } = "vqvae_discriminator_ckpt.pth";
+    public string VaeDiscriminatorCkptName { get; init; } = "vae_discriminator_ckpt.pth";
+    public string VqvaeLatentDirName { get; init; } = "vqvae_latents";
+    public string VaeLatentDirName { get; init; } = "vae_latents";
+
     public static IReadOnlyList<string> LpipsChoices { get; } = ["auto", "vgg16", "resnet18"];
     private const string DefaultLpips = "auto";
     private const int DefaultLdmLogSteps = 50;

@@ -20,10 +20,16 @@ public abstract class Lpips : Module
     public static string DefaultWeightsFolder =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ildm", "lpips");
 
-    /// <summary>The reference LPIPS (VGG16) when its weights are in <paramref name="weightsFolder"/>
-    /// (default <see cref="DefaultWeightsFolder"/>); otherwise the ResNet18 variant.</summary>
+    /// <summary>The reference LPIPS (VGG16) from <paramref name="weightsFolder"/>, which must hold its weights when
+    /// given (a folder the user named that lacks them is a mistake, not a wish for the other network); without one,
+    /// from <see cref="DefaultWeightsFolder"/> when its weights are there, otherwise the ResNet18 variant.</summary>
     public static Lpips Create(Device device, string? weightsFolder = null)
     {
+        if (weightsFolder != null && !VggLpips.HasWeights(weightsFolder))
+            throw new FileNotFoundException($"--lpips-weights {weightsFolder}: "
+                + (Directory.Exists(weightsFolder) ? "the folder holds no LPIPS (VGG16) weights" : "no such folder")
+                + $"; put {VggLpips.TorchvisionFile} and {VggLpips.LinFile} (or {VggLpips.SafeTensorsFile}) there, or leave the "
+                + $"option out (then {DefaultWeightsFolder} is used when it has them, else the ResNet18 perceptual loss)", weightsFolder);
         string folder = weightsFolder ?? DefaultWeightsFolder;
         return VggLpips.HasWeights(folder) ? VggLpips.Load(device, folder) : new ResNet18Lpips(device);
     }

@@ -16,8 +16,8 @@ public sealed record AutoencoderEvaluation(string Dataset, int Images, double Ps
 /// <summary>
 /// `infer-autoencoder`: encodes and decodes num_samples random training images into input / encoded /
 /// reconstructed grids, measures reconstruction PSNR and codebook use (on the test split of IDX data,
-/// else the training images), and with save_latents writes every training image's latent to the cache
-/// that `train-ldm` reads.
+/// else the training images; the first dataset_params.max_images of either), and with save_latents writes every
+/// training image's latent to the cache that `train-ldm` reads.
 /// </summary>
 /// <param name="featureCount">Reconstructions compared with their images on ResNet18 features (0: none).</param>
 public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureCount = AutoencoderInference.DefaultFeatureCount)
@@ -29,6 +29,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
     public AutoencoderEvaluation Run()
     {
         var config = run.Config;
+        run.BeginRecord();
         using var model = IAutoencoder.Create(run.Device, config, vae);
         string checkpoint = run.RequireCheckpoint(model.CheckpointStem, "train-autoencoder");
         Checkpoint.LoadModel(model.Module, checkpoint);
@@ -55,7 +56,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
     private IImageDataset EvaluationSet(IImageDataset training)
     {
         string path = run.Config.Dataset.ImPath;
-        return TrainingRun.HasIdxImages(path, "t10k-") ? IdxDataset.Open(path, IdxSplit.Test) : training;
+        return TrainingRun.HasIdxImages(path, "t10k-") ? run.FirstMaxImages(IdxDataset.Open(path, IdxSplit.Test)) : training;
     }
 
     private void SaveGrids(IAutoencoder model, IImageDataset images)
@@ -100,6 +101,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         int kept = Math.Min(featureCount, images.Count), per = images.ValuesPerItem();
         var originals = new float[kept * per];
         var reconstructions = new float[kept * per];
+        var bar = new ProgressBar("evaluate", images.Count, output: run.Log == Console.Out ? null : run.Log);
         for (int start = 0; start < images.Count; start += BatchSize)
         {
             using var scope = new TensorScope();
@@ -118,7 +120,9 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
             }
             if (codebook != null)
                 foreach (int code in codebook.CodebookIndices(x).ToIntArray()) codeCounts[code]++;
+            bar.Report(start + n);
         }
+        bar.Finish();
         // images in [−1, 1]: the MSE of the [0, 1] images is a quarter of it
         double mse01 = squaredError / ((double)images.Count * images.ValuesPerItem()) / 4;
         return new AutoencoderEvaluation(images.Name, images.Count, 10 * Math.Log10(1 / Math.Max(mse01, 1e-12)), ssim / images.Count,

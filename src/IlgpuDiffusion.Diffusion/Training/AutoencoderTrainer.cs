@@ -18,6 +18,13 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
     public static readonly string[] LossNames =
         ["loss", "recon", "codebook", "commitment", "kl", "perceptual", "adversarial", "discriminator"];
 
+    /// <summary>Config keys a resumed autoencoder run may change: the output keys, the UNet's and its training's.</summary>
+    public static IReadOnlyList<string> FreeOnResume { get; } =
+    [
+        .. RunRecord.OutputKeys, "diffusion_params", "ldm_params", "train_params.ldm_batch_size", "train_params.ldm_lr",
+        "train_params.ema_decay",
+    ];
+
     public void Train(bool resume, bool overwrite)
     {
         var config = run.Config;
@@ -35,6 +42,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             new Dictionary<string, (Module, Adam)> { ["generator"] = (model.Module, optG), ["discriminator"] = (discriminator, optD) });
         var checkpoints = new (Module, string)[] { (model.Module, model.CheckpointStem), (discriminator, model.DiscriminatorStem) };
         files.GuardFreshStart(resume, overwrite, [model.CheckpointStem], "train-autoencoder");
+        run.BeginRecord(resume, FreeOnResume);
 
         long step = 0;
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
@@ -58,9 +66,11 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             TrainingRun.CheckFinite(step, losses);
             metrics.Append(step, epoch, losses);
             progress.Report(step, losses);
-            bool epochEnd = step % loader.BatchesPerEpoch == 0;
-            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0))
+            // a stop waits for the optimiser step that ends the accumulation, so that the saved state resumes exactly
+            bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested && step % p.AutoencoderAccSteps == 0;
+            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0) || stopping)
                 files.Save(checkpoints, step, epoch, generator, loader);
+            if (stopping) throw run.Interrupted(step);
         }
         var elapsed = progress.Finish();
         LossPlot.Save(run.File("autoencoder_losses.png"), metrics.Series.Where(s => s.Value.Count > 0)

@@ -12,13 +12,20 @@ public interface IAutoencoder : IDisposable
     static IAutoencoder Create(Device device, ExperimentConfig config, bool vae) =>
         vae ? new KlVaeAutoencoder(device, config) : new VqVaeAutoencoder(device, config);
 
+    /// <summary>Whether the task folder holds a KL-VAE checkpoint and no VQ-VAE one: the model a run that names none
+    /// means (it continues, encodes with or samples from what was trained there).</summary>
+    static bool TrainedOnlyKlVae(TrainingRun run) =>
+        run.FindCheckpoint(CheckpointStemOf("vae")) != null && run.FindCheckpoint(CheckpointStemOf("vqvae")) == null;
+
+    static string CheckpointStemOf(string kind) => $"{kind}_autoencoder_ckpt";
+
     /// <summary>The network: its parameters, modes and checkpoints.</summary>
     Module Module { get; }
 
     /// <summary>"vqvae" or "vae": the prefix of the stage's file names.</summary>
     string Kind { get; }
 
-    string CheckpointStem => $"{Kind}_autoencoder_ckpt";
+    string CheckpointStem => CheckpointStemOf(Kind);
     string DiscriminatorStem => $"{Kind}_discriminator_ckpt";
 
     /// <summary>The reconstruction and the weighted regularisation terms by metric name (not yet divided by acc_steps).</summary>

@@ -13,7 +13,8 @@ public sealed record SampleExport(int Count, int BatchSize, string? ImageFolder 
 /// <summary>
 /// `sample`: latents from N(0, I) of size im_size / 2^(number of down-samplings), the reverse diffusion
 /// (DDPM over all steps, or DDIM over fewer) with the EMA weights when present, then the frozen autoencoder
-/// decodes; images map from [−1, 1] to [0, 1]. The first num_samples form a grid of num_grid_rows per row;
+/// decodes; images map from [−1, 1] to [0, 1]. The first num_samples form a grid of num_grid_rows per row
+/// (samples/samples.png, or a new samples_N.png beside earlier runs' grids);
 /// with a <see cref="SampleExport"/>, Count samples are made in batches and each is written as its own PNG.
 /// Every Gaussian draw of sample i comes from its own counter range of the seed's Philox stream, so a
 /// sample depends on the seed and its index only, not on the batch it was made in.
@@ -36,6 +37,7 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
     {
         var config = run.Config;
         var p = config.Train;
+        run.BeginRecord();
         using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
         Checkpoint.LoadModel(autoencoder.Module, run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder"));
         autoencoder.Module.Eval();
@@ -125,13 +127,22 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
             x.Dispose();
         }
         bar.Finish();
-        string grid = Path.Combine(folder, "samples.png");
+        string grid = NewGridPath(folder);
         ImageGrid.Save(grid, gridImages.ToArray(), gridCount, channels, size, size, p.NumGridRows, fromMinusOneToOne: true);
         run.Log.WriteLine($"sample: grid {grid}" + (imageFolder != null ? $"; {count} images in {imageFolder}" : ""));
         return grid;
     }
 
     private static string SampleFileName(int index) => $"sample_{index:D6}.png";
+
+    /// <summary>samples.png, or samples_2.png, samples_3.png, … when earlier runs left theirs: a run never replaces
+    /// another's grid.</summary>
+    internal static string NewGridPath(string folder)
+    {
+        string path = Path.Combine(folder, "samples.png");
+        for (int i = 2; File.Exists(path); i++) path = Path.Combine(folder, $"samples_{i}.png");
+        return path;
+    }
 
     /// <summary>One draw of <paramref name="shape"/> (batch 1) from each sample's generator, stacked into a batch.</summary>
     private Tensor Draw(Generator[] generators, int[] shape)

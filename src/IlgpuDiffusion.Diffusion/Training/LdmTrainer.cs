@@ -20,6 +20,14 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
 {
     public const string CheckpointStem = "ddpm_ckpt", EmaStem = "ddpm_ema_ckpt";
 
+    /// <summary>Config keys a resumed LDM run may change: the output keys and the autoencoder's training (not its shape).</summary>
+    public static IReadOnlyList<string> FreeOnResume { get; } =
+    [
+        .. RunRecord.OutputKeys, "train_params.autoencoder_batch_size", "train_params.disc_start", "train_params.disc_weight",
+        "train_params.codebook_weight", "train_params.commitment_beta", "train_params.perceptual_weight", "train_params.kl_weight",
+        "train_params.autoencoder_lr", "train_params.autoencoder_acc_steps", "train_params.lpips",
+    ];
+
     public void Train(bool resume, bool overwrite)
     {
         var config = run.Config;
@@ -52,6 +60,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
         if (ema != null) checkpoints.Add((ema, EmaStem));
         files.GuardFreshStart(resume, overwrite, [CheckpointStem], "train-ldm");
+        run.BeginRecord(resume, FreeOnResume);
 
         long step = 0;
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
@@ -86,9 +95,10 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
                 logged = 0;
                 loggedCount = 0;
             }
-            bool epochEnd = step % loader.BatchesPerEpoch == 0;
-            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0))
+            bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested;
+            if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0) || stopping)
                 files.Save(checkpoints, step, epoch, generator, loader);
+            if (stopping) throw run.Interrupted(step);
         }
         var elapsed = progress.Finish();
         LossPlot.Save(run.File("ldm_losses.png"),

@@ -31,10 +31,18 @@ public sealed class ProgressBar(string label, long total, long start = 0, TextWr
         int filled = total > 0 ? (int)(width * Math.Min(1.0, (double)done / total)) : width;
         string lossText = losses == null ? "" : "  " + string.Join(" ", losses.Select(kv => $"{kv.Key} {kv.Value:G4}"));
         string bar = new string('#', filled) + new string('.', width - filled);
-        string line = $"{label} {done}/{total} [{bar}] {rate:F2} it/s ETA {eta:hh\\:mm\\:ss}{lossText}";
+        string line = $"{label} {done}/{total} [{bar}] {Rate(rate)} ETA {eta:hh\\:mm\\:ss}{lossText}";
         if (_interactive) _out.Write("\r" + line + "\u001b[K" + (last ? Environment.NewLine : ""));
         else _out.WriteLine(line);
     }
+
+    /// <summary>Steps per second, or seconds per step when a step takes longer than a second (slow devices would show 0.00 it/s).</summary>
+    internal static string Rate(double stepsPerSecond) => stepsPerSecond switch
+    {
+        >= 1 => $"{stepsPerSecond:F2} it/s",
+        > 0 => $"{1 / stepsPerSecond:F1} s/it",
+        _ => "- it/s",
+    };
 
     /// <summary>Ends the line (if drawing in place) and reports the elapsed time.</summary>
     public TimeSpan Finish()

@@ -18,6 +18,19 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
 
     public string File(string name) => Path.Combine(TaskFolder, name);
 
+    /// <summary>What the run records in its task folder (null: nothing, as in tests that build a run directly).</summary>
+    public RunRecord? Record { get; init; }
+
+    /// <summary>Set by a signal: training stops after the current optimiser step, saving first.</summary>
+    public StopRequest Stop { get; init; } = new();
+
+    /// <summary>Called by each stage once its own checks have passed (see <see cref="RunRecord.Begin"/>).</summary>
+    public void BeginRecord(bool resume = false, IReadOnlyCollection<string>? freeOnResume = null) =>
+        Record?.Begin(this, resume, freeOnResume ?? RunRecord.OutputKeys);
+
+    /// <summary>The exception that ends a run stopped by <see cref="Stop"/> once step <paramref name="step"/> is saved.</summary>
+    public TrainingInterruptedException Interrupted(long step) => new(step, Stop.Signal ?? "a stop request", TaskFolder);
+
     /// <summary>The checkpoint to read for <paramref name="stem"/>: ours (.safetensors), else the original's (.pth).</summary>
     public string? FindCheckpoint(string stem)
     {
@@ -44,7 +57,14 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
         if (dataset is ImageFolderDataset folder)
             foreach (var warning in folder.Warnings) Log.WriteLine($"warning: {warning}");
         dataset.RequireShape(p.ImChannels, p.ImSize);
-        return p.MaxImages > 0 && p.MaxImages < dataset.Count ? new SubsetDataset(dataset, p.MaxImages) : dataset;
+        return FirstMaxImages(dataset);
+    }
+
+    /// <summary>The first dataset_params.max_images items of <paramref name="dataset"/> (all when it is 0).</summary>
+    public IImageDataset FirstMaxImages(IImageDataset dataset)
+    {
+        int max = Config.Dataset.MaxImages;
+        return max > 0 && max < dataset.Count ? new SubsetDataset(dataset, max) : dataset;
     }
 
     /// <summary>The conditions dataset_params provides for <paramref name="dataset"/> (from <see cref="OpenDataset"/>),
