@@ -35,6 +35,7 @@ public static class Checkpoint
     public static void LoadModel(Module model, string path)
     {
         var state = ReadStateDict(path);
+        WeightCheck.RequireSane(state, path);
         using var noGrad = Autograd.NoGrad();
         model.LoadStateDict(state, strict: true, source: path);
     }
