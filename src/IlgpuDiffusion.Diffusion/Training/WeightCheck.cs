@@ -1,3 +1,4 @@
+using System.Globalization;
 using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Diffusion.Training;
@@ -19,7 +20,9 @@ public static class WeightCheck
             {
                 float v = values[i];
                 if (float.IsFinite(v) && (!boundMagnitude || Math.Abs(v) <= MaxMagnitude)) continue;
-                string what = float.IsFinite(v) ? $"{v:G3}, beyond ±{MaxMagnitude:G1}" : v.ToString();
+                string what = float.IsFinite(v)
+                    ? string.Create(CultureInfo.InvariantCulture, $"{v:G3}, beyond ±{MaxMagnitude:G1}")
+                    : v.ToString(CultureInfo.InvariantCulture);
                 throw new InvalidDataException(
                     $"{path}: tensor '{name}' element {i} is {what}: the weights are damaged or come from a diverged run; "
                     + "use an earlier checkpoint or train again");

@@ -156,9 +156,9 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("""{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}""",
+    [InlineData("""{"a": {"dtype":"F32", "shape":[2], "data_offsets":[0, 8]}, "a": {"dtype":"F32", "shape":[2], "data_offsets":[8, 16]}}""",
         16, "'a': the name appears twice")]
-    [InlineData("""{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}""",
+    [InlineData("""{"a": {"dtype":"F32", "shape":[2], "data_offsets":[0, 8]}, "b": {"dtype":"F32", "shape":[2], "data_offsets":[4, 12]}}""",
         12, "'b': data_offsets [4, 12] overlap those of 'a'")]
     [InlineData("""{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}""", 8, "cover 4 of the 8 data bytes")]
     [InlineData("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}""", 8, "leave bytes [0, 4) unused")]
