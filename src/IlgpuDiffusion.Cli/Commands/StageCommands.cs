@@ -57,7 +57,8 @@ internal static class StageCommands
                 return 0;
             }
             catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                          or InvalidOperationException or IOException or ArgumentException)
+                                          or InvalidOperationException or IOException or ArgumentException
+                                          or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
@@ -235,7 +236,7 @@ internal static class StageCommands
                 Console.WriteLine($"import: {state.Count} tensors → {target}");
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or IOException)
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
