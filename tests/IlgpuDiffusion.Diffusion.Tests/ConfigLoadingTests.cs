@@ -322,4 +322,19 @@ public sealed class ConfigLoadingTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => ExperimentConfig.Load(path));
         Assert.StartsWith($"{path}: invalid JSON", error.Message);
     }
+
+    [Theory]
+    [InlineData("train_params:task_name=../outside", "train_params.task_name", "plain folder name")]
+    [InlineData("train_params:task_name=/tmp/elsewhere", "train_params.task_name", "plain folder name")]
+    [InlineData("train_params:task_name=..", "train_params.task_name", "plain folder name")]
+    [InlineData("train_params:task_name=a\0b", "train_params.task_name", "\\u0000")]
+    [InlineData("diffusion_params:num_timesteps=1", "diffusion_params.num_timesteps", "at least 2")]
+    [InlineData("autoencoder_params:z_channels=1000000", "autoencoder_params.z_channels", "at most 8192")]
+    [InlineData("ldm_params:down_channels=[1000000000,1000000000,1000000000,1000000000]", "ldm_params.down_channels[0]", "at most")]
+    [InlineData("dataset_params:im_size=100000", "dataset_params.im_size", "at most")]
+    public void Hostile_values_are_refused_naming_the_key(string setting, string key, string expected)
+    {
+        var error = Fails(key, setting);
+        Assert.Contains(expected, error.Message);
+    }
 }

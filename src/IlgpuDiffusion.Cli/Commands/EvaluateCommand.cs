@@ -80,7 +80,8 @@ internal static class EvaluateCommand
                 return 0;
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                          or ArgumentException or InvalidOperationException or IOException)
+                                          or ArgumentException or InvalidOperationException or IOException
+                                          or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;

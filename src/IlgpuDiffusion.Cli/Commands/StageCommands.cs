@@ -78,7 +78,8 @@ internal static class StageCommands
                 return StopSignals.ExitCode(e.Signal);
             }
             catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                          or InvalidOperationException or IOException or ArgumentException)
+                                          or InvalidOperationException or IOException or ArgumentException
+                                          or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {CommonOptions.UserMessage(e)}");
                 log.Detail(e.ToString());
@@ -273,7 +274,7 @@ internal static class StageCommands
                 Console.WriteLine($"import: {state.Count} tensors → {target}");
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or IOException)
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;

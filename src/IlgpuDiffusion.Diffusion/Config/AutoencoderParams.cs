@@ -12,8 +12,9 @@ public sealed record AutoencoderParams : BlockLayoutParams, IConfigSectionRecord
     public void Validate()
     {
         var check = new ConfigCheck(Section);
-        check.Positive("z_channels", ZChannels);
+        check.Channels("z_channels", ZChannels);
         check.Positive("codebook_size", CodebookSize);
+        check.AtMost("codebook_size", CodebookSize, 1 << 20, "every latent is compared with every code");
         ValidateBlockLayout(check);
         // the encoder's MidBlocks continue from the last DownBlock and the decoder mirrors them
         check.Equal("mid_channels[0]", MidChannels[0], DownChannels[^1], "down_channels[-1]");

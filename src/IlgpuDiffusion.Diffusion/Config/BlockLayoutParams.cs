@@ -14,19 +14,24 @@ public abstract record BlockLayoutParams
     public required int NumMidLayers { get; init; }
     public required int NumUpLayers { get; init; }
 
+    private const int MaxLayersPerBlock = 64;
+
     /// <summary>Non-empty positive channel lists, one down_sample and attn_down entry per DownBlock, positive
     /// layer counts, channels divisible by the GroupNorm groups and the heads.</summary>
     private protected void ValidateBlockLayout(ConfigCheck check)
     {
-        check.PositiveList("down_channels", DownChannels);
-        check.PositiveList("mid_channels", MidChannels);
+        check.ChannelList("down_channels", DownChannels);
+        check.ChannelList("mid_channels", MidChannels);
         check.Length("down_sample", DownSample, DownChannels.Length - 1, "one per pair of down_channels");
         check.Length("attn_down", AttnDown, DownChannels.Length - 1, "one per pair of down_channels");
         check.Positive("norm_channels", NormChannels);
         check.Positive("num_heads", NumHeads);
-        check.Positive("num_down_layers", NumDownLayers);
-        check.Positive("num_mid_layers", NumMidLayers);
-        check.Positive("num_up_layers", NumUpLayers);
+        foreach (var (key, layers) in new[] { ("num_down_layers", NumDownLayers), ("num_mid_layers", NumMidLayers),
+                     ("num_up_layers", NumUpLayers) })
+        {
+            check.Positive(key, layers);
+            check.AtMost(key, layers, MaxLayersPerBlock, "layers per block");
+        }
         check.Divisible("down_channels", DownChannels, NormChannels, NumHeads);
         check.Divisible("mid_channels", MidChannels, NormChannels, NumHeads);
     }

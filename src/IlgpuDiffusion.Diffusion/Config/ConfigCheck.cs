@@ -20,15 +20,31 @@ internal sealed class ConfigCheck(string section)
         if (!(value >= 0)) throw Fail(key, $"must not be negative, got {value}");
     }
 
+    /// <summary>Upper bounds keep a typo (an extra zero or three) from turning into an allocation the machine cannot make;
+    /// <paramref name="why"/> says what the limit protects.</summary>
+    public void AtMost(string key, long value, long limit, string why)
+    {
+        if (value > limit) throw Fail(key, $"must be at most {limit} ({why}), got {value}");
+    }
+
+    /// <summary>The most channels any layer may have: a 3×3 convolution of 8192 channels already holds 600 million weights.</summary>
+    public const int MaxChannels = 8192;
+
+    public void Channels(string key, int value)
+    {
+        Positive(key, value);
+        AtMost(key, value, MaxChannels, "a 3×3 convolution of that many channels holds 600 million weights");
+    }
+
     public void NotEmpty(string key, string? value)
     {
         if (string.IsNullOrWhiteSpace(value)) throw Fail(key, "must not be empty");
     }
 
-    public void PositiveList(string key, int[]? values)
+    public void ChannelList(string key, int[]? values)
     {
         if (values is null || values.Length == 0) throw Fail(key, "must not be empty");
-        for (int i = 0; i < values.Length; i++) Positive($"{key}[{i}]", values[i]);
+        for (int i = 0; i < values.Length; i++) Channels($"{key}[{i}]", values[i]);
     }
 
     public void Length<T>(string key, T[]? values, int expected, string why)

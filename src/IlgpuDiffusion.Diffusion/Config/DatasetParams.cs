@@ -30,11 +30,14 @@ public sealed record DatasetParams : IConfigSectionRecord
 
     public static string Section => "dataset_params";
 
+    private const int MaxImageSize = 8192;
+
     public void Validate()
     {
         var check = new ConfigCheck(Section);
         if (ImChannels is not (1 or 3)) throw check.Fail("im_channels", $"must be 1 (grey) or 3 (RGB), got {ImChannels}");
         check.Positive("im_size", ImSize);
+        check.AtMost("im_size", ImSize, MaxImageSize, "images are held as float32, one batch at a time");
         check.NotEmpty("name", Name);
         check.NotEmpty("im_path", ImPath);
         check.NonNegative("max_images", MaxImages);

@@ -13,7 +13,9 @@ public sealed record DiffusionParams : IConfigSectionRecord
     public void Validate()
     {
         var check = new ConfigCheck(Section);
-        check.Positive("num_timesteps", NumTimesteps);
+        if (NumTimesteps < 2)
+            throw check.Fail("num_timesteps",
+                $"must be at least 2 (the linear schedule runs from beta_start to beta_end), got {NumTimesteps}");
         check.Positive("beta_start", BetaStart);
         if (!(BetaEnd >= BetaStart && BetaEnd < 1))
             throw check.Fail("beta_end", $"must be in [beta_start ({BetaStart}), 1), got {BetaEnd}");

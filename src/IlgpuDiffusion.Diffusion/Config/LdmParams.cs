@@ -22,9 +22,9 @@ public sealed record LdmParams : BlockLayoutParams, IConfigSectionRecord
         // the MidBlocks continue from the last DownBlock and hand over to the first UpBlock, whose skip has down_channels[-2]
         check.Equal("mid_channels[0]", MidChannels[0], DownChannels[^1], "down_channels[-1]");
         check.Equal("mid_channels[-1]", MidChannels[^1], DownChannels[^2], "down_channels[-2]");
-        check.Positive("time_emb_dim", TimeEmbDim);
+        check.Channels("time_emb_dim", TimeEmbDim);
         if (TimeEmbDim % 2 != 0) throw check.Fail("time_emb_dim", $"must be even (half sines, half cosines), got {TimeEmbDim}");
-        check.Positive("conv_out_channels", ConvOutChannels);
+        check.Channels("conv_out_channels", ConvOutChannels);
         check.Divisible("conv_out_channels", ConvOutChannels, NormChannels, NumHeads);
         ConditionConfig?.Validate(Section);
     }

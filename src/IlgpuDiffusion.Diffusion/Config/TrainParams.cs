@@ -59,6 +59,13 @@ public sealed record TrainParams : IConfigSectionRecord
 
     public static string Section => "train_params";
 
+    private static bool IsPlainFolderName(string name) =>
+        name is not ("." or "..") && name.Length <= 255 && !name.Any(c => c is '/' or '\\' || char.IsControl(c))
+        && !Path.IsPathRooted(name);
+
+    private static string Printable(string text) =>
+        string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+
     public void Validate()
     {
         var check = new ConfigCheck(Section);
@@ -80,6 +87,9 @@ public sealed record TrainParams : IConfigSectionRecord
         check.Positive("num_samples", NumSamples);
         check.Positive("num_grid_rows", NumGridRows);
         check.NotEmpty("task_name", TaskName);
+        if (!IsPlainFolderName(TaskName))
+            throw check.Fail("task_name", $"must be a plain folder name (created inside --output), got '{Printable(TaskName)}': "
+                + "no '/' or '\\', not '.' or '..', no control characters");
         check.NonNegative("checkpoint_steps", CheckpointSteps);
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw check.Fail("ema_decay", $"must be in [0, 1), got {EmaDecay}");
         if (!LpipsChoices.Contains(Lpips)) throw check.Fail("lpips", $"must be one of {string.Join(", ", LpipsChoices)}, got '{Lpips}'");

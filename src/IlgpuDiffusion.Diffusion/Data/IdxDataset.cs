@@ -43,26 +43,38 @@ public sealed class IdxDataset : IImageDataset
     public bool HasLabels => _labels is not null;
 
     /// <summary>Opens <paramref name="path"/>: a folder holding the split's files under their usual
-    /// names (<c>train-…</c> or <c>t10k-…</c>, raw or <c>.gz</c>), or an images file itself.</summary>
+    /// names (<c>train-…</c> or <c>t10k-…</c>, raw or <c>.gz</c>), or an images file itself. Without
+    /// <paramref name="withLabels"/>, a labels file of the split beside the images must still agree on the count
+    /// (a mismatch means the images file is not the one the labels describe).</summary>
     public static IdxDataset Open(string path, IdxSplit split = IdxSplit.Train, bool withLabels = false)
     {
         ArgumentNullException.ThrowIfNull(path);
+        string folder, images;
         if (File.Exists(path))
         {
-            return FromFiles(path, withLabels ? FindSplitFile(Path.GetDirectoryName(Path.GetFullPath(path))!, split, "labels-idx1") : null);
+            folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            images = path;
+            if (Path.GetFileName(path).StartsWith("t10k-", StringComparison.Ordinal)) split = IdxSplit.Test;
         }
-        if (!Directory.Exists(path))
+        else if (Directory.Exists(path))
+        {
+            folder = path;
+            images = FindSplitFile(path, split, "images-idx3");
+        }
+        else
         {
             throw new DirectoryNotFoundException($"IDX data folder not found: {path}; {HowToGetData}");
         }
-        return FromFiles(FindSplitFile(path, split, "images-idx3"),
-            withLabels ? FindSplitFile(path, split, "labels-idx1") : null);
+        if (withLabels) return FromFiles(images, FindSplitFile(folder, split, "labels-idx1"));
+        var dataset = FromFiles(images);
+        if (TryFindSplitFile(folder, split, "labels-idx1") is { } labels && DeclaredCount(labels, 1) is { } count)
+            RequireSameCount(labels, count, images, dataset.Count);
+        return dataset;
     }
 
     public static IdxDataset FromFiles(string imagesPath, string? labelsPath = null)
     {
-        var file = ReadMaybeGzip(imagesPath);
-        var dims = ReadHeader(file, imagesPath, expectedDims: 3);
+        var (file, dims) = Read(imagesPath, expectedDims: 3);
         if (dims[1] != dims[2])
         {
             throw new InvalidDataException($"{imagesPath}: images are {dims[1]}×{dims[2]}, not square");
@@ -70,16 +82,19 @@ public sealed class IdxDataset : IImageDataset
         byte[]? labels = null;
         if (labelsPath is not null)
         {
-            var labelFile = ReadMaybeGzip(labelsPath);
-            var labelDims = ReadHeader(labelFile, labelsPath, expectedDims: 1);
-            if (labelDims[0] != dims[0])
-            {
-                throw new InvalidDataException(
-                    $"{labelsPath}: {labelDims[0]} labels for the {dims[0]} images of {imagesPath}");
-            }
+            var (labelFile, labelDims) = Read(labelsPath, expectedDims: 1);
+            RequireSameCount(labelsPath, labelDims[0], imagesPath, dims[0]);
             labels = labelFile[HeaderLength(1)..];
         }
         return new IdxDataset(imagesPath, file, HeaderLength(3), dims[0], dims[1], labels);
+    }
+
+    private static void RequireSameCount(string labelsPath, int labels, string imagesPath, int images)
+    {
+        if (labels != images)
+        {
+            throw new InvalidDataException($"{labelsPath}: {labels} labels for the {images} images of {imagesPath}");
+        }
     }
 
     public void CopyTo(int index, Span<float> destination)
@@ -97,48 +112,109 @@ public sealed class IdxDataset : IImageDataset
         return _labels[index];
     }
 
-    private static string FindSplitFile(string folder, IdxSplit split, string kind)
-    {
-        string baseName = $"{(split == IdxSplit.Train ? "train" : "t10k")}-{kind}-ubyte";
-        foreach (var name in new[] { baseName, baseName + ".gz" })
-        {
-            var candidate = Path.Combine(folder, name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException(
-            $"no {baseName} or {baseName}.gz in {folder}; {HowToGetData}", Path.Combine(folder, baseName));
-    }
+    private static string FindSplitFile(string folder, IdxSplit split, string kind) =>
+        TryFindSplitFile(folder, split, kind) ?? throw new FileNotFoundException(
+            $"no {BaseName(split, kind)} or {BaseName(split, kind)}.gz in {folder}; {HowToGetData}",
+            Path.Combine(folder, BaseName(split, kind)));
 
-    private static byte[] ReadMaybeGzip(string path)
+    private static string? TryFindSplitFile(string folder, IdxSplit split, string kind) =>
+        new[] { BaseName(split, kind), BaseName(split, kind) + ".gz" }.Select(name => Path.Combine(folder, name))
+            .FirstOrDefault(File.Exists);
+
+    private static string BaseName(IdxSplit split, string kind) => $"{(split == IdxSplit.Train ? "train" : "t10k")}-{kind}-ubyte";
+
+    /// <summary>Reads an IDX file, raw or gzip-compressed: the header first, then exactly the bytes its dimensions
+    /// promise, so a forged header or a gzip bomb is refused before it is read into memory.</summary>
+    private static (byte[] File, int[] Dims) Read(string path, int expectedDims)
     {
-        byte[] bytes;
+        FileStream file;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new FileNotFoundException($"IDX file not found: {path}; {HowToGetData}", path, e);
         }
-        if (bytes is not [0x1F, 0x8B, ..]) return bytes;
+        using (file)
+        {
+            bool gzip = file.ReadByte() == 0x1F && file.ReadByte() == 0x8B;
+            file.Position = 0;
+            using Stream data = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+            try
+            {
+                var header = new byte[HeaderLength(expectedDims)];
+                int headerRead = data.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+                var dims = ReadHeader(header.AsSpan(0, headerRead), path, expectedDims);
+                long length = Length(dims);
+                // deflate expands at most about 1032 times
+                if (length > Array.MaxLength || (gzip && length > file.Length * 1032))
+                {
+                    throw new InvalidDataException(
+                        $"{path}: the header [{string.Join(", ", dims)}] promises {length} bytes, more than the file can hold");
+                }
+                if (!gzip && file.Length != length)
+                {
+                    throw new InvalidDataException(file.Length < length
+                        ? $"{path}: truncated: {file.Length} bytes, the header [{string.Join(", ", dims)}] promises {length}"
+                        : $"{path}: {file.Length - length} bytes after the {length} that the header [{string.Join(", ", dims)}] promises");
+                }
+                var bytes = new byte[length];
+                header.CopyTo(bytes, 0);
+                int read = data.ReadAtLeast(bytes.AsSpan(header.Length), bytes.Length - header.Length, throwOnEndOfStream: false);
+                if (read < bytes.Length - header.Length)
+                {
+                    throw new InvalidDataException($"{path}: truncated: {header.Length + read} bytes after decompression, "
+                        + $"the header [{string.Join(", ", dims)}] promises {length}");
+                }
+                if (gzip && data.ReadByte() >= 0)
+                {
+                    throw new InvalidDataException(
+                        $"{path}: decompresses to more than the {length} bytes that the header [{string.Join(", ", dims)}] promises");
+                }
+                return (bytes, dims);
+            }
+            catch (InvalidDataException e) when (gzip && !e.Message.StartsWith(path, StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"{path}: corrupt gzip data: {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>The number of items an IDX file's header declares (null when the file is absent), read without
+    /// reading the rest of the file.</summary>
+    private static int? DeclaredCount(string path, int expectedDims)
+    {
         try
         {
-            using var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
-            using var plain = new MemoryStream();
-            gzip.CopyTo(plain);
-            return plain.ToArray();
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            bool gzip = file.ReadByte() == 0x1F && file.ReadByte() == 0x8B;
+            file.Position = 0;
+            using Stream data = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+            var header = new byte[HeaderLength(expectedDims)];
+            return ReadHeader(header.AsSpan(0, data.ReadAtLeast(header, header.Length, throwOnEndOfStream: false)), path, expectedDims)[0];
         }
-        catch (InvalidDataException e)
+        catch (FileNotFoundException)
         {
-            throw new InvalidDataException($"{path}: corrupt gzip data: {e.Message}", e);
+            return null;
         }
+    }
+
+    private static long Length(int[] dims)
+    {
+        // three positive int dimensions cannot overflow 128 bits; the product is compared with the limit there
+        Int128 length = HeaderLength(dims.Length);
+        Int128 items = 1;
+        foreach (int d in dims) items *= d;
+        length += items;
+        return length > long.MaxValue ? long.MaxValue : (long)length;
     }
 
     private static int HeaderLength(int dims) => 4 + 4 * dims;
 
-    /// <summary>Checks the magic number (0, 0, type, dimension count), the dimensions and that the
-    /// file holds exactly the data they promise; returns the dimensions.</summary>
-    private static int[] ReadHeader(byte[] file, string path, int expectedDims)
+    /// <summary>Checks the magic number (0, 0, type, dimension count) and the dimensions of a header;
+    /// returns the dimensions.</summary>
+    private static int[] ReadHeader(ReadOnlySpan<byte> file, string path, int expectedDims)
     {
         if (file.Length >= 4 && (file[0] != 0 || file[1] != 0 || file[2] != UnsignedByteType || file[3] != expectedDims))
         {
@@ -153,21 +229,10 @@ public sealed class IdxDataset : IImageDataset
                 $"{path}: truncated: {file.Length} bytes, fewer than the {HeaderLength(expectedDims)}-byte IDX header");
         }
         var dims = new int[expectedDims];
-        // Int128: three int dimensions cannot overflow it, whatever a corrupt header says.
-        Int128 dataLength = 1;
         for (int d = 0; d < expectedDims; d++)
         {
-            dims[d] = BinaryPrimitives.ReadInt32BigEndian(file.AsSpan(4 + 4 * d));
+            dims[d] = BinaryPrimitives.ReadInt32BigEndian(file[(4 + 4 * d)..]);
             if (dims[d] <= 0) throw new InvalidDataException($"{path}: dimension {d} is {dims[d]}");
-            dataLength *= dims[d];
-        }
-        dataLength += HeaderLength(expectedDims);
-        if (file.Length != dataLength)
-        {
-            var shape = string.Join(", ", dims);
-            throw new InvalidDataException(file.Length < dataLength
-                ? $"{path}: truncated: {file.Length} bytes, the header [{shape}] promises {dataLength}"
-                : $"{path}: {file.Length - dataLength} bytes after the {dataLength} that the header [{shape}] promises");
         }
         return dims;
     }

@@ -17,25 +17,30 @@ public enum ImageScan
 }
 
 /// <summary>
-/// Every png/jpg/jpeg/bmp image under a folder (recursively, in ordinal order of the relative path,
-/// so indices are the same on every machine), transformed as the reference's datasets do: RGB
+/// Every png/jpg/jpeg/bmp image under a folder (recursively, symbolic links to folders followed once, in
+/// ordinal order of the relative path, so indices are the same on every machine), transformed as the reference's datasets do: RGB
 /// (im_channels 3) resizes the short side to im_size and centre-crops im_size×im_size; grey
 /// (im_channels 1) takes the luminance (PIL's convert('L') weights) and uses it as is when already
 /// im_size square, otherwise resizes and crops the same way. Resizing is bilinear with antialiasing
 /// (ImageSharp's triangle filter), like torchvision's Resize on PIL images. Values map to [−1, 1].
-/// The file list is scanned eagerly at construction (see <see cref="ImageScan"/>); pixels are decoded
-/// on each <see cref="CopyTo"/>, so memory stays small for large sets.
+/// The file list is scanned eagerly at construction (by default every image is decoded once, so an unreadable one
+/// follows skip_unreadable_images before training starts; see <see cref="ImageScan"/>); pixels are decoded
+/// again on each <see cref="CopyTo"/>, so memory stays small for large sets.
 /// </summary>
 public sealed class ImageFolderDataset : IImageDataset
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
+
+    /// <summary>The most pixels an image may have (300 MB decoded): above any camera's, far below what a
+    /// decompression bomb (a small file of huge dimensions) asks for.</summary>
+    public const long MaxPixels = 100_000_000;
 
     private readonly string[] _paths;
 
     /// <param name="skipUnreadable">true: an unreadable file is left out and described in
     /// <see cref="Warnings"/>; false: it is an <see cref="InvalidDataException"/> naming it.</param>
     public ImageFolderDataset(string folder, int imageChannels, int imageSize, bool skipUnreadable,
-        ImageScan scan = ImageScan.Header)
+        ImageScan scan = ImageScan.Decode)
     {
         ArgumentNullException.ThrowIfNull(folder);
         if (imageChannels is not (1 or 3))
@@ -52,14 +57,18 @@ public sealed class ImageFolderDataset : IImageDataset
         ImageChannels = imageChannels;
         ImageSize = imageSize;
 
-        var candidates = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(p => Extensions.Contains(Path.GetExtension(p), StringComparer.OrdinalIgnoreCase))
-            .OrderBy(p => Path.GetRelativePath(folder, p), StringComparer.Ordinal)
-            .ToArray();
+        var (files, unreadableFolders) = ImageFolderWalk.Files(folder, Extensions);
+        var candidates = files.OrderBy(p => Path.GetRelativePath(folder, p), StringComparer.Ordinal).ToArray();
         var problems = new string?[candidates.Length];
         Parallel.For(0, candidates.Length, i => problems[i] = Probe(candidates[i], scan));
 
         var warnings = new List<string>();
+        foreach (var (path, problem) in unreadableFolders)
+        {
+            var message = $"{path}: unreadable folder: {problem}";
+            if (!skipUnreadable) throw new InvalidDataException(message + " (dataset_params.skip_unreadable_images skips it)");
+            warnings.Add(message + " (skipped)");
+        }
         var readable = new List<string>();
         for (int i = 0; i < candidates.Length; i++)
         {
@@ -69,7 +78,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 continue;
             }
             var message = $"{candidates[i]}: unreadable image: {problems[i]}";
-            if (!skipUnreadable) throw new InvalidDataException(message);
+            if (!skipUnreadable) throw new InvalidDataException(message + " (dataset_params.skip_unreadable_images skips it)");
             warnings.Add(message + " (skipped)");
         }
         if (readable.Count == 0)
@@ -123,20 +132,23 @@ public sealed class ImageFolderDataset : IImageDataset
         }
     }
 
-    /// <summary>Null when the file passes the scan, else the reason.</summary>
+    /// <summary>Null when the file passes the scan, else the reason. Only regular, non-empty files are opened
+    /// (a FIFO would block the open forever), and the header's size is bounded before anything is decoded.</summary>
     private static string? Probe(string path, ImageScan scan)
     {
         try
         {
+            if (new FileInfo(path).Length == 0) return "empty, or not a regular file (a FIFO, device or socket)";
+            var info = Image.Identify(path);
+            if (info is null) return "not a recognised image format";
+            if (info.Width <= 0 || info.Height <= 0) return $"size {info.Width}×{info.Height}";
+            if ((long)info.Width * info.Height > MaxPixels)
+                return $"{info.Width}×{info.Height} pixels, more than the {MaxPixels:N0} an image may decode to";
             if (scan == ImageScan.Decode)
             {
                 using var image = Image.Load<Rgb24>(path);
-                return null;
             }
-            var info = Image.Identify(path);
-            return info is null ? "not a recognised image format"
-                : info.Width <= 0 || info.Height <= 0 ? $"size {info.Width}×{info.Height}"
-                : null;
+            return null;
         }
         catch (Exception e) when (IsDecodeFailure(e))
         {

@@ -43,12 +43,29 @@ public sealed record SampleQualityReport(
                 + string.Join(", ", RequestedClassShares!.Select(s => s is { } v ? $"{v:P0}" : "-")) + ")"
             : "");
 
+    /// <summary>JSON for the reports; a measure that is not finite (features that overflowed) is written as null, which
+    /// every JSON reader accepts, where NaN or Infinity would make the file invalid JSON.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new FiniteOrNull() },
     };
+
+    private sealed class FiniteOrNull : JsonConverter<double>
+    {
+        public override bool HandleNull => true;
+
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value)) writer.WriteNumberValue(value);
+            else writer.WriteNullValue();
+        }
+    }
 }
 
 /// <summary>`evaluate`: features of the first N images of each set, then FD, KID and precision/recall. KID subsets hold

@@ -44,7 +44,8 @@ public sealed class ResNet18Lpips : Lpips
         var graph = OnnxReader.Read(path);
         using var unowned = TensorScope.Suspend();
         _offset = AddBuffer("input_offset", Tensor.FromArray(MeanBgr.Select(m => 127.5f - m).ToArray(), [1, 3, 1, 1], device));
-        _input = graph.Inputs.First(i => !graph.Initializers.ContainsKey(i.Name)).Name;
+        _input = graph.Inputs.FirstOrDefault(i => !graph.Initializers.ContainsKey(i.Name))?.Name
+            ?? throw new InvalidDataException($"{path}: the graph has no input besides its initializers");
         Build(graph, path);
         Eval();
     }
@@ -66,9 +67,9 @@ public sealed class ResNet18Lpips : Lpips
                 case "Conv":
                 {
                     if (node.Int("group", 1) != 1 || node.Ints("dilations", [1, 1]).Any(d => d != 1))
-                        throw new NotSupportedException($"{path}: node '{node.Name}': grouped or dilated convolutions are not supported");
-                    var w = graph.Initializers[node.Inputs[1]];
-                    var bias = node.Inputs.Count > 2 ? (float[])graph.Initializers[node.Inputs[2]].Floats!.Clone() : new float[w.Shape[0]];
+                        throw new InvalidDataException($"{path}: node '{node.Name}': grouped or dilated convolutions are not supported");
+                    var w = Initializer(node, 1);
+                    var bias = node.Inputs.Count > 2 ? (float[])Initializer(node, 2).Floats!.Clone() : new float[w.Shape[0]];
                     convs[node.Outputs[0]] = (node, (float[])w.Floats!.Clone(), bias, w.Shape);
                     if (Stride(node) > 1) stridedInputs.Add(Name(node.Inputs[0]));
                     order.Add(node);
@@ -77,7 +78,9 @@ public sealed class ResNet18Lpips : Lpips
                 case "BatchNormalization":
                 {
                     // y = scale·(conv − mean)/sqrt(var + eps) + bias: fold into the convolution's weight and bias
-                    var (conv, weight, convBias, shape) = convs[Name(node.Inputs[0])];
+                    if (node.Inputs.Count == 0 || !convs.TryGetValue(Name(node.Inputs[0]), out var folded))
+                        throw new InvalidDataException($"{path}: node '{node.Name}': BatchNormalization does not follow a Conv");
+                    var (conv, weight, convBias, shape) = folded;
                     var (scale, shift, mean, variance) = (Init(node, 1), Init(node, 2), Init(node, 3), Init(node, 4));
                     float eps = node.Float("epsilon", 1e-5f);
                     int perChannel = weight.Length / shape[0];
@@ -96,12 +99,19 @@ public sealed class ResNet18Lpips : Lpips
                     order.Add(node);
                     break;
                 default:
-                    throw new NotSupportedException(
+                    throw new InvalidDataException(
                         $"{path}: node '{node.Name}' has op {node.OpType}, which this ResNet builder does not know");
             }
         }
-        float[] Init(OnnxNode node, int input) => graph.Initializers[node.Inputs[input]].Floats!;
+        float[] Init(OnnxNode node, int input) => Initializer(node, input).Floats!;
 
+        // a float initializer named by input `input` of `node`; a forged graph gets an error naming both
+        HostTensor Initializer(OnnxNode node, int input) =>
+            input < node.Inputs.Count && graph.Initializers.TryGetValue(node.Inputs[input], out var tensor) && tensor.Floats != null
+                ? tensor
+                : throw new InvalidDataException($"{path}: node '{node.Name}' ({node.OpType}): input {input} is not a float initializer");
+
+        if (blockOutputs.Count == 0) throw new InvalidDataException($"{path}: the graph has no residual blocks (Add then Relu)");
         // A residual stage ends where the next one downsamples, and the last block ends the last stage.
         _stageOutputs.AddRange(blockOutputs.Where(stridedInputs.Contains).Append(blockOutputs[^1]).Distinct());
         foreach (var node in order)

@@ -17,9 +17,10 @@ public sealed class DdimSampler : ISampler
 
     public DdimSampler(LinearNoiseSchedule schedule, int steps, double eta = 0)
     {
+        // one-line messages: the CLI shows them as they are (--steps, --eta)
         if (steps < 1 || steps > schedule.NumTimesteps)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DDIM steps must be in [1, {schedule.NumTimesteps}]");
-        if (eta < 0) throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be ≥ 0");
+            throw new ArgumentException($"DDIM steps (--steps) must be in [1, {schedule.NumTimesteps}] (num_timesteps), got {steps}");
+        if (!(eta >= 0 && double.IsFinite(eta))) throw new ArgumentException($"DDIM eta (--eta) must be a finite number ≥ 0, got {eta}");
         Schedule = schedule;
         Eta = eta;
         _timesteps = Enumerable.Range(0, steps).Select(i => (int)((long)i * schedule.NumTimesteps / steps)).Reverse().ToArray();

@@ -35,6 +35,7 @@ public static class Checkpoint
     public static void LoadModel(Module model, string path)
     {
         var state = ReadStateDict(path);
+        WeightCheck.RequireSane(state, path);
         using var noGrad = Autograd.NoGrad();
         model.LoadStateDict(state, strict: true, source: path);
     }
@@ -63,7 +64,9 @@ public static class TrainingState
                     tensors.Add(KeyValuePair.Create(prefix + "exp_avg_sq", s.ExpAvgSq.ToHost()));
                     tensors.Add(KeyValuePair.Create(prefix + "step", HostTensor.FromInts([], [checked((int)s.Step)])));
                 }
-        SafeTensors.Write(path, tensors, new Dictionary<string, string> { [ProgressKey] = JsonSerializer.Serialize(progress) });
+        var metadata = CheckpointSet.StepMetadata(progress.Step);
+        metadata[ProgressKey] = JsonSerializer.Serialize(progress);
+        SafeTensors.Write(path, tensors, metadata);
     }
 
     /// <summary>Restores optimiser state into <paramref name="optimizers"/> and returns the saved progress.</summary>
@@ -73,25 +76,45 @@ public static class TrainingState
             throw new FileNotFoundException(
                 $"training state '{path}' does not exist (it is written beside the checkpoints; resume needs both)", path);
         var tensors = SafeTensors.Read(path);
+        WeightCheck.RequireSane(tensors, path, boundMagnitude: false);
         var metadata = SafeTensors.ReadMetadata(path);
         if (!metadata.TryGetValue(ProgressKey, out var json))
             throw new InvalidDataException($"training state '{path}': no '{ProgressKey}' entry in its metadata");
-        var progress = JsonSerializer.Deserialize<TrainingProgress>(json)
-            ?? throw new InvalidDataException($"training state '{path}': '{ProgressKey}' is empty");
+        var progress = ParseProgress(json, path);
         foreach (var (name, (model, adam)) in optimizers)
             foreach (var (param, tensor) in model.NamedParameters())
             {
                 string prefix = $"{name}.{param}.";
-                if (!tensors.TryGetValue(prefix + "exp_avg", out var m)) continue; // never stepped
-                var v = tensors.TryGetValue(prefix + "exp_avg_sq", out var sq) ? sq
-                    : throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg_sq' is missing");
-                var step = tensors.TryGetValue(prefix + "step", out var st) ? st.Ints![0]
-                    : throw new InvalidDataException($"training state '{path}': '{prefix}step' is missing");
-                if (!m.Shape.SequenceEqual(tensor.Shape))
-                    throw new InvalidDataException($"training state '{path}': '{prefix}exp_avg' has shape "
-                        + $"{Tensor.ShapeString(m.Shape)}, the parameter {Tensor.ShapeString(tensor.Shape)}");
-                adam.SetState(tensor, m.Floats!, v.Floats!, step);
+                if (!tensors.ContainsKey(prefix + "exp_avg")) continue; // never stepped
+                var m = Moment(prefix + "exp_avg");
+                var v = Moment(prefix + "exp_avg_sq");
+                var step = tensors.TryGetValue(prefix + "step", out var st) && st.Ints is [>= 0 and var count] ? count
+                    : throw new InvalidDataException($"training state '{path}': '{prefix}step' is missing or not one count");
+                adam.SetState(tensor, m, v, step);
+
+                float[] Moment(string key) => !tensors.TryGetValue(key, out var moment)
+                    ? throw new InvalidDataException($"training state '{path}': '{key}' is missing")
+                    : !moment.Shape.SequenceEqual(tensor.Shape) || moment.Floats is null
+                        ? throw new InvalidDataException($"training state '{path}': '{key}' is {moment.DType} of shape "
+                            + $"{Tensor.ShapeString(moment.Shape)}, the parameter float32 of {Tensor.ShapeString(tensor.Shape)}")
+                        : moment.Floats;
             }
         return progress;
+    }
+
+    private static TrainingProgress ParseProgress(string json, string path)
+    {
+        TrainingProgress? progress;
+        try
+        {
+            progress = JsonSerializer.Deserialize<TrainingProgress>(json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"training state '{path}': '{ProgressKey}' is not valid progress JSON: {e.Message}", e);
+        }
+        return progress is { Step: >= 0, Epoch: >= 0, LoaderState: not null }
+            ? progress
+            : throw new InvalidDataException($"training state '{path}': '{ProgressKey}' lacks a step, epoch or loader state");
     }
 }

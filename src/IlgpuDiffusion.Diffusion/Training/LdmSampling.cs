@@ -37,6 +37,13 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
     {
         var config = run.Config;
         var p = config.Train;
+        double scale = guidance ?? p.CfGuidanceScale;
+        if (!(scale >= 0 && double.IsFinite(scale))) throw new ArgumentException($"--guidance must be a finite number ≥ 0, got {scale}");
+        long classGrid = requestedClass == null ? (long)(config.Ldm.ConditionConfig?.ClassCondition?.NumClasses ?? 0) * p.NumGridRows : 0;
+        long planned = export?.Count ?? Math.Max(p.NumSamples, classGrid);
+        SampleBudget.Check(config, planned, Math.Min(export?.BatchSize ?? planned, planned),
+            export != null ? "--batch-size" : classGrid > p.NumSamples ? "the class grid (num_classes × train_params.num_grid_rows)"
+                : "train_params.num_samples");
         run.BeginRecord();
         using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
         Checkpoint.LoadModel(autoencoder.Module, run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder"));
@@ -50,7 +57,6 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         int[] latentShape = [1, config.Autoencoder.ZChannels, latentSize, latentSize];
         int count = export?.Count ?? p.NumSamples;
         var conditions = config.Ldm.ConditionConfig;
-        double scale = guidance ?? p.CfGuidanceScale;
         int[]? labels = null; // the class of each sample
         int gridCount = p.NumSamples;
         IReadOnlyList<string> names = [];

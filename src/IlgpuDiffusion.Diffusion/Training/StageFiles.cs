@@ -8,7 +8,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 
 /// <summary>
 /// Saving and resuming a training stage: model checkpoints, then the training state (optimisers,
-/// counters, generator and loader positions) — each written atomically, the state last, so a kill at
+/// counters, generator and loader positions), written as one <see cref="CheckpointSet"/>, so a kill at
 /// any moment leaves a consistent, resumable set.
 /// </summary>
 internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers)
@@ -25,18 +25,45 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
 
     public void Save(IEnumerable<(Module Model, string Stem)> models, long step, int epoch, Generator generator, DataLoader loader)
     {
-        foreach (var (model, stem) in models) Checkpoint.SaveModel(model, run.File(stem + ".safetensors"));
-        TrainingState.Save(statePath, optimizers,
-            new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State)));
+        var paths = models.ToDictionary(m => run.File(m.Stem + ".safetensors"), m => m.Model);
+        var progress = new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State));
+        SetOf(paths.Keys).Save(step, (file, target) =>
+        {
+            if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, CheckpointSet.StepMetadata(step));
+            else TrainingState.Save(target, optimizers, progress);
+        });
     }
 
-    /// <summary>Loads the checkpoints and the training state; returns the step to continue from.</summary>
+    /// <summary>Loads the checkpoints and the training state, after completing or discarding a save that was cut short
+    /// and refusing a set mixed from several steps; returns the step to continue from.</summary>
     public TrainingProgress Resume(IEnumerable<(Module Model, string Stem)> models, Generator generator, DataLoader loader)
     {
+        models = models.ToList();
+        var set = SetOf(models.Select(m => run.File(m.Stem + ".safetensors")));
+        set.Recover();
+        set.RequireConsistent();
         foreach (var (model, stem) in models) Checkpoint.LoadModel(model, run.File(stem + ".safetensors"));
         var progress = TrainingState.Load(statePath, optimizers);
         generator.SetState(progress.GeneratorSeed, progress.GeneratorOffset);
-        loader.Restore(JsonSerializer.Deserialize<DataLoaderState>(progress.LoaderState));
+        loader.Restore(LoaderState(progress.LoaderState, loader));
         return progress;
     }
+
+    private DataLoaderState LoaderState(string json, DataLoader loader)
+    {
+        try
+        {
+            var state = JsonSerializer.Deserialize<DataLoaderState>(json);
+            if (state is { Epoch: >= 0, Position: >= 0 } && state.Position <= loader.BatchesPerEpoch) return state;
+        }
+        catch (JsonException)
+        {
+        }
+        throw new InvalidDataException($"training state '{statePath}': the data loader position '{json}' does not fit "
+            + $"{loader.BatchesPerEpoch} batches an epoch (another data set or batch size?); resume with the run's config");
+    }
+
+    /// <summary>The models' files and the training state, written last; the manifest sits beside the state.</summary>
+    private CheckpointSet SetOf(IEnumerable<string> modelPaths) =>
+        new(Path.ChangeExtension(statePath, ".manifest.json"), [.. modelPaths, statePath]);
 }

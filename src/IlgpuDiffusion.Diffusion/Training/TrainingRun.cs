@@ -44,7 +44,22 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
             $"no checkpoint {File(stem + ".safetensors")} (or .pth): run `ildm {producedBy}` with this config first",
             File(stem + ".safetensors"));
 
-    public void EnsureTaskFolder() => Directory.CreateDirectory(TaskFolder);
+    /// <summary>Creates the task folder and proves it writable, so an unwritable --output fails before any work.</summary>
+    public void EnsureTaskFolder()
+    {
+        string probe = File($".write-test-{Environment.ProcessId}");
+        try
+        {
+            Directory.CreateDirectory(TaskFolder);
+            System.IO.File.WriteAllBytes(probe, []);
+            System.IO.File.Delete(probe);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new IOException($"cannot write to the task folder {TaskFolder} (--output and train_params.task_name): "
+                + $"{e.Message}; choose a writable --output", e);
+        }
+    }
 
     /// <summary>The training images of dataset_params (IDX files or an image folder), shape-checked and cut to max_images.</summary>
     public IImageDataset OpenDataset()

@@ -249,11 +249,12 @@ public static class OnnxReader
         var shape = dims.Select(d => d is >= 0 and <= int.MaxValue
             ? (int)d
             : throw new InvalidDataException($"{context}: dimension {d} out of range")).ToArray();
-        long count = HostTensor.CheckedElementCount(shape);
+        // checked against the float32 (or int32) copy every type becomes, before anything is allocated
+        long count = StoredElements.CheckedByteCount(StoredElementType.Float32, dims, context) / sizeof(float);
         if (hasRaw)
         {
             var type = StoredType(dataType, context);
-            long needed = count * type.SizeInBytes();
+            long needed = StoredElements.CheckedByteCount(type, dims, context);
             if (raw.Length != needed)
             {
                 throw new InvalidDataException(

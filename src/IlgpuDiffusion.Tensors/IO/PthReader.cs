@@ -12,6 +12,8 @@ public static class PthReader
     private const string RebuildTensor = "torch._utils._rebuild_tensor_v2";
     private const string RebuildParameter = "torch._utils._rebuild_parameter";
     private const string OrderedDict = "collections.OrderedDict";
+    // deflate's largest expansion is about 1032:1 (a run of one byte)
+    private const long MaxDeflateRatio = 1032;
 
     // Legacy storage class names; torch still writes these into persistent ids.
     private static readonly Dictionary<string, StoredElementType> StorageTypes = new()
@@ -115,6 +117,10 @@ public static class PthReader
             {
                 throw new InvalidDataException($"{context}: unexpected arguments to {RebuildTensor}");
             }
+            if (size.Length != stride.Length)
+            {
+                throw new InvalidDataException($"{context}: {stride.Length} strides for {size.Length} dimensions");
+            }
             var shape = size.Select(dim => dim is long d and >= 0 and <= int.MaxValue
                 ? (int)d
                 : throw new InvalidDataException($"{context}: bad tensor size [{string.Join(", ", size)}]")).ToArray();
@@ -148,30 +154,50 @@ public static class PthReader
             if (_storages.TryGetValue(storage.Key, out var cached)) return cached;
             var entry = zip.GetEntry(_prefix + "data/" + storage.Key)
                 ?? throw new InvalidDataException($"{context}: storage entry missing from the archive");
-            var bytes = ReadBytes(entry);
-            long expected = storage.ElementCount * storage.Type.SizeInBytes();
-            if (bytes.Length != expected)
+            long expected = StoredElements.CheckedByteCount(storage.Type, [storage.ElementCount], context);
+            if (entry.Length != expected)
             {
                 throw new InvalidDataException(
-                    $"{context}: storage holds {bytes.Length} bytes, expected {storage.ElementCount} × {storage.Type}");
+                    $"{context}: storage holds {entry.Length} bytes, expected {storage.ElementCount} × {storage.Type}");
             }
+            var bytes = ReadBytes(entry);
             _storages[storage.Key] = bytes;
             return bytes;
         }
 
         private byte[] ReadBytes(ZipArchiveEntry entry)
         {
+            CheckDeclaredLength(entry);
             var bytes = new byte[entry.Length];
-            using var stream = entry.Open();
             try
             {
+                using var stream = entry.Open();
                 stream.ReadExactly(bytes);
             }
-            catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
+            // Open refuses compression methods it lacks (LZMA, bzip2) with InvalidDataException
+            catch (Exception e) when (e is EndOfStreamException or InvalidDataException or NotSupportedException)
             {
                 throw new InvalidDataException($"{path}: {entry.FullName}: cannot read the entry: {e.Message}", e);
             }
             return bytes;
+        }
+
+        /// <summary>An entry's declared size is checked against what its compressed bytes can hold before
+        /// anything is allocated for it: stored entries hold what they occupy, deflate expands at most
+        /// <see cref="MaxDeflateRatio"/> times.</summary>
+        private void CheckDeclaredLength(ZipArchiveEntry entry)
+        {
+            long fileLength = new FileInfo(path).Length;
+            long compressed = entry.CompressedLength;
+            long plausible = compressed > (StoredElements.MaxTensorBytes - 1024) / MaxDeflateRatio
+                ? StoredElements.MaxTensorBytes
+                : compressed * MaxDeflateRatio + 1024;
+            if (compressed > fileLength || entry.Length > plausible || entry.Length > StoredElements.MaxTensorBytes)
+            {
+                throw new InvalidDataException(
+                    $"{path}: {entry.FullName}: declares {entry.Length} bytes from {compressed} compressed bytes "
+                    + $"in a file of {fileLength}: the archive is damaged or forged");
+            }
         }
 
         private string ReadText(ZipArchiveEntry entry) => System.Text.Encoding.ASCII.GetString(ReadBytes(entry)).Trim();

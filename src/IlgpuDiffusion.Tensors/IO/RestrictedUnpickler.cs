@@ -54,7 +54,7 @@ internal sealed class RestrictedUnpickler(
                 case (byte)'G': Push(reader.BigEndianDouble()); break; // BINFLOAT
                 case (byte)'X': Push(reader.Utf8(reader.Int32())); break; // BINUNICODE
                 case 0x8c: Push(reader.Utf8(reader.Byte())); break; // SHORT_BINUNICODE
-                case 0x8d: Push(reader.Utf8(checked((int)reader.Int64()))); break; // BINUNICODE8
+                case 0x8d: Push(reader.Utf8(reader.Int64())); break; // BINUNICODE8
                 case (byte)'q': _memo[reader.Byte()] = Peek(); break; // BINPUT
                 case (byte)'r': _memo[reader.UInt32()] = Peek(); break; // LONG_BINPUT
                 case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
@@ -184,14 +184,16 @@ internal sealed class RestrictedUnpickler(
         private readonly ReadOnlySpan<byte> _data = data;
         public int Position { get; private set; }
 
-        public ReadOnlySpan<byte> Bytes(int count)
+        /// <summary>The next <paramref name="count"/> bytes; a length field (up to 64 bits) beyond the
+        /// pickle's end is an error, not an allocation.</summary>
+        public ReadOnlySpan<byte> Bytes(long count)
         {
             if (count < 0 || count > _data.Length - Position)
             {
                 throw new InvalidDataException($"{context}: pickle ends early (at byte {Position}, wanted {count} more)");
             }
-            var bytes = _data.Slice(Position, count);
-            Position += count;
+            var bytes = _data.Slice(Position, (int)count);
+            Position += (int)count;
             return bytes;
         }
 
@@ -201,7 +203,7 @@ internal sealed class RestrictedUnpickler(
         public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4));
         public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Bytes(8));
         public double BigEndianDouble() => BinaryPrimitives.ReadDoubleBigEndian(Bytes(8));
-        public string Utf8(int length) => Encoding.UTF8.GetString(Bytes(length));
+        public string Utf8(long length) => Encoding.UTF8.GetString(Bytes(length));
 
         // LONG1: a little-endian two's-complement integer of the given byte count.
         public long Long1()

@@ -23,17 +23,52 @@ public static class SafeTensors
         using (header)
         {
             long dataLength = file.Length - dataStart;
-            var tensors = new OrderedDictionary<string, HostTensor>();
+            var entries = new List<(string Name, StoredElementType Type, int[] Shape, long Begin, long End)>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var entry in header.RootElement.EnumerateObject())
             {
                 if (entry.Name == MetadataKey) continue;
                 var context = $"{path}: tensor '{entry.Name}'";
+                if (!names.Add(entry.Name)) throw new InvalidDataException($"{context}: the name appears twice in the header");
                 var (type, shape, begin, end) = ParseEntry(entry.Value, context, dataLength);
+                entries.Add((entry.Name, type, shape, begin, end));
+            }
+            CheckLayout(entries.Select(e => (e.Name, e.Begin, e.End)).ToList(), dataLength, path);
+
+            var tensors = new OrderedDictionary<string, HostTensor>();
+            foreach (var (name, type, shape, begin, end) in entries)
+            {
+                var context = $"{path}: tensor '{name}'";
                 var bytes = new byte[end - begin];
                 ReadExactly(file, dataStart + begin, bytes, context);
-                tensors.Add(entry.Name, StoredElements.Decode(type, bytes, shape, context));
+                tensors.Add(name, StoredElements.Decode(type, bytes, shape, context));
             }
             return tensors;
+        }
+    }
+
+    /// <summary>As the reference implementation requires: the tensors' byte ranges tile the data section
+    /// exactly, without overlaps or gaps, so no two tensors share bytes and a relabelled dtype or shape
+    /// cannot go unnoticed.</summary>
+    private static void CheckLayout(List<(string Name, long Begin, long End)> entries, long dataLength, string path)
+    {
+        long covered = 0;
+        string previous = "";
+        foreach (var (name, begin, end) in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (begin != covered)
+            {
+                throw new InvalidDataException(begin < covered
+                    ? $"{path}: tensor '{name}': data_offsets [{begin}, {end}] overlap those of '{previous}' (which end at {covered})"
+                    : $"{path}: tensor '{name}': data_offsets [{begin}, {end}] leave bytes [{covered}, {begin}) unused");
+            }
+            covered = end;
+            previous = name;
+        }
+        if (covered != dataLength)
+        {
+            throw new InvalidDataException(
+                $"{path}: the tensors cover {covered} of the {dataLength} data bytes (the file is damaged or was edited)");
         }
     }
 
@@ -183,15 +218,7 @@ public static class SafeTensors
             throw new InvalidDataException(
                 $"{context}: data_offsets [{begin}, {end}] out of range of the {dataLength} data bytes");
         }
-        long expectedBytes;
-        try
-        {
-            expectedBytes = checked(HostTensor.CheckedElementCount(shape) * type.SizeInBytes());
-        }
-        catch (OverflowException e)
-        {
-            throw new InvalidDataException($"{context}: shape [{string.Join(", ", shape)}] is too large", e);
-        }
+        long expectedBytes = StoredElements.CheckedByteCount(type, shape.Select(d => (long)d).ToArray(), context);
         if (end - begin != expectedBytes)
         {
             throw new InvalidDataException(

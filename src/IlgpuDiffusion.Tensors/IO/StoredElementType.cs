@@ -27,36 +27,66 @@ internal static class StoredElements
     public static bool IsInteger(this StoredElementType type) =>
         type is StoredElementType.Int64 or StoredElementType.Int32;
 
+    /// <summary>The most bytes one tensor's data may span: what one .NET array holds.</summary>
+    public static long MaxTensorBytes => Array.MaxLength;
+
+    /// <summary>Bytes that <paramref name="shape"/> of <paramref name="type"/> spans, in checked 64-bit arithmetic;
+    /// a shape whose size overflows or exceeds <see cref="MaxTensorBytes"/> is an <see cref="InvalidDataException"/>
+    /// naming <paramref name="context"/>.</summary>
+    public static long CheckedByteCount(StoredElementType type, IReadOnlyList<long> shape, string context)
+    {
+        long bytes = type.SizeInBytes();
+        foreach (long dim in shape)
+        {
+            if (dim < 0) throw new InvalidDataException($"{context}: negative dimension in shape [{string.Join(", ", shape)}]");
+            // dividing first keeps the product from overflowing before it is compared with the limit
+            if (dim > 0 && bytes > MaxTensorBytes / dim)
+            {
+                throw new InvalidDataException(
+                    $"{context}: shape [{string.Join(", ", shape)}] of {type} spans more than {MaxTensorBytes} bytes, "
+                    + "the most one tensor may hold");
+            }
+            bytes *= dim;
+        }
+        return bytes;
+    }
+
     /// <summary>Builds a tensor of the given shape from little-endian <paramref name="storage"/>:
     /// element (i0, i1, …) is storage element <c>offset + Σ i_d·strides[d]</c>, so views with any
     /// strides are materialised row-major. <paramref name="context"/> names the file and entry in
-    /// errors.</summary>
+    /// errors. A view with more elements than its storage (zero or overlapping strides) is refused:
+    /// a tiny file must not expand into gigabytes.</summary>
     public static HostTensor Decode(StoredElementType type, ReadOnlySpan<byte> storage, int[] shape,
         long offset, IReadOnlyList<long> strides, string context)
     {
-        long count = HostTensor.CheckedElementCount(shape);
+        long count = CheckedByteCount(type, shape.Select(d => (long)d).ToArray(), context) / type.SizeInBytes();
         if (strides.Count != shape.Length)
         {
             throw new InvalidDataException($"{context}: {strides.Count} strides for {shape.Length} dimensions");
         }
         long storageElements = storage.Length / type.SizeInBytes();
-        long[]? sourceIndices = IsRowMajor(shape, strides) ? null : GatherIndices(shape, offset, strides);
+        string layout = $"shape [{string.Join(", ", shape)}], offset {offset} and strides [{string.Join(", ", strides)}]";
+        if (count > storageElements)
+        {
+            throw new InvalidDataException(
+                $"{context}: {layout} make {count} elements from a storage holding {storageElements} (zero or overlapping strides)");
+        }
         if (count > 0)
         {
-            long lowest = offset, highest = offset;
+            // every product is below 2^31 · 2^63 only in 128 bits, so the reach is computed there
+            Int128 lowest = offset, highest = offset;
             for (int d = 0; d < shape.Length; d++)
             {
-                long reach = (shape[d] - 1) * strides[d];
+                Int128 reach = (Int128)(shape[d] - 1) * strides[d];
                 if (reach < 0) lowest += reach; else highest += reach;
             }
             if (lowest < 0 || highest >= storageElements)
             {
                 throw new InvalidDataException(
-                    $"{context}: shape [{string.Join(", ", shape)}], offset {offset} and strides " +
-                    $"[{string.Join(", ", strides)}] reach element {(lowest < 0 ? lowest : highest)} " +
-                    $"of a storage holding {storageElements}");
+                    $"{context}: {layout} reach element {(lowest < 0 ? lowest : highest)} of a storage holding {storageElements}");
             }
         }
+        long[]? sourceIndices = IsRowMajor(shape, strides) ? null : GatherIndices(shape, offset, strides);
 
         if (type.IsInteger())
         {

@@ -77,6 +77,9 @@ public abstract class Module : IDisposable
             if (!value.Shape.SequenceEqual(tensor.Shape))
                 throw new InvalidDataException($"{source}: entry '{name}' has shape {Tensor.ShapeString(value.Shape)}, " +
                     $"the model expects {Tensor.ShapeString(tensor.Shape)}");
+            // int ↔ float conversion would turn a relabelled dtype's bit patterns into garbage weights
+            if (value.DType != tensor.DType)
+                throw new InvalidDataException($"{source}: entry '{name}' holds {value.DType} values, the model expects {tensor.DType}");
             tensor.CopyFrom(value);
         }
         NotifyStateLoaded();

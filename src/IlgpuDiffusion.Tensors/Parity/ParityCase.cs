@@ -69,8 +69,22 @@ public sealed class ParityCase
     {
         string path = Path.Combine(folder, "manifest.json");
         if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"no manifest.json in fixture folder '{folder}'", path);
-        using var doc = JsonDocument.Parse(System.IO.File.ReadAllText(path));
-        if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{path}: expected a JSON array of cases");
-        return doc.RootElement.EnumerateArray().Select(e => new ParityCase(folder, e.Clone())).ToList();
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(System.IO.File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{path}: expected a JSON array of cases");
+            return doc.RootElement.EnumerateArray().Select((e, i) => e.ValueKind == JsonValueKind.Object
+                    && (!e.TryGetProperty("rel_l2_tolerance", out var tolerance) || tolerance.ValueKind == JsonValueKind.Number)
+                ? new ParityCase(folder, e.Clone())
+                : throw new InvalidDataException($"{path}: entry {i} is not a case object with a numeric rel_l2_tolerance")).ToList();
+        }
     }
 }

@@ -76,7 +76,7 @@ public class IdxDatasetTests
         { "int32 elements", [0, 0, 0x0C, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], "magic" },
         { "not square", Idx([1, 2, 3], new byte[6]), "not square" },
         { "zero dimension", Idx([0, 2, 2], []), "dimension 0 is 0" },
-        { "huge dimensions", Idx([int.MaxValue, int.MaxValue, int.MaxValue], new byte[8]), "truncated" },
+        { "huge dimensions", Idx([int.MaxValue, int.MaxValue, int.MaxValue], new byte[8]), "more than the file can hold" },
     };
 
     [Theory]
@@ -109,6 +109,36 @@ public class IdxDatasetTests
         var labels = folder.File("train-labels-idx1-ubyte");
         WriteFile(labels, Idx([3], new byte[3]));
         var error = Assert.Throws<InvalidDataException>(() => IdxDataset.Open(folder.Path, withLabels: true));
+        Assert.Contains(labels, error.Message);
+        Assert.Contains("3 labels for the 2 images", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1, 10_000_000, "decompresses to more than the 800 bytes")]
+    [InlineData(1_000_000, 1000, "more than the file can hold")]
+    public void A_gzip_bomb_is_refused_after_reading_no_more_than_the_header_promises(int images, int zeros, string expected)
+    {
+        using var folder = new TempFolder();
+        var path = folder.File("train-images-idx3-ubyte.gz");
+        // 10 MB of zeros compress to about 10 KB; the header promises 1 image of 28×28 (or a million of them)
+        WriteFile(path, [.. Idx([images, 28, 28], []), .. new byte[zeros]]);
+
+        var error = Assert.Throws<InvalidDataException>(() => IdxDataset.Open(folder.Path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void Test_images_whose_count_disagrees_with_their_labels_are_refused_even_without_labels()
+    {
+        using var folder = new TempFolder();
+        WriteFile(folder.File("t10k-images-idx3-ubyte"), Idx([2, 2, 2], new byte[8]));
+        var labels = folder.File("t10k-labels-idx1-ubyte.gz");
+        WriteFile(labels, Idx([3], new byte[3]));
+
+        var error = Assert.Throws<InvalidDataException>(() => IdxDataset.Open(folder.File("t10k-images-idx3-ubyte")));
+
         Assert.Contains(labels, error.Message);
         Assert.Contains("3 labels for the 2 images", error.Message);
     }

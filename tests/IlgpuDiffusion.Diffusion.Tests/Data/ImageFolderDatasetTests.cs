@@ -116,6 +116,57 @@ public class ImageFolderDatasetTests
         Assert.Contains(truncated, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
     }
 
+    [SkippableFact]
+    public void A_fifo_among_the_images_is_refused_without_opening_it()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes are made with mkfifo");
+        using var folder = new TempFolder();
+        using (var good = new Image<Rgb24>(8, 8)) good.SaveAsPng(folder.File("good.png"));
+        var fifo = folder.File("pipe.png");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo])) mkfifo.WaitForExit();
+
+        // opening the pipe would block forever: the scan must finish, and quickly
+        var scan = Task.Run(() => new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: true));
+        Assert.True(scan.Wait(TimeSpan.FromSeconds(30)), "the scan hung on a FIFO");
+        Assert.Equal(1, scan.Result.Count);
+        Assert.Contains(fifo, Assert.Single(scan.Result.Warnings));
+        Assert.Contains("not a regular file", scan.Result.Warnings[0]);
+    }
+
+    [Fact]
+    public void Symbolic_links_to_folders_are_followed_once_and_loops_add_nothing()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.File("cats"));
+        using (var image = new Image<Rgb24>(8, 8)) image.SaveAsPng(folder.File("cats/a.png"));
+        Directory.CreateSymbolicLink(folder.File("cats/loop"), folder.Path);
+        Directory.CreateSymbolicLink(folder.File("also-cats"), folder.File("cats"));
+
+        var dataset = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false);
+
+        Assert.Equal(1, dataset.Count);
+    }
+
+    [Fact]
+    public void Dimensions_beyond_the_pixel_limit_are_refused_before_decoding()
+    {
+        using var folder = new TempFolder();
+        using (var good = new Image<Rgb24>(8, 8)) good.SaveAsPng(folder.File("good.png"));
+        var bomb = folder.File("bomb.bmp");
+        using (var tiny = new Image<Rgb24>(1, 1)) tiny.SaveAsBmp(bomb);
+        // a 58-byte file whose header claims 30000×30000 pixels (2.7 GB decoded)
+        var bytes = File.ReadAllBytes(bomb);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(18), 30000);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(22), 30000);
+        File.WriteAllBytes(bomb, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false));
+
+        Assert.Contains(bomb, error.Message);
+        Assert.Contains("30000×30000", error.Message);
+        Assert.Contains("skip_unreadable_images", error.Message);
+    }
+
     [Fact]
     public void Missing_or_empty_folder_is_an_error_naming_it()
     {

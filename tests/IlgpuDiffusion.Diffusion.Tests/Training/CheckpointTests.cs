@@ -1,5 +1,6 @@
 using IlgpuDiffusion.Diffusion.Training;
 using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.IO;
 using IlgpuDiffusion.Tensors.Nn;
 using IlgpuDiffusion.Tensors.Optim;
 
@@ -65,6 +66,33 @@ public class CheckpointTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadModel(SmallModel(1), path));
         Assert.Contains(path, e.Message);
         Assert.Contains("missing", e.Message);
+    }
+
+    [Theory]
+    [InlineData(float.NaN, "NaN")]
+    [InlineData(float.PositiveInfinity, "Infinity")]
+    [InlineData(3e9f, "beyond")]
+    public void Weights_that_are_not_finite_or_absurdly_large_are_refused_naming_the_tensor(float bad, string expected)
+    {
+        string path = Path.Combine(_folder, "damaged.safetensors");
+        var state = Checkpoint.ReadStateDict(SaveSmallModel(path)).ToDictionary();
+        var weight = state["0.weight"];
+        var values = (float[])weight.Floats!.Clone();
+        values[5] = bad;
+        state["0.weight"] = HostTensor.FromFloats(weight.Shape, values);
+        SafeTensors.Write(path, state);
+
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadModel(SmallModel(2), path));
+
+        Assert.Contains(path, e.Message);
+        Assert.Contains("'0.weight' element 5", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    private static string SaveSmallModel(string path)
+    {
+        Checkpoint.SaveModel(SmallModel(1), path);
+        return path;
     }
 
     [Fact]

@@ -111,6 +111,20 @@ public sealed class OnnxReaderTests : IDisposable
     }
 
     [Fact]
+    public void Dimensions_whose_product_overflows_are_an_error()
+    {
+        var initializer = new ProtoWriter().Varint(1, 1L << 30).Varint(1, 1L << 30).Varint(1, 1L << 30)
+            .Varint(2, (int)OnnxDataType.Float).String(8, "huge");
+        var path = _scratch.File("huge.onnx");
+        File.WriteAllBytes(path, new ProtoWriter().Message(7, new ProtoWriter().Message(5, initializer)).ToArray());
+
+        var error = Assert.Throws<InvalidDataException>(() => OnnxReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("'huge'", error.Message);
+    }
+
+    [Fact]
     public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.onnx");

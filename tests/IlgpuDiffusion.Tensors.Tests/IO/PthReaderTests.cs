@@ -106,6 +106,66 @@ public sealed class PthReaderTests : IDisposable
     }
 
     [Fact]
+    public void Zero_stride_views_larger_than_their_storage_are_refused()
+    {
+        // 4096×4096 elements from a storage of one float: the audit's 623-byte file that took 790 MB
+        var pickle = OneTensor("FloatStorage", 1, shape: [4096, 4096], strides: [0, 0]);
+        var path = WriteTorchZip("broadcast.pth", pickle, new() { ["0"] = new byte[4] });
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("archive/data/0", error.Message);
+        Assert.Contains("zero or overlapping strides", error.Message);
+    }
+
+    [Fact]
+    public void Shape_products_that_overflow_are_an_error()
+    {
+        var pickle = OneTensor("FloatStorage", 1, shape: [65536, 65536, 65536], strides: [1, 1, 1]);
+        var path = WriteTorchZip("overflow.pth", pickle, new() { ["0"] = new byte[4] });
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("spans more than", error.Message);
+    }
+
+    [Fact]
+    public void Huge_string_length_is_an_error_not_an_allocation()
+    {
+        var pickle = new PickleWriter().Proto().Op(0x8d).Raw(BitConverter.GetBytes(long.MaxValue / 2)).Stop();
+        var path = WriteTorchZip("longstring.pth", pickle, []);
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("pickle ends early", error.Message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Forged_zip_entries_name_the_file_and_entry(bool lzma)
+    {
+        var pickle = OneTensor("FloatStorage", 4, shape: [4], strides: [1]);
+        var path = WriteTorchZip("forged.pth", pickle, new() { ["0"] = new byte[16] });
+        // patch the central directory record of archive/data/0: its method (LZMA is 14) or its size (3 GB)
+        var bytes = File.ReadAllBytes(path);
+        var name = Encoding.ASCII.GetBytes("archive/data/0");
+        int record = bytes.AsSpan().LastIndexOf(name) - 46;
+        Assert.Equal(0x02014b50u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(record)));
+        if (lzma) BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(record + 10), 14);
+        else BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(record + 24), 3_000_000_000);
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("archive/data/0", error.Message);
+    }
+
+    [Fact]
     public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.pth");
@@ -119,6 +179,15 @@ public sealed class PthReaderTests : IDisposable
         File.WriteAllBytes(path, [0x80, 0x02, 0x8a, 0x0a]);
         Assert.Contains(path, Assert.Throws<InvalidDataException>(() => PthReader.Read(path)).Message);
     }
+
+    /// <summary>A state dict {"w": a view of storage "0"} with the given layout.</summary>
+    private static PickleWriter OneTensor(string storageType, int storageElements, int[] shape, int[] strides) =>
+        new PickleWriter().Proto()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Str("w").Global("torch._utils", "_rebuild_tensor_v2").Mark()
+            .Storage(storageType, "0", storageElements).Int(0).Ints(shape).Ints(strides).False()
+            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
+            .Tuple().Reduce().SetItem().Stop();
 
     private string WriteTorchZip(string name, PickleWriter pickle, Dictionary<string, byte[]> storages)
     {
@@ -186,9 +255,9 @@ public sealed class PthReaderTests : IDisposable
 
         public byte[] ToArray() => _bytes.ToArray();
 
-        private PickleWriter Op(byte opcode) => Raw([opcode]);
+        public PickleWriter Op(byte opcode) => Raw([opcode]);
 
-        private PickleWriter Raw(byte[] bytes)
+        public PickleWriter Raw(byte[] bytes)
         {
             _bytes.Write(bytes);
             return this;

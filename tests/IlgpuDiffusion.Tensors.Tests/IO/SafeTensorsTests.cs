@@ -155,6 +155,23 @@ public sealed class SafeTensorsTests : IDisposable
         Assert.Contains(expectedMessage, error.Message);
     }
 
+    [Theory]
+    [InlineData("""{"a": {"dtype":"F32", "shape":[2], "data_offsets":[0, 8]}, "a": {"dtype":"F32", "shape":[2], "data_offsets":[8, 16]}}""",
+        16, "'a': the name appears twice")]
+    [InlineData("""{"a": {"dtype":"F32", "shape":[2], "data_offsets":[0, 8]}, "b": {"dtype":"F32", "shape":[2], "data_offsets":[4, 12]}}""",
+        12, "'b': data_offsets [4, 12] overlap those of 'a'")]
+    [InlineData("""{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}""", 8, "cover 4 of the 8 data bytes")]
+    [InlineData("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}""", 8, "leave bytes [0, 4) unused")]
+    [InlineData("""{"a": {"dtype": "F64", "shape": [65536, 65536, 65536], "data_offsets": [0, 8]}}""", 8, "spans more than")]
+    public void Forged_layouts_name_the_file_and_tensor(string header, int dataBytes, string expectedMessage)
+    {
+        var path = WriteRaw("forged.safetensors", header, new byte[dataBytes]);
+
+        var error = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path));
+        Assert.Contains(path, error.Message);
+        Assert.Contains(expectedMessage, error.Message);
+    }
+
     [Fact]
     public void Missing_file_names_the_path()
     {

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text.Json;
+using IlgpuDiffusion.Diffusion.Imaging;
+using IlgpuDiffusion.Tensors.IO;
+
+namespace IlgpuDiffusion.Diffusion.Training;
+
+/// <summary>
+/// A stage's checkpoint files (models, then the training state) written and read as one set, so that a kill or a full
+/// disk at any instant leaves either the old set or the new one. A save writes every file under a ".next" name, then
+/// the manifest (the commit point: the step and the files), then renames the ".next" files into place. Before a run
+/// starts, <see cref="Recover"/> finishes the renames of a save whose manifest was written and deletes the ".next"
+/// files of one whose manifest was not. Every file carries its step in its metadata (<see cref="StepKey"/>), so
+/// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files.
+/// </summary>
+public sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
+{
+    /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
+    public const string StepKey = "step";
+
+    private const string Pending = ".next";
+
+    /// <summary>Test hook: called after each write or rename of a save with the path written, in the caller's
+    /// execution context only (a test throws from it to stand for a kill at that instant).</summary>
+    internal static readonly AsyncLocal<Action<string>?> AfterEachWrite = new();
+
+    public string ManifestPath { get; } = manifestPath;
+
+    /// <summary>Metadata naming <paramref name="step"/>, for the writers handed to <see cref="Save"/>.</summary>
+    public static Dictionary<string, string> StepMetadata(long step) =>
+        new() { [StepKey] = step.ToString(CultureInfo.InvariantCulture) };
+
+    /// <summary>Writes the set of <paramref name="step"/>: <paramref name="write"/>(file, target) writes one of the
+    /// files (with <see cref="StepMetadata"/>) to the target path given, for every file in order.</summary>
+    public void Save(long step, Action<string, string> write)
+    {
+        foreach (var file in files)
+        {
+            write(file, file + Pending);
+            AfterEachWrite.Value?.Invoke(file + Pending);
+        }
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new Manifest(step, files.Select(f => Path.GetFileName(f)).ToArray()));
+        AtomicFile.Write(ManifestPath, stream =>
+        {
+            stream.Write(manifest);
+            ((FileStream)stream).Flush(flushToDisk: true); // the commit point must reach the disk before the renames
+        });
+        AfterEachWrite.Value?.Invoke(ManifestPath);
+        foreach (var file in files)
+        {
+            File.Move(file + Pending, file, overwrite: true);
+            AfterEachWrite.Value?.Invoke(file);
+        }
+    }
+
+    /// <summary>Completes or discards a save that was cut short: ".next" files of the manifest's step are renamed
+    /// into place, others (a save that never reached its manifest) are deleted.</summary>
+    public void Recover()
+    {
+        var committed = File.Exists(ManifestPath) ? ReadManifest() : null;
+        foreach (var file in files)
+        {
+            string pending = file + Pending;
+            if (!File.Exists(pending)) continue;
+            if (committed != null && committed.Files.Contains(Path.GetFileName(file)) && StepOf(pending) == committed.Step)
+                File.Move(pending, file, overwrite: true);
+            else File.Delete(pending);
+        }
+    }
+
+    /// <summary>Refuses a set whose files are of different steps (with a manifest, of another step than it names),
+    /// naming each file and its step. Files without a step (older runs, the original's .pth) are not compared.</summary>
+    public void RequireConsistent()
+    {
+        var steps = files.Where(File.Exists).Select(f => (File: f, Step: StepOf(f))).Where(f => f.Step != null).ToList();
+        long? expected = File.Exists(ManifestPath) ? ReadManifest().Step : steps.LastOrDefault().Step;
+        if (steps.All(f => f.Step == expected)) return;
+        var listed = string.Join(", ", steps.Select(f => $"{f.File} (step {f.Step})"));
+        string reference = File.Exists(ManifestPath) ? $"{ManifestPath} names step {expected}" : "they differ";
+        throw new InvalidDataException(
+            $"the checkpoint set is torn: {listed}; {reference}. Resuming would continue from a mix; "
+            + "restore the files of one step or start over with --overwrite");
+    }
+
+    private static long? StepOf(string path)
+    {
+        if (!path.EndsWith(".safetensors" + Pending, StringComparison.Ordinal)
+            && !path.EndsWith(".safetensors", StringComparison.Ordinal)) return null;
+        return SafeTensors.ReadMetadata(path).TryGetValue(StepKey, out var text)
+            ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step
+                : throw new InvalidDataException($"{path}: metadata '{StepKey}' is '{text}', not a step number")
+            : null;
+    }
+
+    private Manifest ReadManifest()
+    {
+        try
+        {
+            var manifest = JsonSerializer.Deserialize<Manifest>(File.ReadAllBytes(ManifestPath));
+            if (manifest is { Step: >= 0, Files: not null }) return manifest;
+        }
+        catch (JsonException)
+        {
+        }
+        throw new InvalidDataException($"{ManifestPath}: not a checkpoint manifest ({{\"Step\": N, \"Files\": [...]}}); "
+            + "delete it to resume from the files' own steps");
+    }
+
+    private sealed record Manifest(long Step, string[] Files);
+}

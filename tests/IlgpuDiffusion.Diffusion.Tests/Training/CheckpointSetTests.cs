@@ -1,0 +1,137 @@
+using System.Buffers.Binary;
+using System.Text;
+using IlgpuDiffusion.Diffusion.Config;
+using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors;
+using IlgpuDiffusion.Tensors.IO;
+
+namespace IlgpuDiffusion.Diffusion.Tests.Training;
+
+/// <summary>A stage's checkpoints as one set: a save killed between any two of its file writes resumes exactly, and a
+/// set mixed from several steps, or damaged training state, is refused naming the file.</summary>
+public sealed class CheckpointSetTests : IDisposable
+{
+    private const int StepsPerEpoch = 2;
+    private const int WritesPerSave = 7; // 3 files under ".next", the manifest, 3 renames
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    private sealed class SimulatedKill : Exception;
+
+    [Fact]
+    public void A_save_killed_between_any_two_writes_resumes_exactly()
+    {
+        // every run continues the same first epoch, so all start from the same weights
+        var firstEpoch = Run("first", epochs: 1);
+        Train(firstEpoch, resume: false);
+        var straight = Train(CopyOf(firstEpoch, "straight"), resume: true);
+
+        for (int kill = 1; kill <= WritesPerSave; kill++)
+        {
+            var run = CopyOf(firstEpoch, $"killed-{kill}");
+            int writes = 0;
+            CheckpointSet.AfterEachWrite.Value = _ => { if (++writes == kill) throw new SimulatedKill(); };
+            try
+            {
+                Assert.Throws<SimulatedKill>(() => Train(run, resume: true)); // killed in the save after step 3
+            }
+            finally
+            {
+                CheckpointSet.AfterEachWrite.Value = null;
+            }
+            var resumed = Train(run, resume: true);
+            foreach (var (file, tensors) in straight)
+                foreach (var (name, tensor) in tensors)
+                    Assert.True(tensor.Floats!.SequenceEqual(resumed[file][name].Floats!),
+                        $"killed after write {kill}: {file} '{name}' differs from the uninterrupted run");
+        }
+    }
+
+    [Fact]
+    public void A_set_mixed_from_two_steps_is_refused_naming_the_files()
+    {
+        var run = Run("torn");
+        Train(run, resume: false);
+        string discriminator = run.File("vqvae_discriminator_ckpt.safetensors");
+        SafeTensors.Write(discriminator, SafeTensors.Read(discriminator), CheckpointSet.StepMetadata(StepsPerEpoch));
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(run, resume: true));
+
+        Assert.Contains("torn", error.Message);
+        Assert.Contains($"{discriminator} (step {StepsPerEpoch})", error.Message);
+        Assert.Contains(run.File("vqvae_autoencoder_ckpt.safetensors"), error.Message);
+    }
+
+    [Theory]
+    [InlineData("{not json")]
+    [InlineData("[1, 2]")]
+    [InlineData("{\"Step\": 4}")]
+    public void Garbage_training_state_is_an_error_naming_the_file(string progress)
+    {
+        var run = Run("garbage");
+        Train(run, resume: false);
+        string state = run.File("vqvae_autoencoder_state.safetensors");
+        var metadata = new Dictionary<string, string>(SafeTensors.ReadMetadata(state)) { ["progress"] = progress };
+        SafeTensors.Write(state, SafeTensors.Read(state), metadata);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(run, resume: true));
+
+        Assert.Contains(state, error.Message);
+        Assert.Contains("'progress'", error.Message);
+    }
+
+    /// <summary>Trains (or resumes) the tiny autoencoder to the end: epochs of 2 steps, a checkpoint after every
+    /// step; returns every checkpoint file's tensors by file name.</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Train(TrainingRun run, bool resume)
+    {
+        new AutoencoderTrainer(run, vae: false, lpipsWeights: null).Train(resume, overwrite: false);
+        return new[] { "vqvae_autoencoder_ckpt", "vqvae_discriminator_ckpt" }
+            .ToDictionary(stem => stem, stem => SafeTensors.Read(run.File(stem + ".safetensors")));
+    }
+
+    /// <summary>A run of the tiny config (2 epochs unless told) whose task folder is a copy of <paramref name="source"/>'s.</summary>
+    private TrainingRun CopyOf(TrainingRun source, string name)
+    {
+        var run = Run(name);
+        Directory.CreateDirectory(run.TaskFolder);
+        foreach (var file in Directory.EnumerateFiles(source.TaskFolder))
+            File.Copy(file, Path.Combine(run.TaskFolder, Path.GetFileName(file)));
+        return run;
+    }
+
+    private TrainingRun Run(string name, int epochs = 2)
+    {
+        string data = Path.Combine(_folder.Path, "data");
+        Directory.CreateDirectory(data);
+        WriteImages(Path.Combine(data, "train-images-idx3-ubyte"), count: 2 * StepsPerEpoch, size: 16);
+        var json = $$"""
+            {
+              "dataset_params": { "im_path": "{{data}}", "im_channels": 1, "im_size": 16, "name": "tiny" },
+              "diffusion_params": { "num_timesteps": 10, "beta_start": 0.0015, "beta_end": 0.0195 },
+              "autoencoder_params": { "z_channels": 2, "codebook_size": 4, "down_channels": [4, 4], "mid_channels": [4, 4],
+                "down_sample": [true], "attn_down": [false], "norm_channels": 2, "num_heads": 1,
+                "num_down_layers": 1, "num_mid_layers": 1, "num_up_layers": 1 },
+              "ldm_params": { "down_channels": [4, 4], "mid_channels": [4, 4], "down_sample": [false], "attn_down": [false],
+                "time_emb_dim": 4, "norm_channels": 2, "num_heads": 1, "conv_out_channels": 4,
+                "num_down_layers": 1, "num_mid_layers": 1, "num_up_layers": 1 },
+              "train_params": { "seed": 3, "task_name": "tiny", "ldm_batch_size": 2, "autoencoder_batch_size": 2,
+                "disc_start": 1, "disc_weight": 0.5, "codebook_weight": 1, "commitment_beta": 0.2, "perceptual_weight": 0,
+                "kl_weight": 0, "ldm_epochs": 1, "autoencoder_epochs": {{epochs}}, "num_samples": 1, "num_grid_rows": 1,
+                "ldm_lr": 0.001, "autoencoder_lr": 0.01, "autoencoder_acc_steps": 1, "autoencoder_img_save_steps": 1000,
+                "save_latents": false, "checkpoint_steps": 1 }
+            }
+            """;
+        var config = ExperimentConfig.Load(new MemoryStream(Encoding.UTF8.GetBytes(json)), name + ".json");
+        return new TrainingRun(config, Device.Cpu, Path.Combine(_folder.Path, name), TextWriter.Null);
+    }
+
+    private static void WriteImages(string path, int count, int size)
+    {
+        var bytes = new byte[16 + count * size * size];
+        foreach (var (offset, value) in new[] { (0, 0x803), (4, count), (8, size), (12, size) })
+            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(offset), value);
+        for (int i = 16; i < bytes.Length; i++) bytes[i] = (byte)(i * 37 % 251);
+        File.WriteAllBytes(path, bytes);
+    }
+}
