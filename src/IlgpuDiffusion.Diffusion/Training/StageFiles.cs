@@ -25,6 +25,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
 
     public void Save(IEnumerable<(Module Model, string Stem)> models, long step, int epoch, Generator generator, DataLoader loader)
     {
+        if (!run.Parallel.IsMain) return;
         foreach (var (model, stem) in models) Checkpoint.SaveModel(model, run.File(stem + ".safetensors"));
         TrainingState.Save(statePath, optimizers,
             new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State)));
