@@ -2,6 +2,7 @@ using System.CommandLine;
 using IlgpuDiffusion.Diffusion.Config;
 using IlgpuDiffusion.Diffusion.Sampling;
 using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors.Distributed;
 using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Cli.Commands;
@@ -35,10 +36,13 @@ internal static class StageCommands
             DefaultValueFactory = _ => "vqvae",
         };
 
+        /// <summary>The data-parallel options, for the stages that run as the ranks of an MPI job (the trainers).</summary>
+        public DistributedOptions? Distributed { get; init; }
+
         public Command Command(string name, string description, params Option[] extra)
         {
             var command = new Command(name, description) { Config, Device, Seed, Set, Output, Model };
-            foreach (var option in extra) command.Options.Add(option);
+            foreach (var option in extra.Concat(Distributed?.All ?? [])) command.Options.Add(option);
             Model.AcceptOnlyFromAmong("vqvae", "vae");
             return command;
         }
@@ -46,14 +50,42 @@ internal static class StageCommands
         /// <summary>Runs <paramref name="stage"/> with the loaded config; known failures print one line and exit non-zero.</summary>
         public int Run(ParseResult parse, Action<TrainingRun, bool> stage)
         {
-            var device = CommonOptions.Open(parse.GetValue(Device)!);
-            if (device == null) return 2;
+            DistributedJob job;
+            try
+            {
+                job = DistributedJob.Start(parse, Distributed, parse.CommandResult.Command.Name);
+            }
+            catch (Exception e) when (e is ArgumentException or DistributedException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            using (job)
+            {
+                try
+                {
+                    var device = CommonOptions.Open(job.DeviceName(parse.GetValue(Device)!));
+                    return job.Finish(device == null ? 2 : RunStage(parse, stage, device, job));
+                }
+                catch (Exception e) when (job.Size > 1)
+                {
+                    Console.Error.WriteLine($"error: {e}");
+                    job.Abort(1);
+                    throw;
+                }
+            }
+        }
+
+        private int RunStage(ParseResult parse, Action<TrainingRun, bool> stage, Tensors.Device device, DistributedJob job)
+        {
             try
             {
                 var overrides = (parse.GetValue(Set) ?? []).ToList();
                 if (parse.GetValue(Seed) is { } seed) overrides.Add($"train_params:seed={seed}");
                 var config = ExperimentConfig.Load(parse.GetValue(Config)!.FullName, overrides);
-                stage(new TrainingRun(config, device, parse.GetValue(Output)!.FullName, Console.Out), parse.GetValue(Model) == "vae");
+                var parallel = job.Parallel(parse, Distributed, device);
+                var run = new TrainingRun(config, device, parse.GetValue(Output)!.FullName, job.Log) { Parallel = parallel };
+                stage(run, parse.GetValue(Model) == "vae");
                 return 0;
             }
             catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
@@ -91,7 +123,7 @@ internal static class StageCommands
 
     private static Command TrainAutoencoder()
     {
-        var common = new Common();
+        var common = new Common { Distributed = new DistributedOptions() };
         var resume = Resume();
         var overwrite = Overwrite();
         var lpips = new Option<DirectoryInfo?>("--lpips-weights")
@@ -127,7 +159,7 @@ internal static class StageCommands
 
     private static Command TrainLdm()
     {
-        var common = new Common();
+        var common = new Common { Distributed = new DistributedOptions() };
         var resume = Resume();
         var overwrite = Overwrite();
         var command = common.Command(
