@@ -7,6 +7,8 @@ namespace IlgpuDiffusion.Tensors;
 /// </summary>
 public sealed class Generator
 {
+    private (int Start, int Count, int Total)? _share;
+
     public Generator(ulong seed, ulong offset = 0)
     {
         Seed = seed;
@@ -29,12 +31,42 @@ public sealed class Generator
         Offset = offset;
     }
 
-    /// <summary>Reserves <paramref name="count"/> counters and returns the first.</summary>
+    /// <summary>
+    /// Until the returned scope ends, every draw is one rank's share of a draw for a whole batch: a draw of n·<paramref name="count"/>
+    /// values takes the counters a draw of n·<paramref name="total"/> values would give to items [<paramref name="start"/>,
+    /// start + count), and the generator moves past the whole batch's draw. Ranks that each draw for their share of a batch
+    /// thus get exactly the numbers one process drawing for the whole batch would, and end at the same position.
+    /// </summary>
+    public IDisposable DrawShare(int start, int count, int total)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (start < 0 || start + count > total)
+            throw new ArgumentOutOfRangeException(nameof(start), $"items [{start}, {start + count}) of {total}");
+        _share = (start, count, total);
+        return new ShareScope(this);
+    }
+
+    /// <summary>Reserves <paramref name="count"/> counters (see <see cref="DrawShare"/>) and returns the first.</summary>
     internal ulong Advance(int count)
     {
         ulong first = Offset;
-        Offset += (ulong)count;
-        return first;
+        if (_share is not { } share)
+        {
+            Offset += (ulong)count;
+            return first;
+        }
+        if (count % share.Count != 0)
+            throw new InvalidOperationException($"a draw of {count} values is not the same number of values for each of the "
+                + $"{share.Count} items of a rank's share of the batch");
+        ulong perItem = (ulong)(count / share.Count);
+        Offset += perItem * (ulong)share.Total;
+        return first + perItem * (ulong)share.Start;
+    }
+
+
+    private sealed class ShareScope(Generator generator) : IDisposable
+    {
+        public void Dispose() => generator._share = null;
     }
 
     /// <summary>Uniform integers in [0, maxExclusive) on the host, from the same stream (e.g. diffusion timesteps, shuffles).</summary>

@@ -81,6 +81,26 @@ public class AutogradTests
     }
 
     [Fact]
+    public void Shares_of_a_draw_are_the_slices_of_the_whole_batch_draw()
+    {
+        // A batch of 5 items with 3 normals and 1 integer each, split over ranks as items [0, 2) and [2, 5).
+        var whole = new Generator(42, 100);
+        var normals = Tensor.Randn([5, 3], whole).ToArray();
+        var ints = whole.NextInts(5, 1000);
+        foreach (var (start, count) in new[] { (0, 2), (2, 3) })
+        {
+            var rank = new Generator(42, 100);
+            using (rank.DrawShare(start, count, 5))
+            {
+                Assert.Equal(normals[(start * 3)..((start + count) * 3)], Tensor.Randn([count, 3], rank).ToArray());
+                Assert.Equal(ints[start..(start + count)], rank.NextInts(count, 1000));
+                Assert.Throws<InvalidOperationException>(() => rank.NextInts(count + 1, 1000)); // not a whole share
+            }
+            Assert.Equal(whole.Offset, rank.Offset);
+        }
+    }
+
+    [Fact]
     public void Random_tensors_depend_only_on_seed_and_position()
     {
         var g1 = new Generator(42);

@@ -3,6 +3,7 @@ using System.Reflection;
 using IlgpuDiffusion.Diffusion.Config;
 using IlgpuDiffusion.Diffusion.Sampling;
 using IlgpuDiffusion.Diffusion.Training;
+using IlgpuDiffusion.Tensors.Distributed;
 using IlgpuDiffusion.Tensors.IO;
 
 namespace IlgpuDiffusion.Cli.Commands;
@@ -37,11 +38,14 @@ internal static class StageCommands
 
         private string _name = "";
 
+        /// <summary>The data-parallel options, for the stages that run as the ranks of an MPI job (the trainers).</summary>
+        public DistributedOptions? Distributed { get; init; }
+
         public Command Command(string name, string description, params Option[] extra)
         {
             _name = name;
             var command = new Command(name, description) { Config, Device, Seed, Set, Output, Model };
-            foreach (var option in extra) command.Options.Add(option);
+            foreach (var option in extra.Concat(Distributed?.All ?? [])) command.Options.Add(option);
             Model.AcceptOnlyFromAmong("vqvae", "vae");
             return command;
         }
@@ -52,8 +56,35 @@ internal static class StageCommands
         /// Training stops on Ctrl-C or SIGTERM after saving (<see cref="StopSignals"/>).</summary>
         public int Run(ParseResult parse, Action<TrainingRun, bool> stage, bool allowConfigChange = false)
         {
-            var device = CommonOptions.Open(parse.GetValue(Device)!);
-            if (device == null) return 2;
+            DistributedJob job;
+            try
+            {
+                job = DistributedJob.Start(parse, Distributed, parse.CommandResult.Command.Name);
+            }
+            catch (Exception e) when (e is ArgumentException or DistributedException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            using (job)
+            {
+                try
+                {
+                    var device = CommonOptions.Open(job.DeviceName(parse.GetValue(Device)!));
+                    return job.Finish(device == null ? 2 : RunStage(parse, stage, device, job, allowConfigChange));
+                }
+                catch (Exception e) when (job.Size > 1)
+                {
+                    Console.Error.WriteLine($"error: {e}");
+                    job.Abort(1);
+                    throw;
+                }
+            }
+        }
+
+        private int RunStage(ParseResult parse, Action<TrainingRun, bool> stage, Tensors.Device device, DistributedJob job,
+            bool allowConfigChange)
+        {
             string[] arguments = Environment.GetCommandLineArgs()[1..];
             using var log = new RunLog();
             try
@@ -61,13 +92,18 @@ internal static class StageCommands
                 var overrides = (parse.GetValue(Set) ?? []).ToList();
                 if (parse.GetValue(Seed) is { } seed) overrides.Add($"train_params:seed={seed}");
                 var config = ExperimentConfig.Load(parse.GetValue(Config)!.FullName, overrides);
-                var run = new TrainingRun(config, device, parse.GetValue(Output)!.FullName, Console.Out)
+                var parallel = job.Parallel(parse, Distributed, device);
+                var run = new TrainingRun(config, device, parse.GetValue(Output)!.FullName, job.Log)
                 {
-                    Record = new RunRecord(_name, arguments, Version, allowConfigChange),
+                    Parallel = parallel,
+                    Record = parallel.IsMain ? new RunRecord(_name, arguments, Version, allowConfigChange) : null,
                 };
-                log.Attach(RunRecord.LogFile(run.TaskFolder, _name),
-                    $"=== {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}Z ildm {Version}: {RunRecord.CommandLine(arguments)}");
-                using var signals = _name.StartsWith("train-", StringComparison.Ordinal) ? new StopSignals(run.Stop, log.Dispose) : null;
+                if (parallel.IsMain)
+                    log.Attach(RunRecord.LogFile(run.TaskFolder, _name),
+                        $"=== {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}Z ildm {Version}: {RunRecord.CommandLine(arguments)}");
+                // one process only: the ranks of a job would have to agree on the step to stop after
+                using var signals = _name.StartsWith("train-", StringComparison.Ordinal) && job.Size == 1
+                    ? new StopSignals(run.Stop, log.Dispose) : null;
                 stage(run, parse.GetValue(Model) is { } model ? model == "vae" : IAutoencoder.TrainedOnlyKlVae(run));
                 return 0;
             }
@@ -129,7 +165,7 @@ internal static class StageCommands
 
     private static Command TrainAutoencoder()
     {
-        var common = new Common();
+        var common = new Common { Distributed = new DistributedOptions() };
         var resume = Resume();
         var overwrite = Overwrite();
         var lpips = new Option<DirectoryInfo?>("--lpips-weights")
@@ -167,7 +203,7 @@ internal static class StageCommands
 
     private static Command TrainLdm()
     {
-        var common = new Common();
+        var common = new Common { Distributed = new DistributedOptions() };
         var resume = Resume();
         var overwrite = Overwrite();
         var allowChange = AllowConfigChange();

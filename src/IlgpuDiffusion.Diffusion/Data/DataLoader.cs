@@ -13,6 +13,15 @@ public readonly record struct DataLoaderState(int Epoch, int Position, ulong See
 /// <see cref="Indices"/> the data set items it holds.</summary>
 public sealed record HostBatch(float[] Data, int[] Shape, int[] Indices)
 {
+    private readonly BatchShard? _shard;
+
+    /// <summary>Which part of the whole batch this is (data-parallel training); the whole batch by default.</summary>
+    public BatchShard Shard
+    {
+        get => _shard ?? new BatchShard(0, Indices.Length, Indices.Length);
+        init => _shard = value;
+    }
+
     /// <summary>The batch as a tensor on <paramref name="device"/>. Call it on the training thread:
     /// the tensor then joins that thread's scope and allocator like any other.</summary>
     public Tensor ToTensor(Device device) => Tensor.FromArray(Data, Shape, device);
@@ -45,6 +54,7 @@ public sealed class DataLoader : IDisposable
     private DataLoaderState _planned;
     private int[]? _plannedOrder;
     private bool _disposed;
+    private (int Rank, int Ranks) _share = (0, 1);
 
     public DataLoader(IImageDataset dataset, int batchSize, ulong seed, bool shuffle = true,
         bool dropLast = false, int prefetch = 2)
@@ -69,6 +79,28 @@ public sealed class DataLoader : IDisposable
 
     public IImageDataset Dataset => _dataset;
     public int BatchesPerEpoch { get; }
+
+    /// <summary>
+    /// This process's place among the ranks of a data-parallel job: every batch is split into disjoint shares
+    /// (<see cref="BatchShard.Of"/>) and only this rank's is gathered. Order, positions and <see cref="State"/> stay those of the
+    /// whole batches, the same on every rank, so a saved state resumes with any number of ranks.
+    /// </summary>
+    public (int Rank, int Ranks) Share
+    {
+        get => _share;
+        init
+        {
+            int lastBatch = _dataset.Count - (BatchesPerEpoch - 1) * _batchSize;
+            int smallest = Math.Min(_batchSize, lastBatch);
+            if (value.Ranks > smallest)
+            {
+                throw new ArgumentException($"each of the {value.Ranks} ranks needs at least one item of every batch, but {_dataset.Name} "
+                    + $"({_dataset.Count} items) in batches of {_batchSize} has a batch of {smallest}: use fewer ranks, or change the "
+                    + "batch size or dataset_params.max_images");
+            }
+            _share = value;
+        }
+    }
 
     /// <summary>The state after the batches handed out so far (not counting prefetched ones).</summary>
     public DataLoaderState State => _state;
@@ -143,10 +175,11 @@ public sealed class DataLoader : IDisposable
                 continue;
             }
             int start = position * _batchSize;
-            var indices = _plannedOrder.AsSpan(start, Math.Min(_batchSize, _dataset.Count - start)).ToArray();
+            var shard = BatchShard.Of(Math.Min(_batchSize, _dataset.Count - start), _share.Rank, _share.Ranks);
+            var indices = _plannedOrder.AsSpan(start + shard.Start, shard.Count).ToArray();
             var token = _cancel.Token;
             _planned = _planned with { Position = position + 1 };
-            _pending.Enqueue((_planned, Task.Run(() => Gather(indices, token), token)));
+            _pending.Enqueue((_planned, Task.Run(() => Gather(indices, token) with { Shard = shard }, token)));
         }
     }
 

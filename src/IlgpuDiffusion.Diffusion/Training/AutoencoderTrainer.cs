@@ -31,7 +31,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         var p = config.Train;
         run.EnsureTaskFolder();
         var dataset = run.OpenDataset();
-        using var loader = new DataLoader(dataset, p.AutoencoderBatchSize, (ulong)p.Seed);
+        using var loader = new DataLoader(dataset, p.AutoencoderBatchSize, (ulong)p.Seed) { Share = run.Parallel.Share };
         using var model = IAutoencoder.Create(run.Device, config, vae);
         using var discriminator = new Discriminator(run.Device, config.Dataset.ImChannels);
         using var lpips = p.PerceptualWeight > 0 ? CreateLpips(p.Lpips) : null;
@@ -46,12 +46,13 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
 
         long step = 0;
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
+        run.Parallel.Start(model.Module, discriminator);
         long total = (long)p.AutoencoderEpochs * loader.BatchesPerEpoch;
         string resumeNote = step > 0 ? $", resuming after step {step}" : "";
         run.Log.WriteLine($"train-autoencoder: {model.Kind} on {run.Device.Name}, {dataset.Name}: {dataset.Count} images, "
             + $"{loader.BatchesPerEpoch} batches of {p.AutoencoderBatchSize} per epoch, {total} steps{resumeNote}; "
             + $"perceptual: {lpips?.GetType().Name ?? "off"}");
-        using var metrics = new MetricsLog(run.File("autoencoder_metrics.csv"), LossNames, resume ? step : -1);
+        using var metrics = run.Parallel.IsMain ? new MetricsLog(run.File("autoencoder_metrics.csv"), LossNames, resume ? step : -1) : null;
         var progress = new ProgressBar("autoencoder", total, step, run.Log == Console.Out ? null : run.Log);
         string samples = run.File($"{model.Kind}_autoencoder_samples");
         Directory.CreateDirectory(samples);
@@ -63,8 +64,10 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
             var losses = TrainingRun.GuardMemory(() => Step(batch, step, model, discriminator, lpips, optG, optD, generator, samples),
                 "train_params.autoencoder_batch_size", p.AutoencoderBatchSize);
+            losses = run.Parallel.Losses(losses, batch.Shard);
             TrainingRun.CheckFinite(step, losses);
-            metrics.Append(step, epoch, losses);
+            run.Parallel.AfterStep(step, model.Module, discriminator);
+            metrics?.Append(step, epoch, losses);
             progress.Report(step, losses);
             // a stop waits for the optimiser step that ends the accumulation, so that the saved state resumes exactly
             bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested && step % p.AutoencoderAccSteps == 0;
@@ -73,8 +76,9 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             if (stopping) throw run.Interrupted(step);
         }
         var elapsed = progress.Finish();
-        LossPlot.Save(run.File("autoencoder_losses.png"), metrics.Series.Where(s => s.Value.Count > 0)
-            .ToDictionary(s => s.Key, s => (IReadOnlyList<(long, double)>)s.Value), "autoencoder losses", logScale: true);
+        if (metrics != null)
+            LossPlot.Save(run.File("autoencoder_losses.png"), metrics.Series.Where(s => s.Value.Count > 0)
+                .ToDictionary(s => s.Key, s => (IReadOnlyList<(long, double)>)s.Value), "autoencoder losses", logScale: true);
         run.Log.WriteLine(
             $"train-autoencoder: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(model.CheckpointStem + ".safetensors")}");
     }
@@ -93,9 +97,10 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         float acc = p.AutoencoderAccSteps;
         bool adversarial = step > p.DiscStart;
         using var scope = new TensorScope();
+        using var draws = DataParallel.Draws(generator, batch.Shard);
         var x = batch.ToTensor(run.Device);
         var (reconstruction, terms) = model.TrainingForward(x, p, generator);
-        if (step == 1 || step % p.AutoencoderImgSaveSteps == 0) SaveSamples(x, reconstruction, samples, step);
+        if (run.Parallel.IsMain && (step == 1 || step % p.AutoencoderImgSaveSteps == 0)) SaveSamples(x, reconstruction, samples, step);
 
         var losses = new Dictionary<string, Tensor>();
         var recon = Tensor.MseLoss(reconstruction, x);
@@ -116,7 +121,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             gLoss = gLoss + adv;
             losses["adversarial"] = adv;
         }
-        gLoss.Mul(1f / acc).Backward();
+        gLoss.Mul(batch.Shard.Weight / acc).Backward();
 
         if (adversarial)
         {
@@ -124,11 +129,11 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             var real = discriminator.Forward(x);
             var dLoss = (Tensor.MseLoss(fake, Tensor.Zeros(fake.Shape.ToArray(), run.Device))
                          + Tensor.MseLoss(real, Tensor.Ones(real.Shape.ToArray(), run.Device))).Mul((float)p.DiscWeight / 2f);
-            dLoss.Mul(1f / acc).Backward();
+            dLoss.Mul(batch.Shard.Weight / acc).Backward();
             losses["discriminator"] = dLoss;
-            if (step % p.AutoencoderAccSteps == 0) { optD.Step(); optD.ZeroGrad(); }
+            if (step % p.AutoencoderAccSteps == 0) { run.Parallel.SumGradients(optD); optD.Step(); optD.ZeroGrad(); }
         }
-        if (step % p.AutoencoderAccSteps == 0) { optG.Step(); optG.ZeroGrad(); }
+        if (step % p.AutoencoderAccSteps == 0) { run.Parallel.SumGradients(optG); optG.Step(); optG.ZeroGrad(); }
 
         losses["loss"] = gLoss;
         losses["recon"] = recon;

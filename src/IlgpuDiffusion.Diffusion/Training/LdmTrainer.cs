@@ -47,9 +47,10 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         run.Log.WriteLine(cached ? $"train-ldm: latents from {cache.Path}" : $"train-ldm: encoding on the fly ({reason})");
         if (data?.Labels != null && source is LatentDataset { Labels: { } cachedLabels }) data = data.WithLabels(cachedLabels);
         var conditions = data != null ? new ConditionBatches(config.Ldm.ConditionConfig!, data, run.Device) : null;
-        if (data?.ClassNames is { } classNames) ConditionBatches.SaveClassList(run.File(ConditionBatches.ClassListFile), classNames);
+        if (data?.ClassNames is { } classNames && run.Parallel.IsMain)
+            ConditionBatches.SaveClassList(run.File(ConditionBatches.ClassListFile), classNames);
 
-        using var loader = new DataLoader(source, p.LdmBatchSize, (ulong)p.Seed);
+        using var loader = new DataLoader(source, p.LdmBatchSize, (ulong)p.Seed) { Share = run.Parallel.Share };
         using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);
         using var ema = p.EmaDecay > 0 ? new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm) : null;
         using var adam = new Adam(unet.Parameters(), (float)p.LdmLr);
@@ -65,12 +66,13 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         long step = 0;
         if (resume) step = files.Resume(checkpoints, generator, loader).Step;
         else if (ema != null) CopyWeights(unet, ema);
+        run.Parallel.Start([.. checkpoints.Select(c => c.Item1)]);
         long total = (long)p.LdmEpochs * loader.BatchesPerEpoch;
         long parameterCount = unet.Parameters().Sum(t => (long)t.Count);
         string resumeNote = step > 0 ? $", resuming after step {step}" : "";
         run.Log.WriteLine($"train-ldm: UNet ({parameterCount:N0} parameters) on {run.Device.Name}, {source.Count} latents, "
             + $"{loader.BatchesPerEpoch} batches of {p.LdmBatchSize} per epoch, {total} steps{resumeNote}");
-        using var metrics = new MetricsLog(run.File("ldm_metrics.csv"), ["loss"], resume ? step : -1);
+        using var metrics = run.Parallel.IsMain ? new MetricsLog(run.File("ldm_metrics.csv"), ["loss"], resume ? step : -1) : null;
         var progress = new ProgressBar("ldm", total, step, run.Log == Console.Out ? null : run.Log);
         double logged = 0;
         int loggedCount = 0;
@@ -81,16 +83,18 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
             step++;
             int epoch = (int)((step - 1) / loader.BatchesPerEpoch);
             var update = (float)EmaDecayAt(p.EmaDecay, step - 1);
-            double loss = TrainingRun.GuardMemory(() => Step(batch, cached, autoencoder, unet, ema, update, adam, schedule, generator,
-                    conditions),
+            double shareLoss = TrainingRun.GuardMemory(
+                () => Step(batch, cached, autoencoder, unet, ema, update, adam, schedule, generator, conditions),
                 "train_params.ldm_batch_size", p.LdmBatchSize);
+            double loss = run.Parallel.Losses(new Dictionary<string, double> { ["loss"] = shareLoss }, batch.Shard)["loss"];
             TrainingRun.CheckFinite(step, new Dictionary<string, double> { ["loss"] = loss });
+            run.Parallel.AfterStep(step, [.. checkpoints.Select(c => c.Item1)]);
             logged += loss;
             loggedCount++;
             if (step % p.LdmLogSteps == 0 || step == total)
             {
                 var values = new Dictionary<string, double> { ["loss"] = logged / loggedCount };
-                metrics.Append(step, epoch, values);
+                metrics?.Append(step, epoch, values);
                 progress.Report(step, values);
                 logged = 0;
                 loggedCount = 0;
@@ -101,9 +105,10 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
             if (stopping) throw run.Interrupted(step);
         }
         var elapsed = progress.Finish();
-        LossPlot.Save(run.File("ldm_losses.png"),
-            new Dictionary<string, IReadOnlyList<(long, double)>> { ["loss"] = metrics.Series["loss"] },
-            "LDM loss (MSE of the predicted noise)", logScale: true);
+        if (metrics != null)
+            LossPlot.Save(run.File("ldm_losses.png"),
+                new Dictionary<string, IReadOnlyList<(long, double)>> { ["loss"] = metrics.Series["loss"] },
+                "LDM loss (MSE of the predicted noise)", logScale: true);
         run.Log.WriteLine($"train-ldm: done in {elapsed:hh\\:mm\\:ss}; checkpoint {run.File(CheckpointStem + ".safetensors")}");
     }
 
@@ -111,13 +116,15 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         LinearNoiseSchedule schedule, Generator generator, ConditionBatches? conditions)
     {
         using var scope = new TensorScope();
+        using var draws = DataParallel.Draws(generator, batch.Shard);
         var x = batch.ToTensor(run.Device);
         Tensor z;
         using (Autograd.NoGrad()) z = cached ? x : autoencoder.EncodeLatent(x);
         var noise = Tensor.Randn(z.Shape.ToArray(), generator, run.Device);
         int[] t = generator.NextInts(z.Size(0), schedule.NumTimesteps);
         var loss = Tensor.MseLoss(unet.Forward(schedule.AddNoise(z, noise, t), t, conditions?.ForItems(batch.Indices, generator)), noise);
-        loss.Backward();
+        DataParallel.Weigh(loss, batch.Shard).Backward();
+        run.Parallel.SumGradients(adam);
         adam.Step();
         adam.ZeroGrad();
         if (ema != null) UpdateEma(unet, ema, emaDecay);

@@ -25,6 +25,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
 
     public void Save(IEnumerable<(Module Model, string Stem)> models, long step, int epoch, Generator generator, DataLoader loader)
     {
+        if (!run.Parallel.IsMain) return;
         var paths = models.ToDictionary(m => run.File(m.Stem + ".safetensors"), m => m.Model);
         var progress = new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State));
         SetOf(paths.Keys).Save(step, (file, target) =>
@@ -40,7 +41,8 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
     {
         models = models.ToList();
         var set = SetOf(models.Select(m => run.File(m.Stem + ".safetensors")));
-        set.Recover();
+        if (run.Parallel.IsMain) set.Recover();
+        run.Parallel.Group.AllGather(0); // the other ranks read once rank 0 has completed or discarded a cut-short save
         set.RequireConsistent();
         foreach (var (model, stem) in models) Checkpoint.LoadModel(model, run.File(stem + ".safetensors"));
         var progress = TrainingState.Load(statePath, optimizers);

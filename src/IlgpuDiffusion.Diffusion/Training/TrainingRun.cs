@@ -16,6 +16,9 @@ public sealed class TrainingRun(ExperimentConfig config, Device device, string o
     public TextWriter Log { get; } = log;
     public string TaskFolder { get; } = Path.Combine(outputRoot, config.Train.TaskName);
 
+    /// <summary>The ranks of a data-parallel job; rank 0 alone writes the task folder's files.</summary>
+    public DataParallel Parallel { get; init; } = DataParallel.Single;
+
     public string File(string name) => Path.Combine(TaskFolder, name);
 
     /// <summary>What the run records in its task folder (null: nothing, as in tests that build a run directly).</summary>

@@ -51,6 +51,27 @@ public class DataLoaderTests
     }
 
     [Fact]
+    public void Ranks_take_disjoint_shares_that_make_up_the_whole_batches()
+    {
+        using var whole = new DataLoader(new NumberDataset(11), 4, seed: 5);
+        using var rank0 = new DataLoader(new NumberDataset(11), 4, seed: 5) { Share = (0, 2) };
+        using var rank1 = new DataLoader(new NumberDataset(11), 4, seed: 5) { Share = (1, 2) };
+        for (int b = 0; b < 6; b++)
+        {
+            Assert.Equal(whole.TryNext(out var all), rank0.TryNext(out var first));
+            Assert.Equal(all != null, rank1.TryNext(out var second));
+            if (all == null) continue;
+            Assert.Equal(all.Indices, first!.Indices.Concat(second!.Indices));
+            Assert.Equal(first.Indices.Select(i => (float)i), first.Data);
+            Assert.Equal(new BatchShard(0, all.Indices.Length / 2, all.Indices.Length), first.Shard);
+            Assert.Equal(all.Indices.Length, first.Shard.Count + second.Shard.Count);
+            Assert.Equal(whole.State, rank1.State); // the state is the whole batches', so a checkpoint resumes with any number of ranks
+        }
+        var tooMany = Assert.Throws<ArgumentException>(() => new DataLoader(new NumberDataset(11), 4, seed: 5) { Share = (0, 4) });
+        Assert.Contains("batch of 3", tooMany.Message); // 11 = 4 + 4 + 3
+    }
+
+    [Fact]
     public void Every_epoch_is_a_new_permutation_and_ends_with_false()
     {
         using var loader = new DataLoader(new NumberDataset(10), 4, seed: 7);

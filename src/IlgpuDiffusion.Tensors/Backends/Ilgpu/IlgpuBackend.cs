@@ -72,6 +72,13 @@ public sealed class IlgpuBackend : IBackend
 
     private AcceleratorStream Stream => accelerator.DefaultStream;
 
+    /// <summary>The CUDA stream kernels are queued on and the device address of <paramref name="view"/>, for libraries that
+    /// work on device memory in stream order (NCCL); null on other accelerators.</summary>
+    internal (IntPtr Stream, IntPtr Address)? CudaHandles(BufferView view) =>
+        accelerator.DefaultStream is ILGPU.Runtime.Cuda.CudaStream stream
+        ? (stream.StreamPtr, ((IlgpuBuffer)view.Buffer).Memory.NativePtr + view.Offset * sizeof(float))
+        : null;
+
     private static ArrayView<float> View(BufferView view) => ((IlgpuBuffer)view.Buffer).ViewFrom(view.Offset);
 
     private static ArrayView<int> IntView(BufferView view) => View(view).Cast<int>();
