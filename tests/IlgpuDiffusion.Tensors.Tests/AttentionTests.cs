@@ -137,6 +137,13 @@ public class AttentionTests
     public void Ilgpu_fused_kernels_match_the_composed_path(int bh, int lq, int lk, int d) =>
         Close(Composed(bh, lq, lk, d), ThroughTensors(Device.Get("ilgpu-cpu"), bh, lq, lk, d), "ilgpu-cpu fused");
 
+    /// <summary>The GPU tiles (<see cref="Backends.Ilgpu.GpuAttentionTile"/>), which ilgpu-cpu does not run, on OpenCL
+    /// (in CI rusticl's llvmpipe).</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Shapes))]
+    public void OpenCL_fused_kernels_match_the_composed_path(int bh, int lq, int lk, int d) =>
+        Close(Composed(bh, lq, lk, d), ThroughTensors(TestDevices.Open("opencl"), bh, lq, lk, d), "opencl fused");
+
     [Fact]
     public void Head_dims_past_the_fused_limit_take_the_composed_path()
     {

@@ -6,6 +6,7 @@ public class PoolTests
     [SkippableTheory]
     [InlineData("cpu")]
     [InlineData("ilgpu-cpu")]
+    [InlineData("opencl")]
     public void Max_pool_with_asymmetric_pads_ignores_the_padding(string device)
     {
         var dev = TestDevices.Open(device);

@@ -62,6 +62,12 @@ internal static class ParityCommand
             var runner = new ParityRunner(Handlers);
             int failed = 0, total = 0;
             var accumulation = parse.GetValue(accumulate) == "float32" ? GemmAccumulation.Float32 : GemmAccumulation.Float64;
+            if (accumulation == GemmAccumulation.Float64 && !dev.Info.Float64)
+            {
+                Console.Error.WriteLine($"error: {dev.Name} has no float64 in its kernels ({dev.Info.Description}), which "
+                    + "--accumulate float64 (the default) needs; run parity there with --accumulate float32");
+                return 2;
+            }
             Console.WriteLine($"parity: {folder.FullName} on {dev.Name}, {parse.GetValue(accumulate)} accumulation in matrix products");
             foreach (var c in selected)
             {

@@ -1,7 +1,8 @@
 namespace IlgpuDiffusion.Tensors.Backends;
 
-/// <summary>What a device reports about itself (the <c>devices</c> listing).</summary>
-public sealed record DeviceInfo(string Name, string Description, long MemoryBytes, int ComputeUnits);
+/// <summary>What a device reports about itself (the <c>devices</c> listing). <see cref="Float64"/>: whether its kernels can
+/// compute in double (llvmpipe and Intel Arc cannot: there matrix products accumulate only in float32).</summary>
+public sealed record DeviceInfo(string Name, string Description, long MemoryBytes, int ComputeUnits, bool Float64 = true);
 
 /// <summary>One operand of a <see cref="GemmArgs"/>: a row-major matrix at <see cref="View"/> whose rows lie
 /// <see cref="Ld"/> elements apart (element [r, c] at r·Ld + c), used as its transpose when <see cref="Transposed"/>.

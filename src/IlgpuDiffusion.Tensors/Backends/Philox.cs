@@ -31,15 +31,19 @@ public static class Philox
     public static float Uniform(ulong seed, ulong counter)
     {
         Generate(seed, counter, out uint r0, out _);
-        return (r0 >> 8) * (1f / 16777216f);
+        return Top24Bits(r0) * (1f / 16777216f);
     }
+
+    /// <summary>The top 24 bits of a word as an int. Converted to float through int, exactly (below 2^24): ILGPU
+    /// lowers uint → float through double, which devices without float64 (llvmpipe, Intel Arc) cannot compile.</summary>
+    private static int Top24Bits(uint word) => (int)(word >> 8);
 
     /// <summary>Standard normal by Box–Muller from the two words at this counter.</summary>
     public static float Normal(ulong seed, ulong counter)
     {
         Generate(seed, counter, out uint r0, out uint r1);
-        float u1 = ((r0 >> 8) + 1) * (1f / 16777216f); // (0, 1]: log is finite
-        float u2 = (r1 >> 8) * (1f / 16777216f);
+        float u1 = (Top24Bits(r0) + 1) * (1f / 16777216f); // (0, 1]: log is finite
+        float u2 = Top24Bits(r1) * (1f / 16777216f);
         return MathF.Sqrt(-2f * MathF.Log(u1)) * MathF.Cos(2f * MathF.PI * u2);
     }
 }

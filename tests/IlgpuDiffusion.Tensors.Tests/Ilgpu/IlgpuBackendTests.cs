@@ -329,6 +329,47 @@ public sealed class IlgpuBackendTests(IlgpuCpuFixture fixture) : IClassFixture<I
     public void Gemm_splits_a_long_depth(bool transA, bool transB, float beta) =>
         CheckGemm(transA, transB, 7, 8, 4 * IlgpuBackend.MinSplitDepth + 5, batch: 1, alpha: 0.5f, beta: beta);
 
+    /// <summary>Without float64 the split-K partials are summed in float with compensation: one C element split in four
+    /// ranges whose partials are 2^24, 1, −2^24, 1 (each exact) sums to 2, where plain float addition gives 1.</summary>
+    [SkippableFact]
+    public void Gemm_split_sums_are_compensated_without_float64()
+    {
+        Skip.If(backend.Info.ComputeUnits < 2, "four splits of one tile need at least two multiprocessors");
+        const int depth = 4 * IlgpuBackend.MinSplitDepth;
+        var a = new float[depth];
+        float[] partials = [16777216f, 1f, -16777216f, 1f];
+        for (int range = 0; range < 4; range++) a[range * IlgpuBackend.MinSplitDepth] = partials[range];
+        var c = Empty(1);
+        var args = new GemmArgs(1, 1, depth, new(Buffer(a), depth), new(Buffer(Enumerable.Repeat(1f, depth).ToArray()), 1), new(c, 1));
+        backend.Float64 = false;
+        try
+        {
+            backend.Gemm(args);
+        }
+        finally
+        {
+            backend.Float64 = true;
+        }
+        Assert.Equal(2f, Read(c, 1)[0]);
+    }
+
+    [Fact]
+    public void Gemm_float64_accumulation_is_refused_without_float64()
+    {
+        backend.Float64 = false;
+        try
+        {
+            var error = Assert.Throws<NotSupportedException>(() =>
+                CheckGemm(false, false, 2, 2, 3, batch: 1, alpha: 1f, beta: 0f, GemmAccumulation.Float64));
+            Assert.Contains("float64", error.Message);
+            Assert.Contains("GemmAccumulation.Float32", error.Message);
+        }
+        finally
+        {
+            backend.Float64 = true;
+        }
+    }
+
     [Fact]
     public void Gemm_float64_accumulation_rounds_once()
     {

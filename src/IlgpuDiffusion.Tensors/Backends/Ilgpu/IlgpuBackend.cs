@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
@@ -11,6 +12,7 @@ namespace IlgpuDiffusion.Tensors.Backends.Ilgpu;
 /// Group shapes depend on the accelerator: GPUs get the large tiles (<see cref="GpuGemmTile"/>,
 /// <see cref="GpuAttentionTile"/>, 256-thread rows); ILGPU's CPU accelerator, whose group threads are OS
 /// threads, runs the same kernels with small groups (<see cref="CpuGemmTile"/>, <see cref="CpuAttentionTile"/>).
+/// Several threads may use one backend: on OpenCL every launch holds <see cref="launchGate"/> (<see cref="Serialised"/>).
 /// </summary>
 public sealed class IlgpuBackend : IBackend
 {
@@ -19,10 +21,23 @@ public sealed class IlgpuBackend : IBackend
     private readonly bool smallGroups;
     private readonly int rowGroupSize;
 
+    /// <summary>Held by every launch where ILGPU's launcher is not thread-safe (<see cref="serialisedLaunches"/>) and,
+    /// on every accelerator, by the primitives that run several kernels on <see cref="scratch"/>, so that another
+    /// thread's launches cannot come between them.</summary>
+    private readonly object launchGate = new();
+
+    /// <summary>On OpenCL: ILGPU sets a launch's arguments on the kernel object all launches of that kernel share and
+    /// then enqueues it, without a lock (two threads launching one kernel on rusticl got wrong results in 3–4 of 600
+    /// launches and once crashed the driver). Its CUDA launcher passes the arguments with the launch, and its CPU
+    /// accelerator runs one launch at a time.</summary>
+    private readonly bool serialisedLaunches;
+
     private IlgpuBackend(Accelerator accelerator, DeviceInfo info)
     {
         this.accelerator = accelerator;
         Info = info;
+        Float64 = info.Float64;
+        serialisedLaunches = accelerator.AcceleratorType == AcceleratorType.OpenCL;
         smallGroups = accelerator.AcceleratorType == AcceleratorType.CPU;
         ChunkedReductions = !smallGroups;
         // One thread per row on the CPU accelerator: its barriers are then free. The tree reduction needs a power of two.
@@ -88,10 +103,29 @@ public sealed class IlgpuBackend : IBackend
     {
         lock (launchers)
         {
-            if (!launchers.TryGetValue((kernel, op), out var launcher)) launchers[(kernel, op)] = launcher = load();
+            if (!launchers.TryGetValue((kernel, op), out var launcher))
+                launchers[(kernel, op)] = launcher = serialisedLaunches ? Serialised(load()) : load();
             return (T)launcher;
         }
     }
+
+    /// <summary>The same launch, holding <see cref="launchGate"/> while ILGPU sets its arguments and enqueues it.
+    /// Built as an expression because the launchers are delegates of every arity.</summary>
+    private T Serialised<T>(T launch) where T : Delegate
+    {
+        var arguments = typeof(T).GetMethod(nameof(Action.Invoke))!.GetParameters()
+            .Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        var gate = Expression.Constant(launchGate);
+        var body = Expression.Block(
+            Expression.Call(typeof(Monitor).GetMethod(nameof(Monitor.Enter), [typeof(object)])!, gate),
+            Expression.TryFinally(Expression.Invoke(Expression.Constant(launch), arguments),
+                Expression.Call(typeof(Monitor).GetMethod(nameof(Monitor.Exit), [typeof(object)])!, gate)));
+        return Expression.Lambda<T>(body, arguments).Compile();
+    }
+
+    /// <summary>Whether kernels may compute in double: the device's report (<see cref="DeviceInfo.Float64"/>); a test
+    /// clears it to run the paths of devices without float64 on the CPU accelerator.</summary>
+    internal bool Float64 { get; set; }
 
     /// <summary>Launch of an element kernel over <paramref name="count"/> elements (a grid-stride loop): one
     /// element per thread on a GPU; on the CPU accelerator one single-thread group per multiprocessor, since
@@ -220,9 +254,12 @@ public sealed class IlgpuBackend : IBackend
             // Few outputs, long reductions (a bias gradient: 768 sums of 3136): one thread per output would
             // leave the GPU idle. Reduce r in chunks first, (outer, chunks, r / chunks, inner) → (outer, chunks,
             // inner), then the chunks: two passes of the same kernel, in a fixed order.
-            var partials = Scratch((long)outer * chunks * inner);
-            ReducePerOutput<TOp>(View(x), partials, outer * chunks, r / chunks, inner);
-            ReducePerOutput<TOp>(partials, View(y), outer, chunks, inner);
+            lock (launchGate)
+            {
+                var partials = Scratch((long)outer * chunks * inner);
+                ReducePerOutput<TOp>(View(x), partials, outer * chunks, r / chunks, inner);
+                ReducePerOutput<TOp>(partials, View(y), outer, chunks, inner);
+            }
             return;
         }
         ReducePerOutput<TOp>(View(x), View(y), outer, r, inner);
@@ -263,7 +300,7 @@ public sealed class IlgpuBackend : IBackend
     // ---- linear algebra ----
 
     /// <summary>Partial results of split GEMMs and reductions; grows to the largest seen. One stream, and each
-    /// user finishes with it before the next starts, so reuse is safe.</summary>
+    /// user queues all its kernels on it under <see cref="launchGate"/>, so reuse is safe.</summary>
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
 
     private ArrayView<float> Scratch(long length)
@@ -290,6 +327,9 @@ public sealed class IlgpuBackend : IBackend
         };
         if (args.Accumulation == GemmAccumulation.Float64)
         {
+            if (!Float64)
+                throw new NotSupportedException($"{Info.Name} has no float64 in its kernels ({Info.Description}), so its matrix "
+                    + "products cannot accumulate in float64; accumulate them in float32 (GemmAccumulation.Float32)");
             int count = args.Batch * args.M * args.N;
             Launcher(nameof(IlgpuGemmKernel.GemmFloat64), null,
                 () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(
@@ -319,13 +359,21 @@ public sealed class IlgpuBackend : IBackend
         p.KChunk = chunk;
         int size = p.M * p.N, count = args.Batch * size;
         long needed = (long)count * p.Splits;
-        var partials = Scratch(needed);
-        TiledGemm<TTile>(args.Batch, View(args.A.View), View(args.B.View), partials,
-            p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
-        Launcher(nameof(IlgpuGemmKernel.SumSplits), null,
-            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.SumSplits))
-            (ElementConfig(count), count, partials, View(args.C.View), p);
+        lock (launchGate)
+        {
+            var partials = Scratch(needed);
+            TiledGemm<TTile>(args.Batch, View(args.A.View), View(args.B.View), partials,
+                p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
+            if (Float64) SumSplits<DoubleSplitSum>(count, partials, View(args.C.View), p);
+            else SumSplits<CompensatedSplitSum>(count, partials, View(args.C.View), p);
+        }
     }
+
+    private void SumSplits<TSum>(int count, ArrayView<float> partials, ArrayView<float> c, in GemmParams p)
+        where TSum : struct, ISplitSum =>
+        Launcher(nameof(IlgpuGemmKernel.SumSplits), typeof(TSum),
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, GemmParams>(IlgpuGemmKernel.SumSplits<TSum>))
+            (ElementConfig(count), count, partials, c, p);
 
     private void TiledGemm<TTile>(int batch, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, in GemmParams p)
         where TTile : struct, IGemmTile =>

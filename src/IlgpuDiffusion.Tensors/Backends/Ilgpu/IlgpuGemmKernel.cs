@@ -11,6 +11,41 @@ internal struct GemmParams
     public float Alpha, Beta;
 }
 
+/// <summary>How <see cref="IlgpuGemmKernel.SumSplits{TSum}"/> adds the (at most 64) partial products of a C element.</summary>
+internal interface ISplitSum
+{
+    void Add(float value);
+
+    /// <summary>α · the sum, rounded once to float.</summary>
+    float Scaled(float alpha);
+}
+
+/// <summary>In double, where the device has float64.</summary>
+internal struct DoubleSplitSum : ISplitSum
+{
+    private double sum;
+
+    public void Add(float value) => sum += value;
+
+    public readonly float Scaled(float alpha) => (float)(alpha * sum);
+}
+
+/// <summary>In float with Neumaier's compensation (the rounding error of each addition kept in a second float), for
+/// devices without float64 (llvmpipe, Intel Arc): a few partials cancelling each other lose no more than in double.</summary>
+internal struct CompensatedSplitSum : ISplitSum
+{
+    private float sum, compensation;
+
+    public void Add(float value)
+    {
+        float total = sum + value;
+        compensation += Math.Abs(sum) >= Math.Abs(value) ? sum - total + value : value - total + sum;
+        sum = total;
+    }
+
+    public readonly float Scaled(float alpha) => alpha * (sum + compensation);
+}
+
 /// <summary>Eight floats held in registers: one row or column strip of a thread's 8x8 micro tile.
 /// Named fields rather than an array so that the accumulators never spill to local memory.</summary>
 internal struct Vec8
@@ -95,7 +130,7 @@ internal struct CpuGemmTile : IGemmTile
 /// conflicts and writes C in coalesced runs. Edge tiles load zeros outside the matrices and skip those stores.
 /// When the grid of C tiles is too small to fill the GPU and K is long (the weight gradient of a convolution:
 /// K = batch · pixels), the host splits K (<see cref="GemmParams.Splits"/>) and <see cref="SumSplits"/> adds
-/// the partial products in double, in a fixed order.
+/// the partial products in a fixed order (in double, or compensated in float on devices without float64).
 /// </summary>
 internal static class IlgpuGemmKernel
 {
@@ -244,16 +279,17 @@ internal static class IlgpuGemmKernel
     }
 
     /// <summary>C = α · Σ_split partials + β · C for count = batch · M · N elements; partial z = batch · Splits + split
-    /// is M × N at z · M · N. Sums in double, in split order (deterministic).</summary>
-    public static void SumSplits(int count, ArrayView<float> partials, ArrayView<float> c, GemmParams p)
+    /// is M × N at z · M · N. Sums with <typeparamref name="TSum"/>, in split order (deterministic).</summary>
+    public static void SumSplits<TSum>(int count, ArrayView<float> partials, ArrayView<float> c, GemmParams p)
+        where TSum : struct, ISplitSum
     {
         int size = p.M * p.N;
         for (int i = Grid.GlobalIndex.X; i < count; i += Grid.DimX * Group.DimX)
         {
             int batch = i / size, within = i - batch * size, row = within / p.N, col = within - row * p.N;
-            double sum = 0;
-            for (int split = 0; split < p.Splits; split++) sum += partials[(batch * p.Splits + split) * size + within];
-            Store(c, batch * p.StrideC + row * p.Ldc + col, (float)(p.Alpha * sum), p.Beta);
+            var sum = default(TSum);
+            for (int split = 0; split < p.Splits; split++) sum.Add(partials[(batch * p.Splits + split) * size + within]);
+            Store(c, batch * p.StrideC + row * p.Ldc + col, sum.Scaled(p.Alpha), p.Beta);
         }
     }
 

@@ -30,7 +30,7 @@ internal static class IlgpuRuntime
         return Context.Create(builder => builder
             .CPU(new CPUDevice(CpuWarpSize, CpuWarpsPerGroup, CpuMultiprocessors))
             .Cuda()
-            .OpenCL()
+            .OpenCL(OpenClOptIn.Accept)
             .EnableAlgorithms());
     }
 
@@ -83,6 +83,8 @@ internal static class IlgpuRuntime
         long memory = device.AcceleratorType == AcceleratorType.CPU
             ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes // the CPU "device" reports no meaningful size
             : device.MemorySize;
-        return new DeviceInfo(name, $"ILGPU {device.AcceleratorType}: {device.Name}", memory, device.NumMultiprocessors);
+        bool float64 = device is not CLDevice openCL || openCL.Capabilities.Float64; // ILGPU's CPU and CUDA always have it
+        return new DeviceInfo(name, $"ILGPU {device.AcceleratorType}: {device.Name}{(float64 ? "" : " (no float64)")}", memory,
+            device.NumMultiprocessors, float64);
     }
 }
