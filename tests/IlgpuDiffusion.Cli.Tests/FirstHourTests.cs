@@ -169,6 +169,18 @@ public class CommandLineTests
         Assert.False(File.Exists(Path.Combine(project.Task, "vqvae_autoencoder_ckpt.safetensors")));
     }
 
+    /// <summary>A task folder that trained the KL-VAE is used as one by later stages that do not repeat --model vae.</summary>
+    [Fact]
+    public void Later_stages_use_the_vae_the_task_folder_trained()
+    {
+        using var project = new TinyProject(images: 8);
+        var trained = project.Run("train-autoencoder", "--model", "vae", "--set", "train_params:perceptual_weight=0");
+        Assert.True(trained.ExitCode == 0, trained.ToString());
+        var inferred = project.Run("infer-autoencoder", "--feature-count", "0");
+        Assert.True(inferred.ExitCode == 0, inferred.ToString());
+        Assert.True(File.Exists(Path.Combine(project.Task, "vae_latents.safetensors")), inferred.ToString());
+    }
+
     /// <summary>run-fashion-mnist.sh: arguments before any `STAGE:` marker go to every stage, those after one to that stage.</summary>
     [SkippableFact]
     public void The_main_job_script_passes_stage_arguments_to_their_stage_only()

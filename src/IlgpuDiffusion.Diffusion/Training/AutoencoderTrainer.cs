@@ -69,8 +69,10 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             run.Parallel.AfterStep(step, model.Module, discriminator);
             metrics?.Append(step, epoch, losses);
             progress.Report(step, losses);
-            // a stop waits for the optimiser step that ends the accumulation, so that the saved state resumes exactly
-            bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested && step % p.AutoencoderAccSteps == 0;
+            // a stop waits for the optimiser step that ends the accumulation, so that the saved state resumes exactly;
+            // on the last step the run simply ends
+            bool epochEnd = step % loader.BatchesPerEpoch == 0;
+            bool stopping = run.Stop.IsRequested && step % p.AutoencoderAccSteps == 0 && step < total;
             if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0) || stopping)
                 files.Save(checkpoints, step, epoch, generator, loader);
             if (stopping) throw run.Interrupted(step);

@@ -99,7 +99,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
                 logged = 0;
                 loggedCount = 0;
             }
-            bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested;
+            bool epochEnd = step % loader.BatchesPerEpoch == 0, stopping = run.Stop.IsRequested && step < total;
             if (epochEnd || step == total || (p.CheckpointSteps > 0 && step % p.CheckpointSteps == 0) || stopping)
                 files.Save(checkpoints, step, epoch, generator, loader);
             if (stopping) throw run.Interrupted(step);
