@@ -61,6 +61,7 @@ public sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> fil
         foreach (var file in files)
         {
             string pending = file + Pending;
+            File.Delete(pending + ".tmp"); // a write killed before its own rename
             if (!File.Exists(pending)) continue;
             if (committed != null && committed.Files.Contains(Path.GetFileName(file)) && StepOf(pending) == committed.Step)
                 File.Move(pending, file, overwrite: true);
