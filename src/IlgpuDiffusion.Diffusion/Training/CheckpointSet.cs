@@ -13,7 +13,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// files of one whose manifest was not. Every file carries its step in its metadata (<see cref="StepKey"/>), so
 /// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files.
 /// </summary>
-public sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
+internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
 {
     /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
     public const string StepKey = "step";

@@ -4,7 +4,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 
 /// <summary>Refuses, before any work, sample counts and batch sizes that cannot be made: more samples than the per-sample
 /// random streams allow, or a batch whose decoded images would not fit in this machine's memory (with advice).</summary>
-public static class SampleBudget
+internal static class SampleBudget
 {
     /// <summary>Sample i draws from its own 2^40 counters of the seed's 64-bit Philox offset, so at most 2^24 samples.</summary>
     public const int MaxCount = 1 << 24;
