@@ -12,7 +12,12 @@ public static class Ildm
 
     public static Result Run(params string[] args) => RunIn(Environment.CurrentDirectory, args);
 
-    public static Result RunIn(string workingDirectory, params string[] args)
+    public static Result RunIn(string workingDirectory, params string[] args) =>
+        RunWithin(TimeSpan.FromMinutes(10), workingDirectory, args);
+
+    /// <summary>As <see cref="RunIn"/>, killed after <paramref name="limit"/> with a <see cref="TimeoutException"/> (a hang
+    /// fails the test).</summary>
+    public static Result RunWithin(TimeSpan limit, string workingDirectory, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "ildm.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -26,10 +31,10 @@ public static class Ildm
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
+        if (!process.WaitForExit(limit))
         {
             process.Kill(true);
-            throw new TimeoutException($"ildm {string.Join(' ', args)} did not finish in 10 minutes");
+            throw new TimeoutException($"ildm {string.Join(' ', args)} did not finish in {limit.TotalSeconds} s");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }

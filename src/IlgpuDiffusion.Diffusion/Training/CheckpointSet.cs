@@ -13,7 +13,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// files of one whose manifest was not. Every file carries its step in its metadata (<see cref="StepKey"/>), so
 /// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files.
 /// </summary>
-public sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
+internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
 {
     /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
     public const string StepKey = "step";
@@ -61,6 +61,7 @@ public sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> fil
         foreach (var file in files)
         {
             string pending = file + Pending;
+            File.Delete(pending + ".tmp"); // a write killed before its own rename
             if (!File.Exists(pending)) continue;
             if (committed != null && committed.Files.Contains(Path.GetFileName(file)) && StepOf(pending) == committed.Step)
                 File.Move(pending, file, overwrite: true);

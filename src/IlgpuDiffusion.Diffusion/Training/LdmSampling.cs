@@ -41,9 +41,10 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
         if (!(scale >= 0 && double.IsFinite(scale))) throw new ArgumentException($"--guidance must be a finite number ≥ 0, got {scale}");
         long classGrid = requestedClass == null ? (long)(config.Ldm.ConditionConfig?.ClassCondition?.NumClasses ?? 0) * p.NumGridRows : 0;
         long planned = export?.Count ?? Math.Max(p.NumSamples, classGrid);
-        SampleBudget.Check(config, planned, Math.Min(export?.BatchSize ?? planned, planned),
-            export != null ? "--batch-size" : classGrid > p.NumSamples ? "the class grid (num_classes × train_params.num_grid_rows)"
-                : "train_params.num_samples");
+        string countOption = export != null ? "--count"
+            : classGrid > p.NumSamples ? "the class grid (num_classes × train_params.num_grid_rows)" : "train_params.num_samples";
+        SampleBudget.Check(config, planned, countOption, Math.Min(export?.BatchSize ?? planned, planned),
+            export != null ? "--batch-size" : countOption);
         run.BeginRecord();
         using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
         Checkpoint.LoadModel(autoencoder.Module, run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder"));

@@ -5,7 +5,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 
 /// <summary>Refuses weights that would sample NaN or garbage without a word: NaN, infinities, or magnitudes no
 /// trained network reaches (beyond <see cref="MaxMagnitude"/> float32 activations overflow within a few layers).</summary>
-public static class WeightCheck
+internal static class WeightCheck
 {
     public const float MaxMagnitude = 1e8f;
 

@@ -1,0 +1,230 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using IlgpuDiffusion.Tensors.IO;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace IlgpuDiffusion.Cli.Tests;
+
+/// <summary>A tiny project whose autoencoder stage has run once (its checkpoints, training state and manifest are the
+/// earlier results the hostile inputs must leave alone); each test works on a copy of it.</summary>
+public sealed class TrainedTinyProject : IDisposable
+{
+    public TinyProject Project { get; } = new(images: 16);
+
+    public TrainedTinyProject()
+    {
+        var result = Project.Run("train-autoencoder", "--set", "train_params:perceptual_weight=0");
+        if (result.ExitCode != 0) throw new InvalidOperationException(result.ToString());
+    }
+
+    public void Dispose() => Project.Dispose();
+}
+
+/// <summary>
+/// Hostile and broken inputs through the `ildm` executable, one per kind: each must end with a non-zero exit and a
+/// one-line error that names the file, key or option, without a stack trace, leave every earlier file of the output
+/// folder as it was, and finish within <see cref="Limit"/> (a hang fails the test).
+/// </summary>
+public sealed class HostileInputTests(TrainedTinyProject trained) : IClassFixture<TrainedTinyProject>, IDisposable
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);
+    private readonly string _folder = CopyOf(trained.Project.Folder);
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string Task => Path.Combine(_folder, "tiny");
+    private string Data => Path.Combine(_folder, "hostile-data");
+    private string File(string name) => Path.Combine(Task, name);
+
+    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>).</summary>
+    private Ildm.Result Stage(string command, string[] args, string? output = null) =>
+        Ildm.RunWithin(Limit, _folder,
+            [command, .. args, "--config", Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
+
+    /// <summary>Runs <paramref name="run"/> and checks the refusal: non-zero exit, one line on stderr naming every one of
+    /// <paramref name="named"/>, no stack trace, and every file that was in the folder before unchanged.</summary>
+    private void Refused(Func<Ildm.Result> run, params string[] named)
+    {
+        var before = Snapshot();
+        var result = run();
+
+        Assert.True(result.ExitCode != 0, result.ToString());
+        string error = result.Error.TrimEnd();
+        Assert.StartsWith("error: ", error);
+        Assert.DoesNotContain('\n', error);
+        Assert.DoesNotContain("   at ", result.Error);
+        Assert.DoesNotContain("Exception:", result.Error);
+        foreach (var name in named) Assert.Contains(name, error);
+        var after = Snapshot();
+        foreach (var (path, hash) in before)
+            Assert.True(after.TryGetValue(path, out var now) && now == hash, $"{path} was changed or removed: {result}");
+    }
+
+    private Dictionary<string, string> Snapshot() =>
+        Directory.EnumerateFiles(_folder, "*", SearchOption.AllDirectories)
+            .Where(f => !f.StartsWith(Data, StringComparison.Ordinal))
+            .ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(System.IO.File.ReadAllBytes(f))));
+
+    private static string CopyOf(string source)
+    {
+        string copy = Directory.CreateTempSubdirectory("ildm-hostile-").FullName;
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(copy, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            System.IO.File.Copy(file, target);
+        }
+        // the config names the original's data folder, which stays until the class is done: the copy reads it from there
+        return copy;
+    }
+
+    [Fact]
+    public void A_pth_with_a_huge_string_length()
+    {
+        string pth = Path.Combine(_folder, "huge-string.pth");
+        using (var zip = ZipFile.Open(pth, ZipArchiveMode.Create))
+        using (var entry = zip.CreateEntry("archive/data.pkl").Open())
+        {
+            var length = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(length, long.MaxValue / 2);
+            entry.Write([0x80, 2, 0x8d, .. length, (byte)'.']); // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
+        }
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, Path.Combine(_folder, "out.safetensors")), pth, "archive/data.pkl");
+        Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
+    }
+
+    [Fact]
+    public void A_checkpoint_with_NaN_weights()
+    {
+        string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
+        var tensors = SafeTensors.Read(checkpoint).ToDictionary();
+        var (name, first) = tensors.First();
+        var values = (float[])first.Floats!.Clone();
+        values[0] = float.NaN;
+        tensors[name] = HostTensor.FromFloats(first.Shape, values);
+        SafeTensors.Write(checkpoint, tensors, SafeTensors.ReadMetadata(checkpoint));
+
+        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+    }
+
+    [Fact]
+    public void A_checkpoint_with_overlapping_tensor_offsets()
+    {
+        string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
+        var header = Encoding.UTF8.GetBytes("""
+            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+            """);
+        System.IO.File.WriteAllBytes(checkpoint, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[12]]);
+
+        Refused(() => Stage("sample", []), checkpoint, "'b'", "overlap");
+    }
+
+    [Fact]
+    public void A_torn_checkpoint_set()
+    {
+        string discriminator = File("vqvae_discriminator_ckpt.safetensors");
+        SafeTensors.Write(discriminator, SafeTensors.Read(discriminator), new Dictionary<string, string> { ["step"] = "1" });
+
+        Refused(() => Stage("train-autoencoder", ["--resume", "--set", "train_params:perceptual_weight=0"]),
+            discriminator, "(step 1)", "torn");
+    }
+
+    [Fact]
+    public void Training_state_whose_progress_is_garbage()
+    {
+        string state = File("vqvae_autoencoder_state.safetensors");
+        var metadata = new Dictionary<string, string>(SafeTensors.ReadMetadata(state)) { ["progress"] = "{\"Step\": [" };
+        SafeTensors.Write(state, SafeTensors.Read(state), metadata);
+
+        Refused(() => Stage("train-autoencoder", ["--resume", "--set", "train_params:perceptual_weight=0"]), state, "'progress'");
+    }
+
+    [SkippableFact]
+    public void A_fifo_in_the_image_folder()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes are made with mkfifo");
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "good.png"));
+        string fifo = Path.Combine(Data, "pipe.png");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo])) mkfifo.WaitForExit();
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            fifo, "not a regular file", "skip_unreadable_images");
+    }
+
+    [Fact]
+    public void An_idx_gzip_bomb()
+    {
+        Directory.CreateDirectory(Data);
+        string bomb = Path.Combine(Data, "train-images-idx3-ubyte.gz");
+        var header = new byte[16];
+        foreach (var (offset, value) in new[] { (0, 0x803), (4, 1), (8, 16), (12, 16) })
+            BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(offset), value);
+        using (var gzip = new GZipStream(System.IO.File.Create(bomb), CompressionLevel.SmallestSize))
+        {
+            gzip.Write(header);
+            gzip.Write(new byte[20_000_000]); // 20 MB of zeros in about 20 KB, after a header that promises 256 bytes
+        }
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            bomb, "decompresses to more than");
+    }
+
+    [Fact]
+    public void Idx_test_images_whose_count_disagrees_with_their_labels()
+    {
+        Directory.CreateDirectory(Data);
+        string labels = Path.Combine(Data, "t10k-labels-idx1-ubyte");
+        System.IO.File.WriteAllBytes(labels, [0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5]);
+        var images = new byte[16 + 4 * 16 * 16];
+        foreach (var (offset, value) in new[] { (0, 0x803), (4, 4), (8, 16), (12, 16) })
+            BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(offset), value);
+        System.IO.File.WriteAllBytes(Path.Combine(Data, "t10k-images-idx3-ubyte"), images);
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", Data, "--fake", Data, "--count", "4", "--device", "cpu",
+            "--json", Path.Combine(_folder, "evaluation.json")), labels, "5 labels for the 4 images");
+    }
+
+    [Theory]
+    [InlineData("train_params:task_name=../outside", "train_params.task_name")]
+    [InlineData("train_params:task_name=/tmp/ildm-hostile-absolute", "train_params.task_name")]
+    [InlineData("diffusion_params:num_timesteps=1", "diffusion_params.num_timesteps")]
+    [InlineData("autoencoder_params:down_channels=[2000000000,2000000000,2000000000]", "autoencoder_params.down_channels[0]")]
+    public void Config_values_out_of_range(string setting, string key)
+    {
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", setting]), key);
+        Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(_folder)!, "outside")));
+        Assert.False(Directory.Exists("/tmp/ildm-hostile-absolute"));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--sampler", "ddim", "--eta", "NaN" }, "--eta")]
+    [InlineData(new[] { "--sampler", "ddim", "--eta", "Infinity" }, "--eta")]
+    [InlineData(new[] { "--guidance", "NaN" }, "--guidance")]
+    [InlineData(new[] { "--count", "100000000" }, "--count")]
+    [InlineData(new[] { "--set", "train_params:num_samples=2000000000" }, "train_params.num_samples")]
+    [InlineData(new[] { "--count", "16777216", "--batch-size", "16777216" }, "--batch-size")]
+    public void Sampling_options_out_of_range(string[] options, string named) => Refused(() => Stage("sample", options), named);
+
+    [Fact]
+    public void An_output_folder_that_cannot_be_written()
+    {
+        string file = Path.Combine(_folder, "a-file");
+        System.IO.File.WriteAllText(file, "not a folder");
+        Refused(() => Stage("train-autoencoder", ["--set", "train_params:perceptual_weight=0"], output: Path.Combine(file, "runs")),
+            Path.Combine(file, "runs", "tiny"), "--output");
+    }
+
+    [Fact]
+    public void A_parity_manifest_that_is_garbage()
+    {
+        Directory.CreateDirectory(Data);
+        string manifest = Path.Combine(Data, "manifest.json");
+        System.IO.File.WriteAllText(manifest, "[{\"case\": 3, \"rel_l2_tolerance\": \"tight\"}]");
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "parity", "--fixtures", Data, "--device", "cpu"), manifest);
+    }
+}
