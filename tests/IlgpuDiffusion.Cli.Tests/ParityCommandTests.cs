@@ -71,6 +71,20 @@ public class ParityCommandTests
         Assert.Contains("ilgpu-cpu", result.Error);
     }
 
+    /// <summary>On a device without float64 (rusticl's llvmpipe in CI) the default float64 accumulation is refused
+    /// before any case runs, naming the option that works there.</summary>
+    [SkippableFact]
+    public void Float64_accumulation_is_refused_on_a_device_without_float64()
+    {
+        var device = TestDevices.Open("opencl");
+        Skip.If(device.Info.Float64, $"{device.Name} has float64");
+        var result = Ildm.Run("parity", "--fixtures", Fixtures.ParityFolder, "--device", "opencl", "--case", "linear");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("float64", result.Error);
+        Assert.Contains("--accumulate float32", result.Error);
+        Assert.DoesNotContain("linear", result.Output);
+    }
+
     [Fact]
     public void Devices_lists_cpu_and_ilgpu_cpu()
     {

@@ -102,7 +102,8 @@ public class ConcurrentLaunchTests
             {
                 backend.Gemm(args);
                 var actual = Download(backend, c, m * n);
-                int wrong = Enumerable.Range(0, m * n).Count(i => Math.Abs(actual[i] - expected[i]) > 1e-4 * Math.Max(1, Math.Abs(expected[i])));
+                int wrong = Enumerable.Range(0, m * n)
+                    .Count(i => Math.Abs(actual[i] - expected[i]) > 1e-4 * Math.Max(1, Math.Abs(expected[i])));
                 if (wrong > 0) failed.Add($"thread {thread}, product {product}: {wrong} of {m * n} elements wrong");
             }
             Release(args.A.View, args.B.View, c);
