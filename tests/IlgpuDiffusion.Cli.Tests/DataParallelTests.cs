@@ -50,6 +50,16 @@ public class DataParallelTests
         AssertClose(singleBoth, ReadCheckpoints(project, "ddpm_ckpt", "ddpm_state"));
     }
 
+    [SkippableFact]
+    public void Stages_other_than_the_trainers_refuse_to_run_as_several_ranks()
+    {
+        RequireMpi();
+        using var project = new TinyProject();
+        var job = RunRanks(project, 2, ["sample"]);
+        Assert.NotEqual(0, job.ExitCode);
+        Assert.Contains("`ildm sample` runs as one process", job.Error);
+    }
+
     /// <summary>SIGKILL: the survivor's transport (UCX in Debian's MPICH) or its collective timeout ends it.</summary>
     [SkippableFact]
     public void A_killed_rank_ends_the_others_with_an_error_within_a_bounded_time()

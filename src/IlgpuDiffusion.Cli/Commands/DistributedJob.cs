@@ -89,8 +89,10 @@ internal sealed class DistributedJob : IDisposable
     public DataParallel Parallel(ParseResult parse, DistributedOptions? options, Device device)
     {
         if (_group is not MpiProcessGroup mpi || options == null) return DataParallel.Single;
+        int checkSteps = parse.GetValue(options.CheckSteps);
+        if (checkSteps < 0) throw new ArgumentException($"--dist-check-steps must be 0 (never) or a number of steps, got {checkSteps}");
         var reducer = GradientReducers.Create(parse.GetValue(options.Backend)!, mpi, device, out string? note);
-        _parallel = new DataParallel(mpi, reducer, parse.GetValue(options.CheckSteps));
+        _parallel = new DataParallel(mpi, reducer, checkSteps);
         if (note != null) Log.WriteLine($"note: {note}");
         Log.WriteLine($"data-parallel: {mpi.Size} ranks ({mpi.LocalSize} on this machine), rank 0 on {device.Name}; global batch split "
             + $"over the ranks; gradients summed by {reducer.Name}; collective timeout {mpi.Timeout.TotalSeconds:0.#} s");

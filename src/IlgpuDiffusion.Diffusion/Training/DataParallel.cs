@@ -74,14 +74,14 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
         return names.Zip(values).ToDictionary(p => p.First, p => p.Second);
     }
 
-    /// <summary>After each step: float buffers (BatchNorm running statistics, computed from each rank's share) are averaged so
-    /// that every rank keeps the same ones; every <c>checkSteps</c> steps the ranks' parameter digests must agree.</summary>
+    /// <summary>After each step: buffers (BatchNorm running statistics, which each rank computes from its share) become rank 0's
+    /// on every rank, as PyTorch DDP's broadcast_buffers does; every <c>checkSteps</c> steps the ranks' parameter digests must
+    /// agree.</summary>
     public void AfterStep(long step, params Module[] modules)
     {
         if (group.Size == 1) return;
         foreach (var module in modules)
-            foreach (var (_, buffer) in module.NamedBuffers())
-                if (buffer.DType == DType.Float32) AverageBuffer(buffer);
+            foreach (var (_, buffer) in module.NamedBuffers()) Broadcast(buffer);
         if (checkSteps > 0 && step % checkSteps == 0) CheckInSync(step, modules);
     }
 
@@ -109,15 +109,6 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
     {
         reducer?.Dispose();
         group.Dispose();
-    }
-
-    private void AverageBuffer(Tensor buffer)
-    {
-        var values = buffer.ToArray();
-        group.AllReduceSum(values);
-        float scale = 1f / group.Size;
-        for (int i = 0; i < values.Length; i++) values[i] *= scale;
-        buffer.CopyFrom(values);
     }
 
     private void Broadcast(Tensor tensor)
