@@ -122,6 +122,7 @@ public sealed class MpiProcessGroup : IProcessGroup
         { IsBackground = true }.Start();
         Console.Out.Flush();
         Console.Error.Flush();
+        Thread.Sleep(200); // the launcher forwards this rank's last lines (its error) before MPI_Abort makes it kill the job
         MPI_Abort(CommWorld, exitCode);
         Environment.Exit(exitCode);
     }
