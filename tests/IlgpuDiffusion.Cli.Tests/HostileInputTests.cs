@@ -10,11 +10,11 @@ namespace IlgpuDiffusion.Cli.Tests;
 
 /// <summary>A tiny project whose autoencoder stage has run once (its checkpoints, training state and manifest are the
 /// earlier results the hostile inputs must leave alone); each test works on a copy of it.</summary>
-public sealed class TrainedTinyProject : IDisposable
+public sealed class TinyAutoencoderProject : IDisposable
 {
     public TinyProject Project { get; } = new(images: 16);
 
-    public TrainedTinyProject()
+    public TinyAutoencoderProject()
     {
         var result = Project.Run("train-autoencoder", "--set", "train_params:perceptual_weight=0");
         if (result.ExitCode != 0) throw new InvalidOperationException(result.ToString());
@@ -28,7 +28,7 @@ public sealed class TrainedTinyProject : IDisposable
 /// one-line error that names the file, key or option, without a stack trace, leave every earlier file of the output
 /// folder as it was, and finish within <see cref="Limit"/> (a hang fails the test).
 /// </summary>
-public sealed class HostileInputTests(TrainedTinyProject trained) : IClassFixture<TrainedTinyProject>, IDisposable
+public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFixture<TinyAutoencoderProject>, IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);
     private readonly string _folder = CopyOf(trained.Project.Folder);
