@@ -22,12 +22,17 @@ internal static class CommonOptions
         return e is ArgumentOutOfRangeException && actual >= 0 ? message[..actual] : message;
     }
 
-    /// <summary>Opens the device, turning an unknown name into a one-line error instead of a stack trace.</summary>
+    /// <summary>Opens the device, turning an unknown name into a one-line error instead of a stack trace. ilgpu-cpu gets
+    /// a note: a new user who picks it for training would otherwise wait an hour for a few steps.</summary>
     public static Device? Open(string name)
     {
         try
         {
-            return Tensors.Device.Get(name);
+            var device = Tensors.Device.Get(name);
+            if (device.Name.StartsWith("ilgpu-cpu", StringComparison.Ordinal))
+                Console.Error.WriteLine("note: ilgpu-cpu runs the GPU kernels on ILGPU's CPU accelerator to test them: it is 100 to "
+                    + "1000 times slower than --device cpu, for tiny shapes only");
+            return device;
         }
         catch (ArgumentException e)
         {
