@@ -96,7 +96,8 @@ public class FirstHourTests(TrainedTinyProject trained) : IClassFixture<TrainedT
     public void Ilgpu_cpu_says_it_is_for_testing_kernels_only()
     {
         using var project = new TinyProject(images: 8);
-        var result = Ildm.RunIn(project.Folder, "sample", "--config", project.ConfigPath, "--device", "ilgpu-cpu", "--output", project.Folder);
+        var result = Ildm.RunIn(project.Folder, "sample", "--config", project.ConfigPath, "--device", "ilgpu-cpu",
+            "--output", project.Folder);
         Assert.Equal(2, result.ExitCode); // nothing trained yet
         Assert.Contains("note: ilgpu-cpu runs the GPU kernels on ILGPU's CPU accelerator to test them", result.Error);
         Assert.DoesNotContain("note: ilgpu-cpu", project.Run("sample").Error);
