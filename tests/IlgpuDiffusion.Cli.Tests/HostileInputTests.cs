@@ -63,9 +63,12 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             Assert.True(after.TryGetValue(path, out var now) && now == hash, $"{path} was changed or removed: {result}");
     }
 
+    /// <summary>Every file but the data and the run's own record (its log and COMMAND_run.json, which every run writes by
+    /// design, failed ones included).</summary>
     private Dictionary<string, string> Snapshot() =>
         Directory.EnumerateFiles(_folder, "*", SearchOption.AllDirectories)
-            .Where(f => !f.StartsWith(Data, StringComparison.Ordinal))
+            .Where(f => !f.StartsWith(Data, StringComparison.Ordinal) && !f.EndsWith(".log", StringComparison.Ordinal)
+                && !f.EndsWith("_run.json", StringComparison.Ordinal))
             .ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(System.IO.File.ReadAllBytes(f))));
 
     private static string CopyOf(string source)
@@ -92,7 +95,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             BinaryPrimitives.WriteInt64LittleEndian(length, long.MaxValue / 2);
             entry.Write([0x80, 2, 0x8d, .. length, (byte)'.']); // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
         }
-        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, Path.Combine(_folder, "out.safetensors")), pth, "archive/data.pkl");
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")), pth, "archive/data.pkl");
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 

@@ -99,8 +99,11 @@ internal static class StageCommands
                     Record = parallel.IsMain ? new RunRecord(_name, arguments, Version, allowConfigChange) : null,
                 };
                 if (parallel.IsMain)
+                {
+                    run.EnsureTaskFolder(); // an unwritable --output is named before the log is opened there
                     log.Attach(RunRecord.LogFile(run.TaskFolder, _name),
                         $"=== {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}Z ildm {Version}: {RunRecord.CommandLine(arguments)}");
+                }
                 // one process only: the ranks of a job would have to agree on the step to stop after
                 using var signals = _name.StartsWith("train-", StringComparison.Ordinal) && job.Size == 1
                     ? new StopSignals(run.Stop, log.Dispose) : null;
