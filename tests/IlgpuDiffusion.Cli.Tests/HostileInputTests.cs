@@ -95,7 +95,8 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             BinaryPrimitives.WriteInt64LittleEndian(length, long.MaxValue / 2);
             entry.Write([0x80, 2, 0x8d, .. length, (byte)'.']); // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
         }
-        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")), pth, "archive/data.pkl");
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")),
+            pth, "archive/data.pkl");
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
