@@ -7,7 +7,9 @@ using IlgpuDiffusion.Tensors.IO;
 namespace IlgpuDiffusion.Cli.Tests;
 
 /// <summary>Ctrl-C and SIGTERM during training, sent to an `ildm` child process: the first signal saves and says how to
-/// resume, a second exits at once.</summary>
+/// resume, a second exits at once. Run alone: next to the other tests' processes the first signal's acknowledgement
+/// was not seen within minutes.</summary>
+[Collection(nameof(StopSignalTests))]
 public partial class StopSignalTests
 {
     private const int Sigint = 2, Sigterm = 15;
@@ -125,3 +127,6 @@ public partial class StopSignalTests
         Assert.Contains("SIGINT again: stopped at once", result.Error);
     }
 }
+
+[CollectionDefinition(nameof(StopSignalTests), DisableParallelization = true)]
+public sealed class StopSignalCollection;
