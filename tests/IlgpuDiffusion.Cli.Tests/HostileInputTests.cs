@@ -208,6 +208,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     [InlineData(new[] { "--sampler", "ddim", "--eta", "NaN" }, "--eta")]
     [InlineData(new[] { "--sampler", "ddim", "--eta", "Infinity" }, "--eta")]
     [InlineData(new[] { "--guidance", "NaN" }, "--guidance")]
+    [InlineData(new[] { "--grid-scale", "17" }, "--grid-scale")]
     [InlineData(new[] { "--count", "100000000" }, "--count")]
     [InlineData(new[] { "--set", "train_params:num_samples=2000000000" }, "train_params.num_samples")]
     [InlineData(new[] { "--count", "16777216", "--batch-size", "16777216" }, "--batch-size")]

@@ -254,6 +254,11 @@ internal static class StageCommands
             Description = "samples denoised at once with --count (bounds memory)",
             DefaultValueFactory = _ => 100,
         };
+        var gridScale = new Option<int>("--grid-scale")
+        {
+            Description = "draw each pixel of the grids as N×N pixels (nearest neighbour; 28×28 images are hard to see at 1)",
+            DefaultValueFactory = _ => 1,
+        };
         var imageFolder = new Option<DirectoryInfo?>("--out")
         {
             Description = "folder for the PNGs of --count (default: <task>/samples/images, where `evaluate` looks)",
@@ -261,7 +266,7 @@ internal static class StageCommands
         var command = common.Command(
             "sample",
             "Generate images: reverse diffusion in latent space, then decode",
-            sampler, steps, eta, saveEvery, count, batchSize, imageFolder, classOption, guidance);
+            sampler, steps, eta, saveEvery, count, batchSize, imageFolder, classOption, guidance, gridScale);
         command.SetAction(parse => common.Run(parse, (run, vae) =>
         {
             var d = run.Config.Diffusion;
@@ -276,7 +281,9 @@ internal static class StageCommands
                 ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"),
                     parse.GetValue(imageFolder)?.FullName)
                 : null;
-            new LdmSampling(run, vae).Sample(chosen, parse.GetValue(saveEvery), export, parse.GetValue(classOption),
+            int scale = parse.GetValue(gridScale);
+            if (scale is < 1 or > 16) throw new ArgumentException($"--grid-scale must be from 1 to 16, got {scale}");
+            new LdmSampling(run, vae, scale).Sample(chosen, parse.GetValue(saveEvery), export, parse.GetValue(classOption),
                 parse.GetValue(guidance));
         }));
         return command;

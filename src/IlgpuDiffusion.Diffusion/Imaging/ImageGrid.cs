@@ -16,8 +16,9 @@ public static class ImageGrid
     /// num_grid_rows).</param>
     /// <param name="fromMinusOneToOne">Map values from [−1, 1] to [0, 1] first, as model outputs need.</param>
     /// <param name="padding">Black pixels around and between images (0 with one image: the image alone).</param>
+    /// <param name="scale">Each pixel drawn as scale×scale pixels (nearest neighbour), so that small images can be seen.</param>
     public static void Save(string path, float[] images, int count, int channels, int height, int width,
-        int imagesPerRow, bool fromMinusOneToOne, int padding = Padding)
+        int imagesPerRow, bool fromMinusOneToOne, int padding = Padding, int scale = 1)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
@@ -25,6 +26,7 @@ public static class ImageGrid
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imagesPerRow);
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(scale);
         if (channels is not (1 or 3))
         {
             throw new ArgumentOutOfRangeException(nameof(channels), channels, "grids hold 1- or 3-channel images");
@@ -59,10 +61,28 @@ public static class ImageGrid
             }
         }
 
+        if (scale > 1) (grid, gridWidth, gridHeight) = (Enlarge(grid, channels, gridWidth, gridHeight, scale), gridWidth * scale, gridHeight * scale);
         using Image image = channels == 1
             ? Image.LoadPixelData<L8>(grid, gridWidth, gridHeight)
             : Image.LoadPixelData<Rgb24>(grid, gridWidth, gridHeight);
         AtomicFile.Write(path, stream => image.Save(stream, new PngEncoder()));
+    }
+
+    private static byte[] Enlarge(byte[] pixels, int channels, int width, int height, int scale)
+    {
+        int pixelBytes = channels, rowBytes = width * scale * pixelBytes;
+        var large = new byte[(long)rowBytes * height * scale];
+        for (int y = 0; y < height; y++)
+        {
+            var row = large.AsSpan(y * scale * rowBytes, rowBytes);
+            for (int x = 0; x < width; x++)
+            {
+                var pixel = pixels.AsSpan((y * width + x) * pixelBytes, pixelBytes);
+                for (int k = 0; k < scale; k++) pixel.CopyTo(row[((x * scale + k) * pixelBytes)..]);
+            }
+            for (int k = 1; k < scale; k++) row.CopyTo(large.AsSpan((y * scale + k) * rowBytes, rowBytes));
+        }
+        return large;
     }
 
     /// <summary>save_image's mul(255).add(0.5).clamp(0, 255); NaN becomes 0.</summary>

@@ -21,9 +21,10 @@ public sealed record SampleExport(int Count, int BatchSize, string? ImageFolder 
 /// Optionally the decoded x0 estimate of the first batch is saved every <c>saveEvery</c> steps, as the
 /// original does for each step. A class-conditional UNet samples the requested class, or by default num_grid_rows of
 /// each class (one grid row per class; with Count, sample i is of class (i / num_grid_rows) mod num_classes), with
-/// classifier-free guidance of scale <c>guidance</c> (default train_params.cf_guidance_scale).
+/// classifier-free guidance of scale <c>guidance</c> (default train_params.cf_guidance_scale). Grids are enlarged
+/// <c>gridScale</c> times.
 /// </summary>
-public sealed class LdmSampling(TrainingRun run, bool vae)
+public sealed class LdmSampling(TrainingRun run, bool vae, int gridScale = 1)
 {
     /// <summary>Counters reserved for one sample's draws: far more than its latent values times the steps.</summary>
     private const int SampleStreamBits = 40;
@@ -162,6 +163,6 @@ public sealed class LdmSampling(TrainingRun run, bool vae)
     {
         int c = images.Size(1), s = images.Size(2);
         ImageGrid.Save(path, images.Clamp(-1f, 1f).ToArray(),
-            images.Size(0), c, s, s, run.Config.Train.NumGridRows, fromMinusOneToOne: true);
+            images.Size(0), c, s, s, run.Config.Train.NumGridRows, fromMinusOneToOne: true, scale: gridScale);
     }
 }

@@ -44,6 +44,24 @@ public class ImageGridTests
     }
 
     [Fact]
+    public void Scale_draws_every_pixel_as_a_square()
+    {
+        using var folder = new TempFolder();
+        string small = folder.File("small.png"), large = folder.File("large.png");
+        float[] images = [0f, 0.25f, 0.5f, 1f, 0.75f, 0.1f]; // one 2×3 grey image
+        ImageGrid.Save(small, images, count: 1, channels: 1, height: 2, width: 3, imagesPerRow: 1, fromMinusOneToOne: false);
+        ImageGrid.Save(large, images, count: 1, channels: 1, height: 2, width: 3, imagesPerRow: 1, fromMinusOneToOne: false, scale: 3);
+
+        using var s = Image.Load<L8>(small);
+        using var l = Image.Load<L8>(large);
+        Assert.Equal((3 * s.Width, 3 * s.Height), (l.Width, l.Height));
+        for (int y = 0; y < l.Height; y++)
+        {
+            for (int x = 0; x < l.Width; x++) Assert.Equal(s[x / 3, y / 3], l[x, y]);
+        }
+    }
+
+    [Fact]
     public void Wrong_sizes_are_refused()
     {
         using var folder = new TempFolder();
