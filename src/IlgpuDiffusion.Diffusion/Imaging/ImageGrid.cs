@@ -61,7 +61,11 @@ public static class ImageGrid
             }
         }
 
-        if (scale > 1) (grid, gridWidth, gridHeight) = (Enlarge(grid, channels, gridWidth, gridHeight, scale), gridWidth * scale, gridHeight * scale);
+        if (scale > 1)
+        {
+            grid = Enlarge(grid, channels, gridWidth, gridHeight, scale);
+            (gridWidth, gridHeight) = (gridWidth * scale, gridHeight * scale);
+        }
         using Image image = channels == 1
             ? Image.LoadPixelData<L8>(grid, gridWidth, gridHeight)
             : Image.LoadPixelData<Rgb24>(grid, gridWidth, gridHeight);
