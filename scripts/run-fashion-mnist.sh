@@ -8,7 +8,8 @@
 # --set train_params:ldm_epochs=2 (`evaluate` gets only --device); those after a marker `STAGE:`
 # (train-autoencoder:, infer-autoencoder:, train-ldm:, sample:, evaluate:) go to that stage alone, e.g.
 #   ./scripts/run-fashion-mnist.sh --device cuda sample: --sampler ddpm train-ldm: --set train_params:ldm_epochs=8
-# SAMPLES, DDIM_STEPS and SAMPLE_BATCH size the sampling (options given after `sample:` take their place).
+# SAMPLES, DDIM_STEPS and SAMPLE_BATCH size the sampling (options given after `sample:` take their place); the grid
+# of the first num_samples is drawn 3 times larger.
 # CONFIG=configs/fashion-mnist-class-cond.json runs the class-conditional variant (one grid row per class); it
 # also trains the evaluation classifier and prints the share of samples classified as the class asked for.
 # DRY_RUN=1 prints the ildm commands instead of setting up, building and running them.
@@ -64,6 +65,7 @@ sampler=$(value --sampler "${sample[@]}")
 count=$(value --count "${sample[@]}")
 has --count "${sample[@]}" || sampling+=(--count "${SAMPLES:-1000}")
 has --batch-size "${sample[@]}" || sampling+=(--batch-size "${SAMPLE_BATCH:-250}")
+has --grid-scale "${sample[@]}" || sampling+=(--grid-scale 3)
 ildm sample --config "$config" --output "$out" "${sampling[@]}" "${common[@]}" "${sample[@]}"
 sampled=$(date +%s)
 device=() # evaluate takes --device from the common arguments unless its own give one
