@@ -27,7 +27,7 @@ public class GradientBucketsTests
         var unused = TestTensors.Leaf([1f, 2f], 2);
         bool backwardDone = false;
         var reducer = new RecordingReducer(() => backwardDone ? "after the pass" : $"first layer's gradient: {layers[0].Grad != null}");
-        var buckets = new GradientBuckets([unused, .. layers], reducer);
+        using var buckets = new GradientBuckets([unused, .. layers], reducer);
         var h = Tensor.Full([size], 0.5f, Device.Cpu);
         foreach (var w in layers) h = (h * w).Tanh();
 

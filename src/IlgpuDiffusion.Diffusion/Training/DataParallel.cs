@@ -14,11 +14,10 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// batch size is the global batch, split into disjoint shares (<see cref="DataLoader.Share"/>); each rank weighs its
 /// batch-mean loss by its share (<see cref="Weigh"/>) and the gradients are summed over the ranks before each optimiser
 /// step, bucket by bucket while the backward pass runs (<see cref="Backward"/>), which gives the whole batch's gradient —
-/// the average for equal shares. Random draws
-/// are cut to the share of a draw for the whole batch (<see cref="Draws"/>), so N ranks compute what one process computes
-/// with the same batch, up to float32 summation order. Every rank starts from rank 0's weights, the ranks' parameter
-/// digests are compared every <c>checkSteps</c> steps, and rank 0 alone writes files (<see cref="IsMain"/>). With one
-/// process (<see cref="Single"/>) all of this is the identity.
+/// the average for equal shares. Random draws are cut to the share of a draw for the whole batch (<see cref="Draws"/>),
+/// so N ranks compute what one process computes with the same batch, up to float32 summation order. Every rank starts
+/// from rank 0's weights, the ranks' parameter digests are compared every <c>checkSteps</c> steps, and rank 0 alone
+/// writes files (<see cref="IsMain"/>). With one process (<see cref="Single"/>) all of this is the identity.
 /// </summary>
 public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer, int checkSteps) : IDisposable
 {
@@ -64,7 +63,7 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
             loss.Backward();
             return;
         }
-        var buckets = new GradientBuckets(stepNext.Parameters, reducer);
+        using var buckets = new GradientBuckets(stepNext.Parameters, reducer);
         loss.Backward();
         _gradientWait.Start();
         buckets.Finish();

@@ -11,7 +11,7 @@ namespace IlgpuDiffusion.Tensors.Distributed;
 /// on every rank whatever order the gradients finish in. <see cref="Finish"/> starts the buckets still waiting (those with
 /// a parameter the pass did not reach: every rank runs the same graph, so every rank has the same ones) and waits for all.
 /// </summary>
-public sealed class GradientBuckets
+public sealed class GradientBuckets : IDisposable
 {
     /// <summary>PyTorch DDP's first bucket (_DEFAULT_FIRST_BUCKET_BYTES): the first all-reduce starts after few layers.</summary>
     public const int FirstBucketBytes = 1 << 20;
@@ -59,10 +59,16 @@ public sealed class GradientBuckets
     /// <summary>Removes the hooks, starts the buckets not started yet and waits until every gradient holds its sum.</summary>
     public void Finish()
     {
-        foreach (var hook in _hooks) hook.Dispose();
-        _hooks.Clear();
+        Dispose();
         while (_started < _buckets.Count) Start(_started++);
         _reducer.Finish();
+    }
+
+    /// <summary>Removes the hooks (a backward pass that failed leaves none behind).</summary>
+    public void Dispose()
+    {
+        foreach (var hook in _hooks) hook.Dispose();
+        _hooks.Clear();
     }
 
     private void Finished(Tensor parameter)
