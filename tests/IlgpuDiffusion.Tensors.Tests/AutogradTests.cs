@@ -197,4 +197,54 @@ public class AllocatorTests
         using (new TensorScope()) Tensor.Zeros([1000, 7], device);
         Assert.Equal(cached, device.Allocator.BytesCached);
     }
+
+    [Fact]
+    public void Gradient_hooks_run_once_per_leaf_from_the_last_layer_to_the_first()
+    {
+        var weights = Enumerable.Range(0, 4).Select(i => TestTensors.Leaf([0.5f + i, -0.25f * i], 2)).ToArray();
+        var finished = new List<int>();
+        for (int i = 0; i < weights.Length; i++)
+        {
+            int layer = i;
+            weights[i].OnGradientAccumulated(_ => finished.Add(layer));
+        }
+        var h = Tensor.FromArray([0.3f, -0.7f], [2]);
+        foreach (var w in weights) h = (h * w).Tanh();
+
+        h.Sum().Backward();
+
+        Assert.Equal([3, 2, 1, 0], finished);
+    }
+
+    [Fact]
+    public void A_gradient_hook_sees_the_final_gradient_of_a_leaf_used_several_times()
+    {
+        var a = TestTensors.Leaf([1f, 2f], 2);
+        var b = TestTensors.Leaf([3f, -1f], 2);
+        var seen = new List<(string Leaf, float[] Grad)>();
+        a.OnGradientAccumulated(t => seen.Add(("a", t.Grad!.ToArray())));
+        b.OnGradientAccumulated(t => seen.Add(("b", t.Grad!.ToArray())));
+        var x = Tensor.FromArray([0.5f, 4f], [2]);
+
+        ((x * b + a) * a * b + b).Sum().Backward(); // b at the first op and the last: its hook waits for both
+
+        Assert.Equal(["a", "b"], seen.Select(s => s.Leaf).Order());
+        Assert.Equal(a.Grad!.ToArray(), seen.Single(s => s.Leaf == "a").Grad);
+        Assert.Equal(b.Grad!.ToArray(), seen.Single(s => s.Leaf == "b").Grad);
+    }
+
+    [Fact]
+    public void A_gradient_hook_runs_at_every_backward_until_removed_and_only_on_leaves()
+    {
+        var x = TestTensors.Leaf([1f, 2f], 2);
+        var seen = new List<float[]>();
+        var hook = x.OnGradientAccumulated(t => seen.Add(t.Grad!.ToArray()));
+        (x * x).Sum().Backward();
+        (x * 3f).Sum().Backward();
+        hook.Dispose();
+        (x * 5f).Sum().Backward();
+
+        Assert.Equal([[2f, 4f], [5f, 7f]], seen); // the second pass's hook sees the accumulated gradient
+        Assert.Throws<InvalidOperationException>(() => (x * 2f).OnGradientAccumulated(_ => { }));
+    }
 }

@@ -123,7 +123,8 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             gLoss = gLoss + adv;
             losses["adversarial"] = adv;
         }
-        gLoss.Mul(batch.Shard.Weight / acc).Backward();
+        bool stepping = step % p.AutoencoderAccSteps == 0; // the accumulation's last pass: its gradients are summed over the ranks
+        run.Parallel.Backward(gLoss.Mul(batch.Shard.Weight / acc), stepping ? optG : null);
 
         if (adversarial)
         {
@@ -131,11 +132,11 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
             var real = discriminator.Forward(x);
             var dLoss = (Tensor.MseLoss(fake, Tensor.Zeros(fake.Shape.ToArray(), run.Device))
                          + Tensor.MseLoss(real, Tensor.Ones(real.Shape.ToArray(), run.Device))).Mul((float)p.DiscWeight / 2f);
-            dLoss.Mul(batch.Shard.Weight / acc).Backward();
+            run.Parallel.Backward(dLoss.Mul(batch.Shard.Weight / acc), stepping ? optD : null);
             losses["discriminator"] = dLoss;
-            if (step % p.AutoencoderAccSteps == 0) { run.Parallel.SumGradients(optD); optD.Step(); optD.ZeroGrad(); }
+            if (stepping) { optD.Step(); optD.ZeroGrad(); }
         }
-        if (step % p.AutoencoderAccSteps == 0) { run.Parallel.SumGradients(optG); optG.Step(); optG.ZeroGrad(); }
+        if (stepping) { optG.Step(); optG.ZeroGrad(); }
 
         losses["loss"] = gLoss;
         losses["recon"] = recon;

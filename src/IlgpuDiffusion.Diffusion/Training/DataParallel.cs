@@ -13,15 +13,16 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// What the trainers do differently when they run as N ranks of one job (<c>mpiexec -n N ildm train-…</c>): the config's
 /// batch size is the global batch, split into disjoint shares (<see cref="DataLoader.Share"/>); each rank weighs its
 /// batch-mean loss by its share (<see cref="Weigh"/>) and the gradients are summed over the ranks before each optimiser
-/// step (<see cref="SumGradients"/>), which gives the whole batch's gradient — the average for equal shares. Random draws
-/// are cut to the share of a draw for the whole batch (<see cref="Draws"/>), so N ranks compute what one process computes
-/// with the same batch, up to float32 summation order. Every rank starts from rank 0's weights, the ranks' parameter
-/// digests are compared every <c>checkSteps</c> steps, and rank 0 alone writes files (<see cref="IsMain"/>). With one
-/// process (<see cref="Single"/>) all of this is the identity.
+/// step, bucket by bucket while the backward pass runs (<see cref="Backward"/>), which gives the whole batch's gradient —
+/// the average for equal shares. Random draws are cut to the share of a draw for the whole batch (<see cref="Draws"/>),
+/// so N ranks compute what one process computes with the same batch, up to float32 summation order. Every rank starts
+/// from rank 0's weights, the ranks' parameter digests are compared every <c>checkSteps</c> steps, and rank 0 alone
+/// writes files (<see cref="IsMain"/>). With one process (<see cref="Single"/>) all of this is the identity.
 /// </summary>
 public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer, int checkSteps) : IDisposable
 {
-    private readonly Stopwatch _gradientWatch = new(), _lossWatch = new();
+    private readonly Stopwatch _gradientWait = new(), _lossWatch = new();
+    private TimeSpan _gradientDuringBackward;
 
     public static DataParallel Single { get; } = new(SingleProcess.Instance, null, 0);
 
@@ -30,8 +31,9 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
     public bool IsMain => group.Rank == 0;
     public (int Rank, int Ranks) Share => (group.Rank, group.Size);
 
-    /// <summary>Time spent summing gradients over the ranks (waiting for slower ranks included).</summary>
-    public TimeSpan GradientTime => _gradientWatch.Elapsed;
+    /// <summary>Time the steps waited after their backward passes for the gradients' sums over the ranks (waiting for slower
+    /// ranks included).</summary>
+    public TimeSpan GradientWait => _gradientWait.Elapsed;
 
     /// <summary>Optimiser steps whose gradients were summed.</summary>
     public long ReducedSteps { get; private set; }
@@ -51,13 +53,22 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
     /// <summary>Cuts <paramref name="generator"/>'s draws to this share of the whole batch's draws until disposed.</summary>
     public static IDisposable Draws(Generator generator, BatchShard shard) => generator.DrawShare(shard.Start, shard.Count, shard.Total);
 
-    /// <summary>Sums the gradients of <paramref name="optimizer"/>'s parameters over the ranks; call it right before its step.</summary>
-    public void SumGradients(Adam optimizer)
+    /// <summary>Runs <paramref name="loss"/>'s backward pass. When <paramref name="stepNext"/> is given (the pass is the last
+    /// before its step) its parameters' gradients are also summed over the ranks: each bucket's all-reduce starts as soon as
+    /// the pass has finished the bucket's gradients, and this returns when all are summed.</summary>
+    public void Backward(Tensor loss, Adam? stepNext)
     {
-        if (reducer == null) return;
-        _gradientWatch.Start();
-        reducer.SumGradients(optimizer.Parameters);
-        _gradientWatch.Stop();
+        if (reducer == null || stepNext == null)
+        {
+            loss.Backward();
+            return;
+        }
+        using var buckets = new GradientBuckets(stepNext.Parameters, reducer);
+        loss.Backward();
+        _gradientWait.Start();
+        buckets.Finish();
+        _gradientWait.Stop();
+        _gradientDuringBackward += buckets.DuringBackward;
         ReducedSteps++;
     }
 
@@ -99,10 +110,11 @@ public sealed class DataParallel(IProcessGroup group, IGradientReducer? reducer,
     /// <summary>A line for the log: ranks, reducer, and the time the reductions took.</summary>
     public string Summary()
     {
-        double each = GradientTime.TotalMilliseconds / Math.Max(1, ReducedSteps);
-        return $"data-parallel: {group.Size} ranks; {ReducedSteps} gradient all-reduces ({reducer?.Name ?? "none"}) took "
-            + $"{GradientTime.TotalSeconds:F2} s ({each:F1} ms each), the loss all-reduces {_lossWatch.Elapsed.TotalSeconds:F2} s "
-            + "(waiting for slower ranks included)";
+        double each = GradientWait.TotalMilliseconds / Math.Max(1, ReducedSteps);
+        return $"data-parallel: {group.Size} ranks; {ReducedSteps} gradient all-reduces ({reducer?.Name ?? "none"}) waited "
+            + $"{GradientWait.TotalSeconds:F2} s after the backward passes ({each:F1} ms each, waiting for slower ranks included) "
+            + $"and took {_gradientDuringBackward.TotalSeconds:F2} s within them (copies, starts); the loss all-reduces "
+            + $"{_lossWatch.Elapsed.TotalSeconds:F2} s";
     }
 
     public void Dispose()

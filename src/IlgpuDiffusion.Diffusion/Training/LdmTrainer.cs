@@ -123,8 +123,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         var noise = Tensor.Randn(z.Shape.ToArray(), generator, run.Device);
         int[] t = generator.NextInts(z.Size(0), schedule.NumTimesteps);
         var loss = Tensor.MseLoss(unet.Forward(schedule.AddNoise(z, noise, t), t, conditions?.ForItems(batch.Indices, generator)), noise);
-        DataParallel.Weigh(loss, batch.Shard).Backward();
-        run.Parallel.SumGradients(adam);
+        run.Parallel.Backward(DataParallel.Weigh(loss, batch.Shard), adam);
         adam.Step();
         adam.ZeroGrad();
         if (ema != null) UpdateEma(unet, ema, emaDecay);

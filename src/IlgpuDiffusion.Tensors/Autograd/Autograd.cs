@@ -21,6 +21,26 @@ public static class Autograd
 
 public sealed partial class Tensor
 {
+    private List<Action<Tensor>>? _gradientHooks; // called when a backward pass has finished this leaf's gradient
+
+    /// <summary>
+    /// Calls <paramref name="hook"/> with this leaf during every <see cref="Backward"/> that reaches it, right after that
+    /// pass has added all its contributions into <see cref="Grad"/>: no later work of the pass changes the gradient (PyTorch's
+    /// post-accumulate-grad hook). Leaves are finished in the pass's order, so a caller can start work on a gradient (a
+    /// data-parallel all-reduce) while the pass goes on. Disposing the result removes the hook.
+    /// </summary>
+    public IDisposable OnGradientAccumulated(Action<Tensor> hook)
+    {
+        if (!IsLeaf) throw new InvalidOperationException("a gradient hook belongs on a leaf: only leaves accumulate gradients");
+        (_gradientHooks ??= []).Add(hook);
+        return new GradientHookRegistration(this, hook);
+    }
+
+    private sealed class GradientHookRegistration(Tensor leaf, Action<Tensor> hook) : IDisposable
+    {
+        public void Dispose() => leaf._gradientHooks?.Remove(hook);
+    }
+
     /// <summary>Attaches <paramref name="backward"/> to <paramref name="output"/> when grad mode is on and
     /// some input requires gradients. Every differentiable op ends with this call. <paramref name="saved"/> lists every
     /// tensor whose values the rule reads (inputs, the output, statistics of the forward pass): a tensor the caller can
@@ -89,6 +109,8 @@ public sealed partial class Tensor
             if (t.Node is not { } node)
             {
                 AccumulateLeafGradient(t, g);
+                // the reverse topological order has already passed every consumer of t: its gradient is final
+                foreach (var hook in t._gradientHooks?.ToArray() ?? []) hook(t);
                 continue;
             }
             // The node's temporaries (and the rule's own result objects) go back to the allocator when its scope ends,

@@ -4,23 +4,26 @@ using IlgpuDiffusion.Tensors.Backends.Ilgpu;
 
 namespace IlgpuDiffusion.Tensors.Distributed;
 
-/// <summary>Sums parameter gradients over the ranks of a data-parallel job, in place.</summary>
+/// <summary>Sums parameter gradients over the ranks, in place, bucket by bucket (<see cref="GradientBuckets"/> decides when
+/// each bucket starts). Every rank starts the same buckets in the same order.</summary>
 public interface IGradientReducer : IDisposable
 {
     /// <summary>What reduces (for the log): "MPI, host memory" or "NCCL".</summary>
     string Name { get; }
 
-    /// <summary>Replaces every gradient of <paramref name="parameters"/> by its sum over the ranks. Parameters without a
-    /// gradient are skipped: every rank runs the same steps, so every rank skips the same ones.</summary>
-    void SumGradients(IReadOnlyList<Tensor> parameters);
+    /// <summary>Starts summing <paramref name="gradients"/> (final ones: nothing changes them before <see cref="Finish"/>).</summary>
+    void Start(IReadOnlyList<Tensor> gradients);
+
+    /// <summary>Lets started sums advance without waiting for them (MPI advances its non-blocking collectives only inside
+    /// MPI calls); cheap enough to call after every gradient of a backward pass.</summary>
+    void Progress();
+
+    /// <summary>Waits for every started sum; then each gradient holds its sum over the ranks.</summary>
+    void Finish();
 }
 
 public static class GradientReducers
 {
-    /// <summary>PyTorch DDP's default bucket (bucket_cap_mb = 25): large enough to amortise a collective's latency,
-    /// small enough to overlap one bucket's transfer with the next one's copy.</summary>
-    public const int BucketBytes = 25 << 20;
-
     /// <summary>The reducer of <paramref name="backend"/> ("auto", "mpi" or "nccl") for gradients on
     /// <paramref name="device"/>. "auto" takes NCCL on a CUDA device when libnccl.so.2 loads, else MPI through host memory;
     /// <paramref name="note"/> says why NCCL was not taken, when it was not.</summary>
@@ -50,64 +53,53 @@ public static class GradientReducers
         var backend = device.Backend is ProfilingBackend profiling ? profiling.Inner : device.Backend;
         return backend is IlgpuBackend ilgpu && device.Name.StartsWith("cuda", StringComparison.Ordinal) ? ilgpu : null;
     }
-
-    /// <summary>The gradients in the order the backward pass finishes them (the last layers first), split into buckets
-    /// of at most <see cref="BucketBytes"/> (a larger gradient is a bucket of its own).</summary>
-    internal static List<List<Tensor>> Buckets(IReadOnlyList<Tensor> parameters)
-    {
-        var buckets = new List<List<Tensor>>();
-        long bytes = 0;
-        for (int i = parameters.Count - 1; i >= 0; i--)
-        {
-            if (parameters[i].Grad is not { } grad) continue;
-            if (buckets.Count == 0 || bytes + grad.Count * 4L > BucketBytes)
-            {
-                buckets.Add([]);
-                bytes = 0;
-            }
-            buckets[^1].Add(grad);
-            bytes += grad.Count * 4L;
-        }
-        return buckets;
-    }
 }
 
 /// <summary>
-/// The default reduction: each bucket of gradients is copied into a pinned host buffer and summed with MPI_Iallreduce;
-/// while one bucket is in flight the next is copied, then the sums are copied back. Works from every executor.
+/// The default reduction: each bucket of gradients is copied into a pinned host buffer and summed with MPI_Iallreduce
+/// while the backward pass goes on; the sums are copied back when the pass is done. Works from every executor.
 /// </summary>
 public sealed class HostGradientReducer(MpiProcessGroup group) : IGradientReducer
 {
     private readonly List<float[]> _buffers = [];
+    private readonly List<(IReadOnlyList<Tensor> Gradients, int Request)> _started = [];
+    private int _completed; // the first started sums that MPI reported complete
 
     public string Name => "MPI, host memory";
 
-    public void SumGradients(IReadOnlyList<Tensor> parameters)
+    public void Start(IReadOnlyList<Tensor> gradients)
     {
-        var buckets = GradientReducers.Buckets(parameters);
-        var requests = new int[buckets.Count];
-        for (int b = 0; b < buckets.Count; b++)
+        int count = gradients.Sum(g => g.Count);
+        var buffer = Buffer(_started.Count, count);
+        int offset = 0;
+        foreach (var grad in gradients)
         {
-            int count = buckets[b].Sum(g => g.Count);
-            var buffer = Buffer(b, count);
-            int offset = 0;
-            foreach (var grad in buckets[b])
-            {
-                grad.Device.Backend.Download(grad.View, buffer.AsSpan(offset, grad.Count));
-                offset += grad.Count;
-            }
-            requests[b] = group.StartAllReduceSum(buffer, count);
+            grad.Device.Backend.Download(grad.View, buffer.AsSpan(offset, grad.Count));
+            offset += grad.Count;
         }
-        for (int b = 0; b < buckets.Count; b++)
+        _started.Add((gradients, group.StartAllReduceSum(buffer, count)));
+    }
+
+    public void Progress()
+    {
+        while (_completed < _started.Count && group.Test(_started[_completed].Request, "gradient all-reduce")) _completed++;
+    }
+
+    public void Finish()
+    {
+        for (int b = 0; b < _started.Count; b++)
         {
-            group.Wait(requests[b], "gradient all-reduce");
+            var (gradients, request) = _started[b];
+            if (b >= _completed) group.Wait(request, "gradient all-reduce");
             int offset = 0;
-            foreach (var grad in buckets[b])
+            foreach (var grad in gradients)
             {
                 grad.CopyFrom(_buffers[b].AsSpan(offset, grad.Count));
                 offset += grad.Count;
             }
         }
+        _started.Clear();
+        _completed = 0;
     }
 
     public void Dispose() => _buffers.Clear();
@@ -133,6 +125,7 @@ public sealed class NcclGradientReducer : IGradientReducer
     private readonly MpiProcessGroup _group;
     private readonly IlgpuBackend _backend;
     private IntPtr _comm;
+    private IntPtr _stream; // where the started sums run
 
     public NcclGradientReducer(MpiProcessGroup group, Device device)
     {
@@ -147,22 +140,27 @@ public sealed class NcclGradientReducer : IGradientReducer
 
     public string Name => "NCCL";
 
-    public void SumGradients(IReadOnlyList<Tensor> parameters)
+    public void Start(IReadOnlyList<Tensor> gradients)
     {
-        IntPtr stream = IntPtr.Zero;
-        foreach (var bucket in GradientReducers.Buckets(parameters))
+        // enqueued on the stream behind the kernels that computed the gradients
+        NcclNative.Check(NcclNative.ncclGroupStart(), "ncclGroupStart");
+        foreach (var grad in gradients)
         {
-            NcclNative.Check(NcclNative.ncclGroupStart(), "ncclGroupStart");
-            foreach (var grad in bucket)
-            {
-                var (s, address) = _backend.CudaHandles(grad.View) ?? throw new InvalidOperationException("gradient is not in CUDA memory");
-                stream = s;
-                int result = NcclNative.ncclAllReduce(address, address, (nuint)grad.Count, NcclNative.Float32, NcclNative.Sum, _comm, s);
-                NcclNative.Check(result, "ncclAllReduce");
-            }
-            NcclNative.Check(NcclNative.ncclGroupEnd(), "ncclGroupEnd");
+            var (stream, address) = _backend.CudaHandles(grad.View)
+                ?? throw new InvalidOperationException("gradient is not in CUDA memory");
+            _stream = stream;
+            int result = NcclNative.ncclAllReduce(address, address, (nuint)grad.Count, NcclNative.Float32, NcclNative.Sum, _comm, stream);
+            NcclNative.Check(result, "ncclAllReduce");
         }
-        if (stream != IntPtr.Zero) WaitForStream(stream);
+        NcclNative.Check(NcclNative.ncclGroupEnd(), "ncclGroupEnd");
+    }
+
+    public void Progress() { } // NCCL advances on its own
+
+    public void Finish()
+    {
+        if (_stream != IntPtr.Zero) WaitForStream(_stream);
+        _stream = IntPtr.Zero;
     }
 
     public void Dispose()

@@ -56,7 +56,7 @@ public sealed class MpiProcessGroup : IProcessGroup
     public void AllReduceSum(Span<double> values) => AllReduce(values, DoubleType, "all-reduce");
 
     /// <summary>Starts an in-place sum of a pinned buffer (its first <paramref name="count"/> values); finish it with
-    /// <see cref="Wait"/>. Lets a caller overlap copying the next bucket with this one's transfer.</summary>
+    /// <see cref="Wait"/> (or <see cref="Test"/>). Lets a caller overlap computing with the transfer.</summary>
     public int StartAllReduceSum(float[] pinned, int count)
     {
         Check(MPI_Iallreduce(InPlace, Marshal.UnsafeAddrOfPinnedArrayElement(pinned, 0), count, FloatType, Sum, CommWorld, out int request),
@@ -83,6 +83,14 @@ public sealed class MpiProcessGroup : IProcessGroup
             Wait(request, "all-gather");
         }
         return all;
+    }
+
+    /// <summary>Whether a started collective has completed (then its request is freed: do not wait for it); advances MPI's
+    /// started collectives either way.</summary>
+    public bool Test(int request, string what)
+    {
+        Check(MPI_Test(ref request, out int done, StatusIgnore), what);
+        return done != 0;
     }
 
     /// <summary>Polls a started collective until it completes; past <see cref="Timeout"/> it throws (MPI cannot cancel a
