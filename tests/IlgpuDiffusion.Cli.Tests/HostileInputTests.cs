@@ -160,6 +160,18 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     }
 
     [Fact]
+    public void A_palette_png_with_indices_beyond_its_palette()
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "good.png"));
+        string png = Path.Combine(Data, "indexed.png");
+        System.IO.File.WriteAllBytes(png, IndexedPng.Bytes(16, 16, 8, [0, 0, 0, 255, 255, 255], (x, y) => 200));
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            png, "palette indices beyond its 2 colours", "skip_unreadable_images");
+    }
+
+    [Fact]
     public void An_idx_gzip_bomb()
     {
         Directory.CreateDirectory(Data);

@@ -113,7 +113,7 @@ public sealed class ImageFolderDataset : IImageDataset
         var path = _paths[index];
         try
         {
-            using var rgb = Image.Load<Rgb24>(path);
+            using var rgb = ImageDecoding.LoadRgb(path);
             if (ImageChannels == 3)
             {
                 ResizeAndCentreCrop(rgb, ImageSize);
@@ -146,7 +146,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 return $"{info.Width}×{info.Height} pixels, more than the {MaxPixels:N0} an image may decode to";
             if (scan == ImageScan.Decode)
             {
-                using var image = Image.Load<Rgb24>(path);
+                using var image = ImageDecoding.LoadRgb(path);
             }
             return null;
         }
