@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using IlgpuDiffusion.Tensors.IO;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -104,14 +105,21 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     public void A_checkpoint_with_NaN_weights()
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
+        string name = PoisonWithNaN(checkpoint);
+
+        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+    }
+
+    /// <summary>Sets the first value of the checkpoint's first tensor to NaN (reading it must fail); returns the tensor's name.</summary>
+    private static string PoisonWithNaN(string checkpoint)
+    {
         var tensors = SafeTensors.Read(checkpoint).ToDictionary();
         var (name, first) = tensors.First();
         var values = (float[])first.Floats!.Clone();
         values[0] = float.NaN;
         tensors[name] = HostTensor.FromFloats(first.Shape, values);
         SafeTensors.Write(checkpoint, tensors, SafeTensors.ReadMetadata(checkpoint));
-
-        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+        return name;
     }
 
     [Fact]
@@ -126,14 +134,68 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Refused(() => Stage("sample", []), checkpoint, "'b'", "overlap");
     }
 
-    [Fact]
-    public void A_torn_checkpoint_set()
+    /// <summary>Every command that reads the autoencoder's weights checks its set first, as a resume does.</summary>
+    [Theory]
+    [InlineData("train-autoencoder", "--resume")]
+    [InlineData("infer-autoencoder")]
+    [InlineData("train-ldm")]
+    [InlineData("sample")]
+    public void A_torn_checkpoint_set(params string[] command)
     {
         string discriminator = File("vqvae_discriminator_ckpt.safetensors");
         SafeTensors.Write(discriminator, SafeTensors.Read(discriminator), new Dictionary<string, string> { ["step"] = "1" });
 
-        Refused(() => Stage("train-autoencoder", ["--resume", "--set", "train_params:perceptual_weight=0"]),
-            discriminator, "(step 1)", "torn");
+        Refused(() => Stage(command[0], [.. command[1..], "--set", "train_params:perceptual_weight=0"]),
+            discriminator, "(step 1)", File("vqvae_autoencoder_ckpt.safetensors"), "torn");
+    }
+
+    [Fact]
+    public void Infer_autoencoder_reads_a_save_cut_short_after_its_commit_without_changing_it()
+    {
+        CutShortAfterManifest("vqvae_autoencoder_state");
+        PoisonWithNaN(File("vqvae_autoencoder_ckpt.safetensors"));
+        var before = Snapshot();
+
+        var result = Stage("infer-autoencoder", ["--feature-count", "0"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(System.IO.File.Exists(File("autoencoder_evaluation.json")), result.ToString());
+        var after = Snapshot();
+        foreach (var (path, hash) in before) Assert.True(after.GetValueOrDefault(path) == hash, $"{path} was renamed or changed");
+    }
+
+    [Fact]
+    public void Sample_reads_saves_cut_short_after_their_commit()
+    {
+        var trained = Stage("train-ldm", ["--set", "train_params:ldm_epochs=1", "--set", "train_params:ema_decay=0"]);
+        Assert.True(trained.ExitCode == 0, trained.ToString());
+        foreach (var (state, model) in new[] { ("vqvae_autoencoder_state", "vqvae_autoencoder_ckpt"), ("ddpm_state", "ddpm_ckpt") })
+        {
+            CutShortAfterManifest(state);
+            PoisonWithNaN(File(model + ".safetensors"));
+        }
+
+        var result = Stage("sample", []);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(System.IO.File.Exists(File("samples/samples.png")), result.ToString());
+    }
+
+    /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
+    /// each file of its manifest copied under ".next" with the next step, the manifest naming that step, the files in
+    /// place still of the step before (a reader must take the ".next" ones).</summary>
+    private void CutShortAfterManifest(string stateStem)
+    {
+        string manifestPath = File(stateStem + ".manifest.json");
+        var manifest = JsonNode.Parse(System.IO.File.ReadAllText(manifestPath))!;
+        long next = (long)manifest["Step"]! + 1;
+        foreach (var name in manifest["Files"]!.AsArray().Select(n => (string)n!))
+        {
+            var metadata = new Dictionary<string, string>(SafeTensors.ReadMetadata(File(name))) { ["step"] = $"{next}" };
+            SafeTensors.Write(File(name) + ".next", SafeTensors.Read(File(name)), metadata);
+        }
+        manifest["Step"] = next;
+        System.IO.File.WriteAllText(manifestPath, manifest.ToJsonString());
     }
 
     [Fact]
