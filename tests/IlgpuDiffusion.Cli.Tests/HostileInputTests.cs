@@ -40,9 +40,10 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     private string Data => Path.Combine(_folder, "hostile-data");
     private string File(string name) => Path.Combine(Task, name);
 
-    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>).</summary>
-    private Ildm.Result Stage(string command, string[] args, string? output = null) =>
-        Ildm.RunWithin(Limit, _folder,
+    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>), started
+    /// by <paramref name="launcher"/> when one is given.</summary>
+    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null) =>
+        Ildm.RunThrough(launcher ?? [], Limit, _folder,
             [command, .. args, "--config", Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
 
     /// <summary>Runs <paramref name="run"/> and checks the refusal: non-zero exit, one line on stderr naming every one of
@@ -219,6 +220,54 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
 
         Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
             fifo, "not a regular file", "skip_unreadable_images");
+    }
+
+    [SkippableFact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void An_unreadable_subfolder_in_the_image_folder()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "folders are made unreadable by their POSIX mode");
+        string[] launcher = Environment.IsPrivilegedProcess ? WithoutFileAccessCapabilities() : [];
+        Directory.CreateDirectory(Data);
+        string locked = Path.Combine(Data, "locked");
+        Directory.CreateDirectory(locked);
+        foreach (var folder in new[] { Data, locked })
+            using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(folder, "image.png"));
+        System.IO.File.SetUnixFileMode(locked, UnixFileMode.None);
+        try
+        {
+            string[] data = ["--overwrite", "--set", $"dataset_params:im_path={Data}", "--set", "train_params:perceptual_weight=0"];
+            Refused(() => Stage("train-autoencoder", data, launcher: launcher), locked, "unreadable folder", "skip_unreadable_images");
+
+            var skipped = Stage("train-autoencoder", [.. data, "--set", "dataset_params:skip_unreadable_images=true"], launcher: launcher);
+            Assert.True(skipped.ExitCode == 0, skipped.ToString());
+            Assert.Contains($"{locked}: unreadable folder", skipped.Output);
+            Assert.Contains("1 images", skipped.Output);
+        }
+        finally
+        {
+            System.IO.File.SetUnixFileMode(locked, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    /// <summary>Root reads every folder whatever its mode, by its file-access capabilities: ildm runs without them (setpriv
+    /// takes them out of its bounding set), or the test is skipped saying why.</summary>
+    private static string[] WithoutFileAccessCapabilities()
+    {
+        string[] launcher = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"];
+        int exitCode;
+        try
+        {
+            using var probe = System.Diagnostics.Process.Start(launcher[0], [.. launcher[1..], "true"]);
+            probe.WaitForExit();
+            exitCode = probe.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            exitCode = -1; // no setpriv
+        }
+        Skip.If(exitCode != 0, "running as root, and setpriv cannot drop CAP_DAC_OVERRIDE here: no folder is unreadable to root");
+        return launcher;
     }
 
     [Fact]
