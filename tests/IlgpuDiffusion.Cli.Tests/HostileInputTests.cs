@@ -334,7 +334,18 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     [InlineData(new[] { "--count", "100000000" }, "--count")]
     [InlineData(new[] { "--set", "train_params:num_samples=2000000000" }, "train_params.num_samples")]
     [InlineData(new[] { "--count", "16777216", "--batch-size", "16777216" }, "--batch-size")]
+    [InlineData(new[] { "--save-every", "-1" }, "--save-every")]
     public void Sampling_options_out_of_range(string[] options, string named) => Refused(() => Stage("sample", options), named);
+
+    [Fact]
+    public void Inference_and_evaluation_options_out_of_range()
+    {
+        Refused(() => Stage("infer-autoencoder", ["--feature-count", "-1"]), "--feature-count");
+        foreach (var size in new[] { "0", "33" })
+            Refused(() => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", _folder, "--fake", _folder, "--image-size", size,
+                "--device", "cpu", "--json", Path.Combine(_folder, "evaluation.json")), "--image-size", size);
+        Assert.False(System.IO.File.Exists(Path.Combine(_folder, "evaluation.json")));
+    }
 
     [Fact]
     public void An_output_folder_that_cannot_be_written()
