@@ -200,7 +200,8 @@ internal static class StageCommands
             "Write input / encoded / reconstructed grids, report PSNR, SSIM, codebook use and perplexity, FD-ResNet18 and KID of "
             + "the reconstructions, and (save_latents) cache every training latent",
             featureCount);
-        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae, NotNegative(parse.GetValue(featureCount), "--feature-count")).Run()));
+        command.SetAction(parse => common.Run(parse, (run, vae) =>
+            new AutoencoderInference(run, vae, NotNegative(parse.GetValue(featureCount), "--feature-count")).Run()));
         return command;
     }
 
@@ -276,8 +277,8 @@ internal static class StageCommands
                 ? new SampleExport(Positive(n, "--count"), Positive(parse.GetValue(batchSize), "--batch-size"),
                     parse.GetValue(imageFolder)?.FullName)
                 : null;
-            new LdmSampling(run, vae).Sample(chosen, NotNegative(parse.GetValue(saveEvery), "--save-every"), export, parse.GetValue(classOption),
-                parse.GetValue(guidance));
+            new LdmSampling(run, vae).Sample(chosen, NotNegative(parse.GetValue(saveEvery), "--save-every"), export,
+                parse.GetValue(classOption), parse.GetValue(guidance));
         }));
         return command;
     }
