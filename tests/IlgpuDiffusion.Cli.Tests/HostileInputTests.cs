@@ -311,9 +311,27 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(offset), value);
         System.IO.File.WriteAllBytes(Path.Combine(Data, "t10k-images-idx3-ubyte"), images);
 
-        Refused(() => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", Data, "--fake", Data, "--count", "4", "--device", "cpu",
-            "--json", Path.Combine(_folder, "evaluation.json")), labels, "5 labels for the 4 images");
+        Refused(() => Evaluate(Data), labels, "5 labels for the 4 images");
     }
+
+    [SkippableFact]
+    public void A_fifo_or_a_broken_image_first_among_the_images_to_evaluate()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes are made with mkfifo");
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "b.png"));
+        string first = Path.Combine(Data, "a.png");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [first])) mkfifo.WaitForExit();
+        Refused(() => Evaluate(Data), first, "not a regular file");
+
+        System.IO.File.Delete(first);
+        System.IO.File.WriteAllText(first, "not an image");
+        Refused(() => Evaluate(Data), first, "not a recognised image format");
+    }
+
+    /// <summary>`evaluate` of <paramref name="images"/> against themselves, its JSON in the copy.</summary>
+    private Ildm.Result Evaluate(string images) => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", images, "--fake", images,
+        "--count", "4", "--device", "cpu", "--json", Path.Combine(_folder, "evaluation.json"));
 
     [Theory]
     [InlineData("train_params:task_name=../outside", "train_params.task_name")]

@@ -29,7 +29,7 @@ public enum ImageScan
 /// </summary>
 public sealed class ImageFolderDataset : IImageDataset
 {
-    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
+    internal static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
 
     /// <summary>The most pixels an image may have (300 MB decoded): above any camera's, far below what a
     /// decompression bomb (a small file of huge dimensions) asks for.</summary>
