@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using IlgpuDiffusion.Tensors.IO;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -39,9 +40,10 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     private string Data => Path.Combine(_folder, "hostile-data");
     private string File(string name) => Path.Combine(Task, name);
 
-    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>).</summary>
-    private Ildm.Result Stage(string command, string[] args, string? output = null) =>
-        Ildm.RunWithin(Limit, _folder,
+    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>), started
+    /// by <paramref name="launcher"/> when one is given.</summary>
+    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null) =>
+        Ildm.RunThrough(launcher ?? [], Limit, _folder,
             [command, .. args, "--config", Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
 
     /// <summary>Runs <paramref name="run"/> and checks the refusal: non-zero exit, one line on stderr naming every one of
@@ -104,14 +106,21 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     public void A_checkpoint_with_NaN_weights()
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
+        string name = PoisonWithNaN(checkpoint);
+
+        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+    }
+
+    /// <summary>Sets the first value of the checkpoint's first tensor to NaN (reading it must fail); returns the tensor's name.</summary>
+    private static string PoisonWithNaN(string checkpoint)
+    {
         var tensors = SafeTensors.Read(checkpoint).ToDictionary();
         var (name, first) = tensors.First();
         var values = (float[])first.Floats!.Clone();
         values[0] = float.NaN;
         tensors[name] = HostTensor.FromFloats(first.Shape, values);
         SafeTensors.Write(checkpoint, tensors, SafeTensors.ReadMetadata(checkpoint));
-
-        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+        return name;
     }
 
     [Fact]
@@ -126,14 +135,68 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Refused(() => Stage("sample", []), checkpoint, "'b'", "overlap");
     }
 
-    [Fact]
-    public void A_torn_checkpoint_set()
+    /// <summary>Every command that reads the autoencoder's weights checks its set first, as a resume does.</summary>
+    [Theory]
+    [InlineData("train-autoencoder", "--resume")]
+    [InlineData("infer-autoencoder")]
+    [InlineData("train-ldm")]
+    [InlineData("sample")]
+    public void A_torn_checkpoint_set(params string[] command)
     {
         string discriminator = File("vqvae_discriminator_ckpt.safetensors");
         SafeTensors.Write(discriminator, SafeTensors.Read(discriminator), new Dictionary<string, string> { ["step"] = "1" });
 
-        Refused(() => Stage("train-autoencoder", ["--resume", "--set", "train_params:perceptual_weight=0"]),
-            discriminator, "(step 1)", "torn");
+        Refused(() => Stage(command[0], [.. command[1..], "--set", "train_params:perceptual_weight=0"]),
+            discriminator, "(step 1)", File("vqvae_autoencoder_ckpt.safetensors"), "torn");
+    }
+
+    [Fact]
+    public void Infer_autoencoder_reads_a_save_cut_short_after_its_commit_without_changing_it()
+    {
+        CutShortAfterManifest("vqvae_autoencoder_state");
+        PoisonWithNaN(File("vqvae_autoencoder_ckpt.safetensors"));
+        var before = Snapshot();
+
+        var result = Stage("infer-autoencoder", ["--feature-count", "0"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(System.IO.File.Exists(File("autoencoder_evaluation.json")), result.ToString());
+        var after = Snapshot();
+        foreach (var (path, hash) in before) Assert.True(after.GetValueOrDefault(path) == hash, $"{path} was renamed or changed");
+    }
+
+    [Fact]
+    public void Sample_reads_saves_cut_short_after_their_commit()
+    {
+        var trained = Stage("train-ldm", ["--set", "train_params:ldm_epochs=1", "--set", "train_params:ema_decay=0"]);
+        Assert.True(trained.ExitCode == 0, trained.ToString());
+        foreach (var (state, model) in new[] { ("vqvae_autoencoder_state", "vqvae_autoencoder_ckpt"), ("ddpm_state", "ddpm_ckpt") })
+        {
+            CutShortAfterManifest(state);
+            PoisonWithNaN(File(model + ".safetensors"));
+        }
+
+        var result = Stage("sample", []);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(System.IO.File.Exists(File("samples/samples.png")), result.ToString());
+    }
+
+    /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
+    /// each file of its manifest copied under ".next" with the next step, the manifest naming that step, the files in
+    /// place still of the step before (a reader must take the ".next" ones).</summary>
+    private void CutShortAfterManifest(string stateStem)
+    {
+        string manifestPath = File(stateStem + ".manifest.json");
+        var manifest = JsonNode.Parse(System.IO.File.ReadAllText(manifestPath))!;
+        long next = (long)manifest["Step"]! + 1;
+        foreach (var name in manifest["Files"]!.AsArray().Select(n => (string)n!))
+        {
+            var metadata = new Dictionary<string, string>(SafeTensors.ReadMetadata(File(name))) { ["step"] = $"{next}" };
+            SafeTensors.Write(File(name) + ".next", SafeTensors.Read(File(name)), metadata);
+        }
+        manifest["Step"] = next;
+        System.IO.File.WriteAllText(manifestPath, manifest.ToJsonString());
     }
 
     [Fact]
@@ -157,6 +220,66 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
 
         Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
             fifo, "not a regular file", "skip_unreadable_images");
+    }
+
+    [SkippableFact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void An_unreadable_subfolder_in_the_image_folder()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "folders are made unreadable by their POSIX mode");
+        string[] launcher = Environment.IsPrivilegedProcess ? WithoutFileAccessCapabilities() : [];
+        Directory.CreateDirectory(Data);
+        string locked = Path.Combine(Data, "locked");
+        Directory.CreateDirectory(locked);
+        foreach (var folder in new[] { Data, locked })
+            using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(folder, "image.png"));
+        System.IO.File.SetUnixFileMode(locked, UnixFileMode.None);
+        try
+        {
+            string[] data = ["--overwrite", "--set", $"dataset_params:im_path={Data}", "--set", "train_params:perceptual_weight=0"];
+            Refused(() => Stage("train-autoencoder", data, launcher: launcher), locked, "unreadable folder", "skip_unreadable_images");
+
+            var skipped = Stage("train-autoencoder", [.. data, "--set", "dataset_params:skip_unreadable_images=true"], launcher: launcher);
+            Assert.True(skipped.ExitCode == 0, skipped.ToString());
+            Assert.Contains($"{locked}: unreadable folder", skipped.Output);
+            Assert.Contains("1 images", skipped.Output);
+        }
+        finally
+        {
+            System.IO.File.SetUnixFileMode(locked, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    /// <summary>Root reads every folder whatever its mode, by its file-access capabilities: ildm runs without them (setpriv
+    /// takes them out of its bounding set), or the test is skipped saying why.</summary>
+    private static string[] WithoutFileAccessCapabilities()
+    {
+        string[] launcher = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"];
+        int exitCode;
+        try
+        {
+            using var probe = System.Diagnostics.Process.Start(launcher[0], [.. launcher[1..], "true"]);
+            probe.WaitForExit();
+            exitCode = probe.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            exitCode = -1; // no setpriv
+        }
+        Skip.If(exitCode != 0, "running as root, and setpriv cannot drop CAP_DAC_OVERRIDE here: no folder is unreadable to root");
+        return launcher;
+    }
+
+    [Fact]
+    public void A_palette_png_with_indices_beyond_its_palette()
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "good.png"));
+        string png = Path.Combine(Data, "indexed.png");
+        System.IO.File.WriteAllBytes(png, IndexedPng.Bytes(16, 16, 8, [0, 0, 0, 255, 255, 255], (x, y) => 200));
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            png, "palette indices beyond its 2 colours", "skip_unreadable_images");
     }
 
     [Fact]
@@ -188,9 +311,27 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(offset), value);
         System.IO.File.WriteAllBytes(Path.Combine(Data, "t10k-images-idx3-ubyte"), images);
 
-        Refused(() => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", Data, "--fake", Data, "--count", "4", "--device", "cpu",
-            "--json", Path.Combine(_folder, "evaluation.json")), labels, "5 labels for the 4 images");
+        Refused(() => Evaluate(Data), labels, "5 labels for the 4 images");
     }
+
+    [SkippableFact]
+    public void A_fifo_or_a_broken_image_first_among_the_images_to_evaluate()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes are made with mkfifo");
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "b.png"));
+        string first = Path.Combine(Data, "a.png");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [first])) mkfifo.WaitForExit();
+        Refused(() => Evaluate(Data), first, "not a regular file");
+
+        System.IO.File.Delete(first);
+        System.IO.File.WriteAllText(first, "not an image");
+        Refused(() => Evaluate(Data), first, "not a recognised image format");
+    }
+
+    /// <summary>`evaluate` of <paramref name="images"/> against themselves, its JSON in the copy.</summary>
+    private Ildm.Result Evaluate(string images) => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", images, "--fake", images,
+        "--count", "4", "--device", "cpu", "--json", Path.Combine(_folder, "evaluation.json"));
 
     [Theory]
     [InlineData("train_params:task_name=../outside", "train_params.task_name")]
@@ -212,7 +353,18 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     [InlineData(new[] { "--count", "100000000" }, "--count")]
     [InlineData(new[] { "--set", "train_params:num_samples=2000000000" }, "train_params.num_samples")]
     [InlineData(new[] { "--count", "16777216", "--batch-size", "16777216" }, "--batch-size")]
+    [InlineData(new[] { "--save-every", "-1" }, "--save-every")]
     public void Sampling_options_out_of_range(string[] options, string named) => Refused(() => Stage("sample", options), named);
+
+    [Fact]
+    public void Inference_and_evaluation_options_out_of_range()
+    {
+        Refused(() => Stage("infer-autoencoder", ["--feature-count", "-1"]), "--feature-count");
+        foreach (var size in new[] { "0", "33" })
+            Refused(() => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", _folder, "--fake", _folder, "--image-size", size,
+                "--device", "cpu", "--json", Path.Combine(_folder, "evaluation.json")), "--image-size", size);
+        Assert.False(System.IO.File.Exists(Path.Combine(_folder, "evaluation.json")));
+    }
 
     [Fact]
     public void An_output_folder_that_cannot_be_written()

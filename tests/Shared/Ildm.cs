@@ -17,15 +17,21 @@ public static class Ildm
 
     /// <summary>As <see cref="RunIn"/>, killed after <paramref name="limit"/> with a <see cref="TimeoutException"/> (a hang
     /// fails the test).</summary>
-    public static Result RunWithin(TimeSpan limit, string workingDirectory, params string[] args)
+    public static Result RunWithin(TimeSpan limit, string workingDirectory, params string[] args) =>
+        RunThrough([], limit, workingDirectory, args);
+
+    /// <summary>As <see cref="RunWithin"/>, started by <paramref name="launcher"/> (a program and its options that runs
+    /// the command line after them, as setpriv does); none: directly.</summary>
+    public static Result RunThrough(string[] launcher, TimeSpan limit, string workingDirectory, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "ildm.dll");
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = workingDirectory,
         };
+        if (launcher.Length > 0) foreach (var a in launcher[1..].Append("dotnet")) info.ArgumentList.Add(a);
         info.ArgumentList.Add(dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;

@@ -65,6 +65,8 @@ internal static class EvaluateCommand
             {
                 int n = parse.GetValue(count);
                 if (n < 4) throw new ArgumentException($"--count must be at least 4 (precision/recall use 3 neighbours), got {n}");
+                int size = parse.GetValue(imageSize);
+                if (size < 32 || size % 32 != 0) throw new ArgumentException($"--image-size must be a multiple of 32, got {size}");
                 var realImages = ImageSources.Open(parse.GetValue(real)!);
                 var fakeImages = parse.GetValue(fake)!.Select(f => ImageSources.Open(f)).ToArray();
                 var watch = System.Diagnostics.Stopwatch.StartNew();

@@ -200,7 +200,8 @@ internal static class StageCommands
             "Write input / encoded / reconstructed grids, report PSNR, SSIM, codebook use and perplexity, FD-ResNet18 and KID of "
             + "the reconstructions, and (save_latents) cache every training latent",
             featureCount);
-        command.SetAction(parse => common.Run(parse, (run, vae) => new AutoencoderInference(run, vae, parse.GetValue(featureCount)).Run()));
+        command.SetAction(parse => common.Run(parse, (run, vae) =>
+            new AutoencoderInference(run, vae, NotNegative(parse.GetValue(featureCount), "--feature-count")).Run()));
         return command;
     }
 
@@ -283,8 +284,8 @@ internal static class StageCommands
                 : null;
             int scale = parse.GetValue(gridScale);
             if (scale is < 1 or > 16) throw new ArgumentException($"--grid-scale must be from 1 to 16, got {scale}");
-            new LdmSampling(run, vae, scale).Sample(chosen, parse.GetValue(saveEvery), export, parse.GetValue(classOption),
-                parse.GetValue(guidance));
+            new LdmSampling(run, vae, scale).Sample(chosen, NotNegative(parse.GetValue(saveEvery), "--save-every"), export,
+                parse.GetValue(classOption), parse.GetValue(guidance));
         }));
         return command;
     }
@@ -293,6 +294,9 @@ internal static class StageCommands
 
     private static int Positive(int value, string option) =>
         value > 0 ? value : throw new ArgumentException($"{option} must be at least 1, got {value}");
+
+    private static int NotNegative(int value, string option) =>
+        value >= 0 ? value : throw new ArgumentException($"{option} must be 0 or more, got {value}");
 
     private static Command Import()
     {

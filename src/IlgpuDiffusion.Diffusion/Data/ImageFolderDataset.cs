@@ -29,7 +29,7 @@ public enum ImageScan
 /// </summary>
 public sealed class ImageFolderDataset : IImageDataset
 {
-    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
+    internal static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
 
     /// <summary>The most pixels an image may have (300 MB decoded): above any camera's, far below what a
     /// decompression bomb (a small file of huge dimensions) asks for.</summary>
@@ -113,7 +113,7 @@ public sealed class ImageFolderDataset : IImageDataset
         var path = _paths[index];
         try
         {
-            using var rgb = Image.Load<Rgb24>(path);
+            using var rgb = ImageDecoding.LoadRgb(path);
             if (ImageChannels == 3)
             {
                 ResizeAndCentreCrop(rgb, ImageSize);
@@ -146,7 +146,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 return $"{info.Width}×{info.Height} pixels, more than the {MaxPixels:N0} an image may decode to";
             if (scan == ImageScan.Decode)
             {
-                using var image = Image.Load<Rgb24>(path);
+                using var image = ImageDecoding.LoadRgb(path);
             }
             return null;
         }

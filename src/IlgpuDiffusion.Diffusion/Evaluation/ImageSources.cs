@@ -26,11 +26,26 @@ public static class ImageSources
             return IdxDataset.Open(path, TrainingRun.HasIdxImages(path, "t10k-") ? IdxSplit.Test : IdxSplit.Train, withLabels);
         string samples = Path.Combine(path, "samples", "images");
         string folder = Directory.Exists(samples) ? samples : path;
-        string first = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".bmp")
+        // only regular files (a FIFO has no length, and opening it would block): the data set reports the others by name
+        string first = ImageFolderWalk.Files(folder, ImageFolderDataset.Extensions).Files
+            .Where(f => new FileInfo(f).Length > 0)
             .Order(StringComparer.Ordinal)
             .FirstOrDefault() ?? throw new InvalidDataException($"{folder}: no png/jpg/bmp images (nor IDX files, nor samples/images)");
-        var info = Image.Identify(first);
-        return new ImageFolderDataset(folder, 3, Math.Min(info.Width, info.Height), skipUnreadable: false);
+        return new ImageFolderDataset(folder, 3, ShortSide(first), skipUnreadable: false);
+    }
+
+    private static int ShortSide(string image)
+    {
+        IImageInfo? info;
+        try
+        {
+            info = Image.Identify(image);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"{image}: unreadable image: {e.Message}", e);
+        }
+        return info is { Width: > 0, Height: > 0 } ? Math.Min(info.Width, info.Height)
+            : throw new InvalidDataException($"{image}: not a recognised image format");
     }
 }

@@ -31,7 +31,7 @@ public sealed class AutoencoderInference(TrainingRun run, bool vae, int featureC
         var config = run.Config;
         run.BeginRecord();
         using var model = IAutoencoder.Create(run.Device, config, vae);
-        string checkpoint = run.RequireCheckpoint(model.CheckpointStem, "train-autoencoder");
+        string checkpoint = CommittedCheckpoints.OfAutoencoder(run, model).Require(model.CheckpointStem, "train-autoencoder");
         Checkpoint.LoadModel(model.Module, checkpoint);
         model.Module.Eval();
         using var noGrad = Autograd.NoGrad();

@@ -38,7 +38,7 @@ public sealed class AutoencoderTrainer(TrainingRun run, bool vae, string? lpipsW
         using var optG = new Adam(model.Module.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
         using var optD = new Adam(discriminator.Parameters(), (float)p.AutoencoderLr, 0.5f, 0.999f);
         var generator = new Generator((ulong)p.Seed);
-        var files = new StageFiles(run, run.File($"{model.Kind}_autoencoder_state.safetensors"),
+        var files = new StageFiles(run, run.File(model.StateFile),
             new Dictionary<string, (Module, Adam)> { ["generator"] = (model.Module, optG), ["discriminator"] = (discriminator, optD) });
         var checkpoints = new (Module, string)[] { (model.Module, model.CheckpointStem), (discriminator, model.DiscriminatorStem) };
         files.GuardFreshStart(resume, overwrite, [model.CheckpointStem], "train-autoencoder");

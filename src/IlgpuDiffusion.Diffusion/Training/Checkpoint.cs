@@ -21,7 +21,9 @@ public static class Checkpoint
     public static IReadOnlyDictionary<string, HostTensor> ReadStateDict(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
-        return Path.GetExtension(path).ToLowerInvariant() switch
+        // a committed save's ".next" file (CheckpointSet) has the format of the name it is renamed to
+        string name = path.EndsWith(CheckpointSet.Pending, StringComparison.Ordinal) ? path[..^CheckpointSet.Pending.Length] : path;
+        return Path.GetExtension(name).ToLowerInvariant() switch
         {
             ".pth" or ".pt" => PthReader.Read(path),
             ".safetensors" => SafeTensors.Read(path),

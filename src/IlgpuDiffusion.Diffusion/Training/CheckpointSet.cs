@@ -18,7 +18,8 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
     /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
     public const string StepKey = "step";
 
-    private const string Pending = ".next";
+    /// <summary>The suffix of a file written by a save that is not yet in place.</summary>
+    public const string Pending = ".next";
 
     /// <summary>Test hook: called after each write or rename of a save with the path written, in the caller's
     /// execution context only (a test throws from it to stand for a kill at that instant).</summary>
@@ -57,30 +58,51 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
     /// into place, others (a save that never reached its manifest) are deleted.</summary>
     public void Recover()
     {
-        var committed = File.Exists(ManifestPath) ? ReadManifest() : null;
+        var committed = CommittedManifest();
         foreach (var file in files)
         {
             string pending = file + Pending;
             File.Delete(pending + ".tmp"); // a write killed before its own rename
             if (!File.Exists(pending)) continue;
-            if (committed != null && committed.Files.Contains(Path.GetFileName(file)) && StepOf(pending) == committed.Step)
-                File.Move(pending, file, overwrite: true);
+            if (IsCommitted(file, committed)) File.Move(pending, file, overwrite: true);
             else File.Delete(pending);
         }
     }
 
     /// <summary>Refuses a set whose files are of different steps (with a manifest, of another step than it names),
     /// naming each file and its step. Files without a step (older runs, the original's .pth) are not compared.</summary>
-    public void RequireConsistent()
+    public void RequireConsistent() => RequireSameStep(files, CommittedManifest());
+
+    /// <summary>For a stage that only reads the set (sample, infer-autoencoder): the path to read for each file, its
+    /// ".next" file where a save cut short after its manifest left one (the file <see cref="Recover"/> would rename into
+    /// place), else the file itself; a set mixed from several steps is refused as by <see cref="RequireConsistent"/>.
+    /// Nothing is renamed or deleted: a training run may be saving beside the reader, its ".next" files not yet
+    /// committed.</summary>
+    public IReadOnlyDictionary<string, string> CommittedPaths()
     {
-        var steps = files.Where(File.Exists).Select(f => (File: f, Step: StepOf(f))).Where(f => f.Step != null).ToList();
-        long? expected = File.Exists(ManifestPath) ? ReadManifest().Step : steps.LastOrDefault().Step;
+        var committed = CommittedManifest();
+        var paths = files.ToDictionary(f => f, f => IsCommitted(f, committed) ? f + Pending : f);
+        RequireSameStep(paths.Values, committed);
+        return paths;
+    }
+
+    private Manifest? CommittedManifest() => File.Exists(ManifestPath) ? ReadManifest() : null;
+
+    /// <summary>Whether <paramref name="file"/>'s ".next" file belongs to the save that <paramref name="committed"/> names.</summary>
+    private static bool IsCommitted(string file, Manifest? committed) =>
+        committed != null && committed.Files.Contains(Path.GetFileName(file)) && File.Exists(file + Pending)
+        && StepOf(file + Pending) == committed.Step;
+
+    private void RequireSameStep(IEnumerable<string> paths, Manifest? committed)
+    {
+        var steps = paths.Where(File.Exists).Select(f => (File: f, Step: StepOf(f))).Where(f => f.Step != null).ToList();
+        long? expected = committed?.Step ?? steps.LastOrDefault().Step;
         if (steps.All(f => f.Step == expected)) return;
         var listed = string.Join(", ", steps.Select(f => $"{f.File} (step {f.Step})"));
-        string reference = File.Exists(ManifestPath) ? $"{ManifestPath} names step {expected}" : "they differ";
+        string reference = committed != null ? $"{ManifestPath} names step {expected}" : "they differ";
         throw new InvalidDataException(
-            $"the checkpoint set is torn: {listed}; {reference}. Resuming would continue from a mix; "
-            + "restore the files of one step or start over with --overwrite");
+            $"the checkpoint set is torn: {listed}; {reference}. Its files come from different saves, and using them together "
+            + "would mix them; restore the files of one step, or train the stage again with --overwrite");
     }
 
     private static long? StepOf(string path)

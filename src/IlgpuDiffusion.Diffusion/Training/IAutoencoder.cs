@@ -28,6 +28,9 @@ public interface IAutoencoder : IDisposable
     string CheckpointStem => CheckpointStemOf(Kind);
     string DiscriminatorStem => $"{Kind}_discriminator_ckpt";
 
+    /// <summary>The stage's training state (optimisers, counters), saved with the checkpoints.</summary>
+    string StateFile => $"{Kind}_autoencoder_state.safetensors";
+
     /// <summary>The reconstruction and the weighted regularisation terms by metric name (not yet divided by acc_steps).</summary>
     (Tensor Reconstruction, Dictionary<string, Tensor> Terms) TrainingForward(Tensor x, TrainParams p, Generator generator);
 

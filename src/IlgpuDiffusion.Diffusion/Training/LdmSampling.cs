@@ -48,10 +48,12 @@ public sealed class LdmSampling(TrainingRun run, bool vae, int gridScale = 1)
             export != null ? "--batch-size" : countOption);
         run.BeginRecord();
         using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
-        Checkpoint.LoadModel(autoencoder.Module, run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder"));
+        Checkpoint.LoadModel(autoencoder.Module,
+            CommittedCheckpoints.OfAutoencoder(run, autoencoder).Require(autoencoder.CheckpointStem, "train-autoencoder"));
         autoencoder.Module.Eval();
         using var unet = new UNet(run.Device, config.Autoencoder.ZChannels, config.Ldm);
-        string weights = run.FindCheckpoint(LdmTrainer.EmaStem) ?? run.RequireCheckpoint(LdmTrainer.CheckpointStem, "train-ldm");
+        var ldm = CommittedCheckpoints.OfLdm(run);
+        string weights = ldm.Find(LdmTrainer.EmaStem) ?? ldm.Require(LdmTrainer.CheckpointStem, "train-ldm");
         Checkpoint.LoadModel(unet, weights);
         unet.Eval();
 

@@ -18,7 +18,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// </summary>
 public sealed class LdmTrainer(TrainingRun run, bool vae)
 {
-    public const string CheckpointStem = "ddpm_ckpt", EmaStem = "ddpm_ema_ckpt";
+    public const string CheckpointStem = "ddpm_ckpt", EmaStem = "ddpm_ema_ckpt", StateFile = "ddpm_state.safetensors";
 
     /// <summary>Config keys a resumed LDM run may change: the output keys and the autoencoder's training (not its shape).</summary>
     public static IReadOnlyList<string> FreeOnResume { get; } =
@@ -34,7 +34,8 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         var p = config.Train;
         run.EnsureTaskFolder();
         using var autoencoder = IAutoencoder.Create(run.Device, config, vae);
-        string autoencoderCheckpoint = run.RequireCheckpoint(autoencoder.CheckpointStem, "train-autoencoder");
+        string autoencoderCheckpoint =
+            CommittedCheckpoints.OfAutoencoder(run, autoencoder).Require(autoencoder.CheckpointStem, "train-autoencoder");
         Checkpoint.LoadModel(autoencoder.Module, autoencoderCheckpoint);
         autoencoder.Module.Eval();
 
@@ -56,7 +57,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         using var adam = new Adam(unet.Parameters(), (float)p.LdmLr);
         var schedule = new LinearNoiseSchedule(config.Diffusion.NumTimesteps, config.Diffusion.BetaStart, config.Diffusion.BetaEnd);
         var generator = new Generator((ulong)p.Seed);
-        var files = new StageFiles(run, run.File("ddpm_state.safetensors"),
+        var files = new StageFiles(run, run.File(StateFile),
             new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) });
         var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
         if (ema != null) checkpoints.Add((ema, EmaStem));

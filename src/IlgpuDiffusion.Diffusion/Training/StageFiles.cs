@@ -28,7 +28,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
         if (!run.Parallel.IsMain) return;
         var paths = models.ToDictionary(m => run.File(m.Stem + ".safetensors"), m => m.Model);
         var progress = new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State));
-        SetOf(paths.Keys).Save(step, (file, target) =>
+        SetOf(statePath, paths.Keys).Save(step, (file, target) =>
         {
             if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, CheckpointSet.StepMetadata(step));
             else TrainingState.Save(target, optimizers, progress);
@@ -40,7 +40,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
     public TrainingProgress Resume(IEnumerable<(Module Model, string Stem)> models, Generator generator, DataLoader loader)
     {
         models = models.ToList();
-        var set = SetOf(models.Select(m => run.File(m.Stem + ".safetensors")));
+        var set = SetOf(statePath, models.Select(m => run.File(m.Stem + ".safetensors")));
         if (run.Parallel.IsMain) set.Recover();
         run.Parallel.Group.AllGather(0); // the other ranks read once rank 0 has completed or discarded a cut-short save
         set.RequireConsistent();
@@ -66,6 +66,6 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
     }
 
     /// <summary>The models' files and the training state, written last; the manifest sits beside the state.</summary>
-    private CheckpointSet SetOf(IEnumerable<string> modelPaths) =>
+    public static CheckpointSet SetOf(string statePath, IEnumerable<string> modelPaths) =>
         new(Path.ChangeExtension(statePath, ".manifest.json"), [.. modelPaths, statePath]);
 }

@@ -116,6 +116,47 @@ public class ImageFolderDatasetTests
         Assert.Contains(truncated, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
     }
 
+    [Theory]
+    [InlineData(2, 3)]
+    [InlineData(4, 15)]
+    [InlineData(8, 200)]
+    public void Palette_indices_beyond_the_palette_are_refused_naming_the_file(int bitDepth, int index)
+    {
+        using var folder = new TempFolder();
+        using (var good = new Image<Rgb24>(8, 8)) good.SaveAsPng(folder.File("good.png"));
+        var hostile = folder.File("hostile.png");
+        // two colours, but one pixel per row uses an index past them (ImageSharp alone paints it the last colour)
+        File.WriteAllBytes(hostile, IndexedPng.Bytes(8, 8, bitDepth, [10, 20, 30, 200, 210, 220], (x, y) => x == y ? index : x % 2));
+
+        var error = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false));
+        Assert.Contains(hostile, error.Message);
+        Assert.Contains("8 of its 64 pixels have palette indices beyond its 2 colours", error.Message);
+        Assert.Contains("skip_unreadable_images", error.Message);
+
+        var skipping = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: true);
+        Assert.Equal(1, skipping.Count);
+        Assert.Contains(hostile, Assert.Single(skipping.Warnings));
+
+        var headerOnly = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false, ImageScan.Header);
+        Assert.Contains(hostile, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
+    }
+
+    [Fact]
+    public void Indexed_pngs_within_their_palette_decode_to_its_colours()
+    {
+        using var folder = new TempFolder();
+        // black is a palette colour, and the first one the check would otherwise use for indices out of range
+        byte[] palette = [0, 0, 0, 1, 0, 0, 90, 120, 250];
+        File.WriteAllBytes(folder.File("indexed.png"), IndexedPng.Bytes(8, 8, 4, palette, (x, y) => (x + y) % 3));
+
+        var image = new ImageFolderDataset(folder.Path, 3, 8, skipUnreadable: false).Get(0);
+
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++)
+                for (int c = 0; c < 3; c++)
+                    Assert.Equal(Signed(palette[3 * ((x + y) % 3) + c]), image[c * 64 + y * 8 + x], 1e-6f);
+    }
+
     [SkippableFact]
     public void A_fifo_among_the_images_is_refused_without_opening_it()
     {

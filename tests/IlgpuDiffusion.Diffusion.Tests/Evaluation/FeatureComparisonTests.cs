@@ -124,4 +124,19 @@ public class FeatureComparisonTests
         Assert.Equal(Fixture.GetProperty("ssim").GetDouble(), Ssim.Compute(a, b, 1, 20), 1e-6);
         Assert.Equal(1, Ssim.Compute(a, a, 1, 20), 12);
     }
+
+    [Fact]
+    public void Statistics_that_are_not_finite_are_written_as_null_and_read_back_as_NaN()
+    {
+        var report = new SampleQualityReport("resnet18", "real", 4, "fake", 4, double.PositiveInfinity, double.NaN,
+            double.NegativeInfinity, 1, 2, 0.5, 0.25, 3);
+
+        string json = JsonSerializer.Serialize(report, SampleQualityReport.Json);
+
+        var written = JsonDocument.Parse(json).RootElement; // strict JSON: no Infinity or NaN tokens
+        foreach (var key in new[] { "fd", "kid_mean", "kid_std" }) Assert.Equal(JsonValueKind.Null, written.GetProperty(key).ValueKind);
+        Assert.Equal(0.5, written.GetProperty("precision").GetDouble());
+        var read = JsonSerializer.Deserialize<SampleQualityReport>(json, SampleQualityReport.Json)!;
+        Assert.True(double.IsNaN(read.Fd) && double.IsNaN(read.KidStd), json);
+    }
 }

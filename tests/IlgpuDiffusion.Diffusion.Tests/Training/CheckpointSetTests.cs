@@ -63,6 +63,20 @@ public sealed class CheckpointSetTests : IDisposable
         Assert.Contains(run.File("vqvae_autoencoder_ckpt.safetensors"), error.Message);
     }
 
+    [Fact]
+    public void A_reader_leaves_a_save_in_progress_alone()
+    {
+        var run = Run("reader");
+        Train(run, resume: false);
+        string model = run.File("vqvae_autoencoder_ckpt.safetensors"), state = run.File("vqvae_autoencoder_state.safetensors");
+        var set = StageFiles.SetOf(state, [model, run.File("vqvae_discriminator_ckpt.safetensors")]);
+        // a training run saving beside the reader: its first file written under ".next", its manifest not yet
+        SafeTensors.Write(model + ".next", SafeTensors.Read(model), CheckpointSet.StepMetadata(2 * StepsPerEpoch + 1));
+
+        Assert.Equal(model, set.CommittedPaths()[model]);
+        Assert.True(File.Exists(model + ".next"), "the reader removed the ongoing save's file");
+    }
+
     [Theory]
     [InlineData("{not json")]
     [InlineData("[1, 2]")]

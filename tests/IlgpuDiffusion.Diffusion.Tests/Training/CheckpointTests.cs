@@ -96,6 +96,33 @@ public class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void Training_state_of_another_shape_is_refused_naming_the_file_and_key()
+    {
+        var model = SmallModel(1);
+        var adam = new Adam(model.Parameters(), 1e-2f);
+        using (new TensorScope())
+        {
+            ((Layer)model).Forward(Tensor.Randn([2, 2, 5, 5], new Generator(9))).Square().Mean().Backward();
+            adam.Step();
+        }
+        string path = Path.Combine(_folder, "state.safetensors");
+        TrainingState.Save(path, new Dictionary<string, (Module, Adam)> { ["generator"] = (model, adam) }, new(1, 0, 7, 0, "loader"));
+        // the moment of the first parameter, written for a layer of another width
+        var tensors = SafeTensors.Read(path).ToDictionary();
+        string key = tensors.Keys.First(k => k.EndsWith(".exp_avg", StringComparison.Ordinal));
+        tensors[key] = HostTensor.FromFloats([1, 2, 3], new float[6]);
+        SafeTensors.Write(path, tensors, SafeTensors.ReadMetadata(path));
+
+        var other = SmallModel(1);
+        var error = Assert.Throws<InvalidDataException>(() => TrainingState.Load(path,
+            new Dictionary<string, (Module, Adam)> { ["generator"] = (other, new Adam(other.Parameters(), 1e-2f)) }));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains($"'{key}' is", error.Message);
+        Assert.Contains("[1, 2, 3]", error.Message);
+    }
+
+    [Fact]
     public void Training_state_restores_optimiser_moments_and_progress()
     {
         var model = SmallModel(1);
