@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text.RegularExpressions;
 using IlgpuDiffusion.Diffusion.Evaluation;
 using IlgpuDiffusion.Tensors.IO;
@@ -39,12 +40,15 @@ public class PipelineTests
         Assert.True(File.Exists(Path.Combine(project.Task, "ddpm_ema_ckpt.safetensors")));
         Assert.True(File.Exists(Path.Combine(project.Task, "ldm_losses.png")));
 
-        var ddim = project.Run("sample", "--sampler", "ddim", "--steps", "5", "--save-every", "2");
+        var ddim = project.Run("sample", "--sampler", "ddim", "--steps", "5", "--save-every", "2", "--grid-scale", "3");
         Ok(ddim);
         Assert.Contains("ddpm_ema_ckpt", ddim.Output); // sampling uses the EMA weights when present
-        Assert.True(File.Exists(Path.Combine(project.Task, "samples", "samples.png")));
         Assert.True(File.Exists(Path.Combine(project.Task, "samples", "x0_0.png")));
         Ok(project.Run("sample")); // the original's DDPM over all 100 steps
+        // the first grid was drawn 3 times larger than the second
+        var (large, small) = (PngSize(Path.Combine(project.Task, "samples", "samples.png")),
+            PngSize(Path.Combine(project.Task, "samples", "samples_2.png")));
+        Assert.Equal((3 * small.Width, 3 * small.Height), large);
     }
 
     [Fact]
@@ -218,5 +222,12 @@ public class PipelineTests
         var result = Ildm.Run("import", pth, "--out", target);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(PthReader.Read(pth).Keys, SafeTensors.Read(target).Keys);
+    }
+
+    /// <summary>A PNG's width and height, from its IHDR chunk.</summary>
+    private static (int Width, int Height) PngSize(string path)
+    {
+        var header = File.ReadAllBytes(path)[16..24];
+        return (BinaryPrimitives.ReadInt32BigEndian(header), BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4)));
     }
 }

@@ -138,7 +138,8 @@ public sealed class LdmSampling(TrainingRun run, bool vae, int gridScale = 1)
         }
         bar.Finish();
         string grid = NewGridPath(folder);
-        ImageGrid.Save(grid, gridImages.ToArray(), gridCount, channels, size, size, p.NumGridRows, fromMinusOneToOne: true);
+        ImageGrid.Save(grid, gridImages.ToArray(), gridCount, channels, size, size, p.NumGridRows, fromMinusOneToOne: true,
+            scale: gridScale);
         run.Log.WriteLine($"sample: grid {grid}" + (imageFolder != null ? $"; {count} images in {imageFolder}" : ""));
         return grid;
     }
