@@ -145,6 +145,46 @@ public class ConditioningTests
         Assert.Equal(1f, image[32 + 2 * 4 + 1]);
     }
 
+    [SkippableTheory]
+    [InlineData("larger")]
+    [InlineData("indexed")]
+    [InlineData("fifo")]
+    public async Task A_hostile_mask_is_refused_before_training_naming_the_file(string kind)
+    {
+        using var folder = new TempFolder();
+        var data = ClassFolders(folder, ("x", 2));
+        string masks = folder.File("masks"), hostile = Path.Combine(masks, "1.png");
+        Directory.CreateDirectory(masks);
+        using (var good = new Image<L8>(4, 4)) good.SaveAsPng(Path.Combine(masks, "0.png"));
+        switch (kind)
+        {
+            case "larger": // a decompression bomb in small: only its header may be read
+                using (var large = new Image<L8>(4000, 4000)) large.SaveAsPng(hostile);
+                break;
+            case "indexed":
+                File.WriteAllBytes(hostile, IndexedPng.Bytes(4, 4, 8, [0, 0, 0, 9, 9, 9], (x, y) => x % 2));
+                break;
+            default:
+                Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes are made with mkfifo");
+                using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [hostile])) mkfifo.WaitForExit();
+                break;
+        }
+        var config = new ConditionConfig
+        {
+            ConditionTypes = ["image"],
+            ImageConditionConfig = new()
+            {
+                ImageConditionInputChannels = 2, ImageConditionOutputChannels = 1, ImageConditionH = 4, ImageConditionW = 4,
+                CondDropProb = 0,
+            },
+        };
+        var open = Task.Run(() => DatasetConditions.Open(config, Dataset(folder) with { MaskPath = masks }, data));
+        Assert.True(await Task.WhenAny(open, Task.Delay(TimeSpan.FromSeconds(30))) == open, "the mask check hung");
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => open);
+        Assert.StartsWith($"{hostile}: unusable mask (dataset_params.mask_path): ", error.Message);
+        Assert.Contains(kind switch { "larger" => "4000×4000", "indexed" => "indexed-colour", _ => "not a regular file" }, error.Message);
+    }
+
     [Fact]
     public void A_condition_the_data_does_not_provide_fails_naming_the_key()
     {

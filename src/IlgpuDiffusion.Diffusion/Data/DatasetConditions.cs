@@ -2,6 +2,7 @@ using IlgpuDiffusion.Diffusion.Config;
 using IlgpuDiffusion.Diffusion.Training;
 using IlgpuDiffusion.Tensors.IO;
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 
 namespace IlgpuDiffusion.Diffusion.Data;
@@ -74,7 +75,7 @@ public sealed class DatasetConditions
             (contexts, empty, tokens) = OpenContexts(text, dataset, FileNames(inner, count, "text", "text_context_path"));
         string[]? masks = null;
         if (config.ImageCondition is { } image)
-            masks = OpenMasks(dataset, FileNames(inner, count, "image", "mask_path"));
+            masks = OpenMasks(dataset, image, FileNames(inner, count, "image", "mask_path"));
         return new DatasetConditions
         {
             Labels = labels, ClassNames = names, Contexts = contexts, EmptyContext = empty, ContextTokens = tokens,
@@ -158,16 +159,47 @@ public sealed class DatasetConditions
         return (contexts, empty, tokens);
     }
 
-    private static string[] OpenMasks(DatasetParams dataset, string[] fileNames)
+    private static string[] OpenMasks(DatasetParams dataset, ImageConditionConfig config, string[] fileNames)
     {
         if (dataset.MaskPath.Length == 0) throw Missing("image", "dataset_params.mask_path is not set (a folder of mask images)");
         if (!Directory.Exists(dataset.MaskPath))
             throw new DirectoryNotFoundException($"mask folder {dataset.MaskPath} not found (dataset_params.mask_path)");
         var byStem = Directory.EnumerateFiles(dataset.MaskPath)
             .GroupBy(Path.GetFileNameWithoutExtension).ToDictionary(g => g.Key!, g => g.Order(StringComparer.Ordinal).First());
-        return fileNames.Select(name => byStem.GetValueOrDefault(Path.GetFileNameWithoutExtension(name))
+        var masks = fileNames.Select(name => byStem.GetValueOrDefault(Path.GetFileNameWithoutExtension(name))
             ?? throw new FileNotFoundException($"no mask for {name} in {dataset.MaskPath} (dataset_params.mask_path; same file name stem)"))
             .ToArray();
+        foreach (var path in masks.Distinct()) CheckMask(path, config);
+        return masks;
+    }
+
+    /// <summary>Before training, from the header alone: a regular file (a FIFO would block the open forever) holding an
+    /// image of image_condition_w × image_condition_h, so nothing larger is ever decoded, and not an indexed-colour PNG,
+    /// whose pixels would be read as the palette's grey levels instead of the indices the reference reads.</summary>
+    private static void CheckMask(string path, ImageConditionConfig config)
+    {
+        string Problem()
+        {
+            if (new FileInfo(path).Length == 0) return "empty, or not a regular file (a FIFO, device or socket)";
+            var info = Image.Identify(path);
+            if (info is null) return "not a recognised image format";
+            if (info.Width != config.ImageConditionW || info.Height != config.ImageConditionH)
+                return $"{info.Width}×{info.Height}, but ldm_params.condition_config.image_condition_config says "
+                    + $"{config.ImageConditionW}×{config.ImageConditionH}";
+            return info.Metadata.GetPngMetadata().ColorType == PngColorType.Palette
+                ? "an indexed-colour PNG: save masks as 8-bit greyscale, pixel value = class (0 background)"
+                : "";
+        }
+        string problem;
+        try
+        {
+            problem = Problem();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            problem = e.Message;
+        }
+        if (problem.Length > 0) throw new InvalidDataException($"{path}: unusable mask (dataset_params.mask_path): {problem}");
     }
 
     /// <summary>Item <paramref name="index"/>'s mask as image_condition_input_channels one-hot planes of
