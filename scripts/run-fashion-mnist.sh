@@ -56,8 +56,9 @@ task=$(sed -n 's/.*"task_name": *"\([^"]*\)".*/\1/p' "$config")
 start=$(date +%s)
 ildm train-autoencoder --config "$config" --output "$out" "${common[@]}" "${train_autoencoder[@]}"
 # the reconstructions' FD-ResNet18 (the floor for samples) costs 2,000 images through ResNet18: FLOOR=1 measures it
-has --feature-count "${infer_autoencoder[@]}" || [ -n "${FLOOR:-}" ] || infer_autoencoder+=(--feature-count 0)
-ildm infer-autoencoder --config "$config" --output "$out" "${common[@]}" "${infer_autoencoder[@]}"
+inferring=()
+has --feature-count "${infer_autoencoder[@]}" || [ -n "${FLOOR:-}" ] || inferring+=(--feature-count 0)
+ildm infer-autoencoder --config "$config" --output "$out" "${inferring[@]}" "${common[@]}" "${infer_autoencoder[@]}"
 ildm train-ldm --config "$config" --output "$out" "${common[@]}" "${train_ldm[@]}"
 # the job's sampling defaults, each unless the sample: arguments give it (--steps only for DDIM)
 sampling=()

@@ -127,9 +127,9 @@ public sealed class ConfigLoadingTests : IDisposable
     public void The_fashion_mnist_default_sets_the_quick_run_keys()
     {
         var config = ExperimentConfig.Load(Shipped("fashion-mnist"));
-        Assert.Equal(("/usr/share/datasets/fashion-mnist", 1, 28, 20000),
+        Assert.Equal(("/usr/share/datasets/fashion-mnist", 1, 28, 10000),
             (config.Dataset.ImPath, config.Dataset.ImChannels, config.Dataset.ImSize, config.Dataset.MaxImages));
-        Assert.Equal((200, 0.0, "auto", true),
+        Assert.Equal((200, 0.999, "auto", true),
             (config.Train.CheckpointSteps, config.Train.EmaDecay, config.Train.Lpips, config.Train.SaveLatents));
     }
 
@@ -192,14 +192,14 @@ public sealed class ConfigLoadingTests : IDisposable
             "train_params:ldm_epochs=2",
             "autoencoder_params:down_channels=[16,32,32]",
             "autoencoder_params.mid_channels=32, 32",
-            "ldm_params:attn_down:1=false",
+            "ldm_params:attn_down:0=true",
             "train_params.lpips=resnet18",
             "dataset_params:skip_unreadable_images=true",
         ]);
         Assert.Equal(2, config.Train.LdmEpochs);
         Assert.Equal([16, 32, 32], config.Autoencoder.DownChannels);
         Assert.Equal([32, 32], config.Autoencoder.MidChannels);
-        Assert.Equal([true, false], config.Ldm.AttnDown);
+        Assert.Equal([true, true], config.Ldm.AttnDown);
         Assert.Equal("resnet18", config.Train.Lpips);
         Assert.True(config.Dataset.SkipUnreadableImages);
     }
@@ -240,9 +240,9 @@ public sealed class ConfigLoadingTests : IDisposable
     [Fact]
     public void Im_size_must_survive_every_down_sampling()
     {
-        // fashion-mnist: two autoencoder down-samplings, none in the UNet: 28 works, 30 would leave 15 → 7 → 14
+        // fashion-mnist: one autoencoder down-sampling and one in the UNet: 28 works, 30 would leave 15 → 7 → 14
         var error = FailsBySet("dataset_params.im_size", "dataset_params:im_size=30", "fashion-mnist");
-        Assert.Contains("must be divisible by 4 = 2^2 (2 down-sampling(s) in autoencoder_params.down_sample and 0 in "
+        Assert.Contains("must be divisible by 4 = 2^2 (1 down-sampling(s) in autoencoder_params.down_sample and 1 in "
             + "ldm_params.down_sample), got 30; use 28 or 32", error.Message);
         Assert.Contains("by 8", Fails("dataset_params.im_size", c => c["dataset_params"]!["im_size"] = 20,
             "ldm_params:down_sample=[true,false,false]").Message);
