@@ -178,28 +178,13 @@ public sealed class DatasetConditions
     /// whose pixels would be read as the palette's grey levels instead of the indices the reference reads.</summary>
     private static void CheckMask(string path, ImageConditionConfig config)
     {
-        string Problem()
-        {
-            if (new FileInfo(path).Length == 0) return "empty, or not a regular file (a FIFO, device or socket)";
-            var info = Image.Identify(path);
-            if (info is null) return "not a recognised image format";
-            if (info.Width != config.ImageConditionW || info.Height != config.ImageConditionH)
-                return $"{info.Width}×{info.Height}, but ldm_params.condition_config.image_condition_config says "
-                    + $"{config.ImageConditionW}×{config.ImageConditionH}";
-            return info.Metadata.GetPngMetadata().ColorType == PngColorType.Palette
-                ? "an indexed-colour PNG: save masks as 8-bit greyscale, pixel value = class (0 background)"
-                : "";
-        }
-        string problem;
-        try
-        {
-            problem = Problem();
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            problem = e.Message;
-        }
-        if (problem.Length > 0) throw new InvalidDataException($"{path}: unusable mask (dataset_params.mask_path): {problem}");
+        var (info, problem) = ImageFolderDataset.Identify(path);
+        if (info is not null && (info.Width != config.ImageConditionW || info.Height != config.ImageConditionH))
+            problem = $"{info.Width}×{info.Height}, but ldm_params.condition_config.image_condition_config says "
+                + $"{config.ImageConditionW}×{config.ImageConditionH}";
+        else if (info?.Metadata.GetPngMetadata().ColorType == PngColorType.Palette)
+            problem = "an indexed-colour PNG: save masks as 8-bit greyscale, pixel value = class (0 background)";
+        if (problem != null) throw new InvalidDataException($"{path}: unusable mask (dataset_params.mask_path): {problem}");
     }
 
     /// <summary>Item <paramref name="index"/>'s mask as image_condition_input_channels one-hot planes of

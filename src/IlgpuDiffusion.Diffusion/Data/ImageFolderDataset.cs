@@ -132,18 +132,33 @@ public sealed class ImageFolderDataset : IImageDataset
         }
     }
 
-    /// <summary>Null when the file passes the scan, else the reason. Only regular, non-empty files are opened
-    /// (a FIFO would block the open forever), and the header's size is bounded before anything is decoded.</summary>
-    private static string? Probe(string path, ImageScan scan)
+    /// <summary>An image file's header, or why it has none. Only regular, non-empty files are opened (a FIFO would block
+    /// the open forever); nothing is decoded.</summary>
+    internal static (IImageInfo? Info, string? Problem) Identify(string path)
     {
         try
         {
-            if (new FileInfo(path).Length == 0) return "empty, or not a regular file (a FIFO, device or socket)";
+            if (new FileInfo(path).Length == 0) return (null, "empty, or not a regular file (a FIFO, device or socket)");
             var info = Image.Identify(path);
-            if (info is null) return "not a recognised image format";
-            if (info.Width <= 0 || info.Height <= 0) return $"size {info.Width}×{info.Height}";
-            if ((long)info.Width * info.Height > MaxPixels)
-                return $"{info.Width}×{info.Height} pixels, more than the {MaxPixels:N0} an image may decode to";
+            return info is null ? (null, "not a recognised image format") : (info, null);
+        }
+        catch (Exception e) when (IsDecodeFailure(e))
+        {
+            return (null, e.Message);
+        }
+    }
+
+    /// <summary>Null when the file passes the scan, else the reason: the header's size is bounded before anything is
+    /// decoded.</summary>
+    private static string? Probe(string path, ImageScan scan)
+    {
+        var (info, problem) = Identify(path);
+        if (info is null) return problem;
+        if (info.Width <= 0 || info.Height <= 0) return $"size {info.Width}×{info.Height}";
+        if ((long)info.Width * info.Height > MaxPixels)
+            return $"{info.Width}×{info.Height} pixels, more than the {MaxPixels:N0} an image may decode to";
+        try
+        {
             if (scan == ImageScan.Decode)
             {
                 using var image = ImageDecoding.LoadRgb(path);
