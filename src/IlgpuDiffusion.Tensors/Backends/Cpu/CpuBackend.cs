@@ -448,81 +448,11 @@ public sealed class CpuBackend : IBackend
             }
     }
 
-    public void Im2Col(BufferView x, BufferView cols, in ConvGeometry g)
-    {
-        float[] xs = A(x), cs = A(cols);
-        int xo = x.Offset, co = cols.Offset;
-        var geo = g;
-        CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
-        {
-            for (int bc = start; bc < end; bc++)
-            {
-                int b = bc / geo.Channels, c = bc % geo.Channels;
-                int image = xo + bc * geo.Height * geo.Width;
-                for (int kh = 0; kh < geo.KH; kh++)
-                    for (int kw = 0; kw < geo.KW; kw++)
-                    {
-                        int row = (c * geo.KH + kh) * geo.KW + kw;
-                        var dst = cs.AsSpan(co + b * geo.ImageStride + row * geo.RowStride, geo.ColumnCols);
-                        var (owFirst, owLast) = ColumnsInside(geo, kw);
-                        for (int oh = 0; oh < geo.OutH; oh++)
-                        {
-                            int ih = oh * geo.StrideH - geo.PadH + kh;
-                            var dstRow = dst.Slice(oh * geo.OutW, geo.OutW);
-                            if ((uint)ih >= (uint)geo.Height) { dstRow.Clear(); continue; }
-                            int src = image + ih * geo.Width - geo.PadW + kw;
-                            dstRow[..owFirst].Clear();
-                            dstRow[owLast..].Clear();
-                            if (geo.StrideW == 1) xs.AsSpan(src + owFirst, owLast - owFirst).CopyTo(dstRow[owFirst..owLast]);
-                            else for (int ow = owFirst; ow < owLast; ow++) dstRow[ow] = xs[src + ow * geo.StrideW];
-                        }
-                    }
-            }
-        });
-    }
+    public void Im2Col(BufferView x, BufferView cols, in ConvGeometry g) =>
+        CpuConvLowering.Im2Col(A(x), x.Offset, A(cols), cols.Offset, g);
 
-    /// <summary>Output columns [first, last) whose input column (ow·stride − pad + kw) lies inside the image.</summary>
-    private static (int First, int Last) ColumnsInside(in ConvGeometry g, int kw)
-    {
-        int first = Math.Clamp((g.PadW - kw + g.StrideW - 1) / g.StrideW, 0, g.OutW);
-        return (first, Math.Clamp((g.Width + g.PadW - kw + g.StrideW - 1) / g.StrideW, first, g.OutW));
-    }
-
-    // Col2Im walks the same taps as Im2Col on purpose: it is its adjoint (a scatter-add where Im2Col gathers).
-    public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
-    {
-        float[] cs = A(cols), ds = A(dx);
-        int co = cols.Offset, dxo = dx.Offset;
-        var geo = g;
-        CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
-        {
-            for (int bc = start; bc < end; bc++)
-            {
-                int b = bc / geo.Channels, c = bc % geo.Channels;
-                var image = ds.AsSpan(dxo + bc * geo.Height * geo.Width, geo.Height * geo.Width);
-                if (!geo.Accumulate) image.Clear();
-                for (int kh = 0; kh < geo.KH; kh++)
-                    for (int kw = 0; kw < geo.KW; kw++)
-                    {
-                        int row = (c * geo.KH + kh) * geo.KW + kw;
-                        int src = co + b * geo.ImageStride + row * geo.RowStride;
-                        var (owFirst, owLast) = ColumnsInside(geo, kw);
-                        for (int oh = 0; oh < geo.OutH; oh++)
-                        {
-                            int ih = oh * geo.StrideH - geo.PadH + kh;
-                            if ((uint)ih >= (uint)geo.Height) continue;
-                            int target = ih * geo.Width - geo.PadW + kw, from = src + oh * geo.OutW;
-                            if (geo.StrideW == 1)
-                            {
-                                var span = image.Slice(target + owFirst, owLast - owFirst);
-                                TensorPrimitives.Add(span, cs.AsSpan(from + owFirst, owLast - owFirst), span);
-                            }
-                            else for (int ow = owFirst; ow < owLast; ow++) image[target + ow * geo.StrideW] += cs[from + ow];
-                        }
-                    }
-            }
-        });
-    }
+    public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g) =>
+        CpuConvLowering.Col2Im(A(cols), cols.Offset, A(dx), dx.Offset, g);
 
     public void AdamStep(BufferView p, BufferView g, BufferView m, BufferView v, int n,
         float beta1, float beta2, float eps, float weightDecay, float stepSize, float sqrtBiasCorrection2)
