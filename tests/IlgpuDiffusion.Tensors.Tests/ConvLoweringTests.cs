@@ -19,12 +19,18 @@ public sealed class ConvLoweringTests(IlgpuCpuFixture ilgpu) : IClassFixture<Ilg
             new(Batch: 2, Channels: 2, Height: 5, Width: 6, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutH: 3, OutW: 3),
             // 2x3 kernel, strides (1, 2), padding top 0 / left 1 with extra bottom and right padding.
             new(Batch: 1, Channels: 3, Height: 4, Width: 5, KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadH: 0, PadW: 1, OutH: 4, OutW: 3),
-            // "same" 3x3 (the shifted-plane path), per image and as one batch matrix
+            // "same" 3x3 (the cpu's vectorised shifted-plane path) on rows narrower and wider than a vector, per image and
+            // as one batch matrix; 3 columns take the row-by-row path
+            new(Batch: 2, Channels: 2, Height: 4, Width: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, OutH: 4, OutW: 3),
             new(Batch: 2, Channels: 3, Height: 7, Width: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, OutH: 7, OutW: 7),
+            new(Batch: 2, Channels: 2, Height: 9, Width: 11, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, OutH: 9, OutW: 11),
             new(Batch: 3, Channels: 2, Height: 5, Width: 4, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, OutH: 5, OutW: 4)
                 { BatchInner = true },
             // 1x1, and 4x4 stride 2 padding 1 (the down-sampling convolutions)
-            new(Batch: 2, Channels: 3, Height: 3, Width: 5, KH: 1, KW: 1, StrideH: 1, StrideW: 1, PadH: 0, PadW: 0, OutH: 3, OutW: 5)
+            new(Batch: 2, Channels: 3, Height: 3, Width: 9, KH: 1, KW: 1, StrideH: 1, StrideW: 1, PadH: 0, PadW: 0, OutH: 3, OutW: 9)
+                { BatchInner = true },
+            // 5x5 padding 2 on 14 columns: two padding columns on each side
+            new(Batch: 1, Channels: 2, Height: 6, Width: 14, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2, OutH: 6, OutW: 14)
                 { BatchInner = true },
             new(Batch: 2, Channels: 2, Height: 8, Width: 8, KH: 4, KW: 4, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutH: 4, OutW: 4)
                 { BatchInner = true },

@@ -44,11 +44,11 @@ public sealed class CpuBackend : IBackend
         int so = source.Offset, doff = destination.Offset, outerRank = Math.Max(rank - 1, 0);
         CpuParallel.For(rows, inner, (start, end) =>
         {
-            for (int r = start; r < end; r++)
+            var cursor = new RowCursor(start, shape, outerRank, sourceStrides, destinationStrides);
+            for (int r = start; r < end; r++, cursor.Next())
             {
-                int s = so + Dim6.Offset(r, shape, sourceStrides, outerRank);
-                int d = doff + Dim6.Offset(r, shape, destinationStrides, outerRank);
-                if (contiguousRows) Array.Copy(src, s, dst, d, inner);
+                int s = so + cursor.Offset0, d = doff + cursor.Offset1;
+                if (contiguousRows) src.AsSpan(s, inner).CopyTo(dst.AsSpan(d, inner));
                 else for (int i = 0; i < inner; i++) dst[d + i * di] = src[s + i * si];
             }
         });
@@ -86,10 +86,10 @@ public sealed class CpuBackend : IBackend
         int outerRank = Math.Max(rank - 1, 0);
         CpuParallel.For(rows, inner, (start, end) =>
         {
-            for (int r = start; r < end; r++)
+            var cursor = new RowCursor(start, shape, outerRank, aStrides, bStrides);
+            for (int r = start; r < end; r++, cursor.Next())
             {
-                int ao = a.Offset + Dim6.Offset(r, shape, aStrides, outerRank);
-                int bo = b.Offset + Dim6.Offset(r, shape, bStrides, outerRank);
+                int ao = a.Offset + cursor.Offset0, bo = b.Offset + cursor.Offset1;
                 var yRow = yv.AsSpan(y.Offset + r * inner, inner);
                 BinaryRow<TOp>(av, ao, ai, bv, bo, bi, yRow);
             }
@@ -113,12 +113,13 @@ public sealed class CpuBackend : IBackend
         int ci = conditionStrides[rank - 1], ai = aStrides[rank - 1], bi = bStrides[rank - 1];
         CpuParallel.For(rows, inner, (start, end) =>
         {
-            for (int r = start; r < end; r++)
+            var cursor = new RowCursor(start, shape, outerRank, conditionStrides, aStrides, bStrides);
+            for (int r = start; r < end; r++, cursor.Next())
             {
                 var yRow = yv.AsSpan(y.Offset + r * inner, inner);
-                var c = new StridedRow(cv, condition.Offset + Dim6.Offset(r, shape, conditionStrides, outerRank), ci);
-                var ar = new StridedRow(av, a.Offset + Dim6.Offset(r, shape, aStrides, outerRank), ai);
-                var br = new StridedRow(bv, b.Offset + Dim6.Offset(r, shape, bStrides, outerRank), bi);
+                var c = new StridedRow(cv, condition.Offset + cursor.Offset0, ci);
+                var ar = new StridedRow(av, a.Offset + cursor.Offset1, ai);
+                var br = new StridedRow(bv, b.Offset + cursor.Offset2, bi);
                 WhereRow(c, ar, br, yRow);
             }
         });

@@ -1,13 +1,15 @@
+using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 
 /// <summary>
 /// im2col and its adjoint col2im on host arrays. Each (image, channel, kh, kw) fills one row of the column
-/// matrix. The common stride-1 case whose output is as wide as the input ("same" convolutions, 1×1) copies a
-/// row as one contiguous run of the shifted input plane and then zeroes the padding columns; the general case
-/// walks output rows. Small images (7×7, 14×14 latents) made per-row span calls the dominant cost, so the
-/// short loops here are plain pointer loops.
+/// matrix. In the common stride-1 case whose output is as wide as the input ("same" convolutions, 1×1), that row
+/// is the input plane shifted by one offset, so it is gathered (or scatter-added) as one vectorised run whose
+/// padding columns are masked by a per-kw lane mask computed once per call; the general case walks output rows.
+/// Small images (7×7, 14×14 latents) made per-row span calls the dominant cost, so short loops are pointer loops.
 /// </summary>
 internal static unsafe class CpuConvLowering
 {
@@ -16,9 +18,11 @@ internal static unsafe class CpuConvLowering
 
     public static void Im2Col(float[] xs, int xo, float[] cs, int co, ConvGeometry g)
     {
+        int[]? masks = ShiftedPlaneMasks(g);
         CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
         {
             fixed (float* x = xs, c = cs)
+            fixed (int* m = masks)
                 for (int bc = start; bc < end; bc++)
                 {
                     int b = bc / g.Channels, channel = bc % g.Channels;
@@ -28,18 +32,21 @@ internal static unsafe class CpuConvLowering
                         {
                             int row = (channel * g.KH + kh) * g.KW + kw;
                             float* dst = c + co + (long)b * g.ImageStride + (long)row * g.RowStride;
-                            if (IsShiftedPlane(g)) CopyShiftedPlane(image, dst, g, kh, kw);
+                            if (m != null) GatherShiftedPlane(image, dst, m + kw * g.ColumnCols, g, kh, kw);
                             else GatherRows(image, dst, g, kh, kw);
                         }
                 }
         });
+        if (masks != null) ArrayPool<int>.Shared.Return(masks);
     }
 
     public static void Col2Im(float[] cs, int co, float[] ds, int dxo, ConvGeometry g)
     {
+        int[]? masks = ShiftedPlaneMasks(g);
         CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
         {
             fixed (float* c = cs, d = ds)
+            fixed (int* m = masks)
                 for (int bc = start; bc < end; bc++)
                 {
                     int b = bc / g.Channels, channel = bc % g.Channels;
@@ -49,34 +56,70 @@ internal static unsafe class CpuConvLowering
                         for (int kw = 0; kw < g.KW; kw++)
                         {
                             int row = (channel * g.KH + kh) * g.KW + kw;
-                            ScatterAddRows(c + co + (long)b * g.ImageStride + (long)row * g.RowStride, image, g, kh, kw);
+                            float* src = c + co + (long)b * g.ImageStride + (long)row * g.RowStride;
+                            if (m != null) ScatterAddShiftedPlane(src, image, m + kw * g.ColumnCols, g, kh, kw);
+                            else ScatterAddRows(src, image, g, kh, kw);
                         }
                 }
         });
+        if (masks != null) ArrayPool<int>.Shared.Return(masks);
     }
 
-    /// <summary>Stride 1 and output rows as wide as input rows: a column-matrix row is the input plane shifted by
-    /// (kh − PadH, kw − PadW), so the rows inside the image are one contiguous run of the plane.</summary>
-    private static bool IsShiftedPlane(in ConvGeometry g) => g.StrideH == 1 && g.StrideW == 1 && g.OutW == g.Width;
-
-    private static void CopyShiftedPlane(float* image, float* dst, in ConvGeometry g, int kh, int kw)
+    /// <summary>For stride 1 with output rows as wide as input rows, column-matrix entry i of tap (kh, kw) is input pixel
+    /// i + (kh − PadH)·W + kw − PadW: a shifted plane, whose entries in padding columns (i mod W outside the columns inside
+    /// the image) must read as zero. Returns, for each kw, all-ones lanes for the entries inside (KW · OutH·OutW ints,
+    /// pooled), or null where the shifted-plane paths do not apply.</summary>
+    private static int[]? ShiftedPlaneMasks(in ConvGeometry g)
     {
-        var (ohFirst, ohLast) = RowsInside(g, kh);
-        var (owFirst, owLast) = ColumnsInside(g, kw);
-        int total = g.OutH * g.OutW;
-        if (ohFirst == ohLast || owFirst == owLast) { new Span<float>(dst, total).Clear(); return; }
-        int first = ohFirst * g.OutW + owFirst, last = (ohLast - 1) * g.OutW + owLast;
-        new Span<float>(dst, first).Clear();
-        float* src = image + (ohFirst - g.PadH + kh) * g.Width + owFirst - g.PadW + kw;
-        Buffer.MemoryCopy(src, dst + first, (long)(last - first) * sizeof(float), (long)(last - first) * sizeof(float));
-        new Span<float>(dst + last, total - last).Clear();
-        // the run also copied neighbouring rows' pixels into the padding columns between the first and last row
-        for (int oh = ohFirst; oh < ohLast; oh++)
+        if (g.StrideH != 1 || g.StrideW != 1 || g.OutW != g.Width || !Vector256.IsHardwareAccelerated) return null;
+        int total = g.ColumnCols;
+        var masks = ArrayPool<int>.Shared.Rent(g.KW * total);
+        for (int kw = 0; kw < g.KW; kw++)
         {
-            float* rowStart = dst + oh * g.OutW;
-            for (int ow = 0; ow < owFirst; ow++) rowStart[ow] = 0f;
-            for (int ow = owLast; ow < g.OutW; ow++) rowStart[ow] = 0f;
+            var (owFirst, owLast) = ColumnsInside(g, kw);
+            for (int i = 0; i < total; i++) masks[kw * total + i] = i % g.Width >= owFirst && i % g.Width < owLast ? -1 : 0;
         }
+        return masks;
+    }
+
+    /// <summary>The entries [First, Last) of a shifted plane between its first and last pixel inside the image (all in
+    /// the plane, at <c>entry + Shift</c>); empty when no tap falls inside.</summary>
+    private readonly record struct ShiftedRun(int First, int Last, int Shift)
+    {
+        public static ShiftedRun Of(in ConvGeometry g, int kh, int kw)
+        {
+            var (ohFirst, ohLast) = RowsInside(g, kh);
+            var (owFirst, owLast) = ColumnsInside(g, kw);
+            if (ohFirst == ohLast || owFirst == owLast) return default;
+            return new(ohFirst * g.OutW + owFirst, (ohLast - 1) * g.OutW + owLast, (kh - g.PadH) * g.Width + kw - g.PadW);
+        }
+    }
+
+    private static void GatherShiftedPlane(float* image, float* dst, int* mask, in ConvGeometry g, int kh, int kw)
+    {
+        var run = ShiftedRun.Of(g, kh, kw);
+        int i = run.First;
+        new Span<float>(dst, run.First).Clear();
+        float* src = image + run.Shift;
+        for (; i <= run.Last - Vector256<float>.Count; i += Vector256<float>.Count)
+            Vector256.ConditionalSelect(Vector256.Load(mask + i).AsSingle(), Vector256.Load(src + i), Vector256<float>.Zero).Store(dst + i);
+        for (; i < run.Last; i++) dst[i] = mask[i] != 0 ? src[i] : 0f;
+        new Span<float>(dst + run.Last, g.ColumnCols - run.Last).Clear();
+    }
+
+    // The same run as the gather, in the same tap order: col2im is im2col's adjoint. Masked lanes add +0.
+    private static void ScatterAddShiftedPlane(float* src, float* image, int* mask, in ConvGeometry g, int kh, int kw)
+    {
+        var run = ShiftedRun.Of(g, kh, kw);
+        float* target = image + run.Shift;
+        int i = run.First;
+        for (; i <= run.Last - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            var add = Vector256.ConditionalSelect(Vector256.Load(mask + i).AsSingle(), Vector256.Load(src + i), Vector256<float>.Zero);
+            (Vector256.Load(target + i) + add).Store(target + i);
+        }
+        for (; i < run.Last; i++)
+            if (mask[i] != 0) target[i] += src[i];
     }
 
     private static void GatherRows(float* image, float* dst, in ConvGeometry g, int kh, int kw)
