@@ -182,6 +182,29 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.True(System.IO.File.Exists(File("samples/samples.png")), result.ToString());
     }
 
+    [Fact]
+    public void Overwrite_without_a_moving_average_retires_the_earlier_runs()
+    {
+        string[] oneEpoch = ["--set", "train_params:ldm_epochs=1"];
+        var withEma = Stage("train-ldm", [.. oneEpoch, "--set", "train_params:ema_decay=0.9"]);
+        Assert.True(withEma.ExitCode == 0, withEma.ToString());
+        string ema = File("ddpm_ema_ckpt.safetensors");
+        Assert.True(System.IO.File.Exists(ema), withEma.ToString());
+        string staleEma = Path.Combine(_folder, "stale-ema.safetensors");
+        System.IO.File.Copy(ema, staleEma);
+
+        var overwritten = Stage("train-ldm", [.. oneEpoch, "--overwrite", "--set", "train_params:ema_decay=0"]);
+
+        Assert.True(overwritten.ExitCode == 0, overwritten.ToString());
+        Assert.False(System.IO.File.Exists(ema), "the earlier run's moving average is still there");
+        // as a kill after the new set's commit and before the retirement leaves it: of the same step, and damaged, so
+        // that a sampler reading it would fail
+        System.IO.File.Move(staleEma, ema);
+        PoisonWithNaN(ema);
+        var sampled = Stage("sample", []);
+        Assert.True(sampled.ExitCode == 0, sampled.ToString());
+    }
+
     /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
     /// each file of its manifest copied under ".next" with the next step, the manifest naming that step, the files in
     /// place still of the step before (a reader must take the ".next" ones).</summary>

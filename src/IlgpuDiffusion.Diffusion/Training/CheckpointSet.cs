@@ -11,9 +11,12 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// the manifest (the commit point: the step and the files), then renames the ".next" files into place. Before a run
 /// starts, <see cref="Recover"/> finishes the renames of a save whose manifest was written and deletes the ".next"
 /// files of one whose manifest was not. Every file carries its step in its metadata (<see cref="StepKey"/>), so
-/// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files.
+/// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files. The manifest names the
+/// set's files: a file of the stage it does not name is left from an earlier set (the moving average of a run since
+/// started over without one) and is not read; a save deletes such files once the new set is in place, and so does
+/// <see cref="Recover"/> (they are <paramref name="formerFiles"/>, or files of this set the manifest does not name).
 /// </summary>
-internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files)
+internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> files, IReadOnlyList<string>? formerFiles = null)
 {
     /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
     public const string StepKey = "step";
@@ -52,6 +55,14 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
             File.Move(file + Pending, file, overwrite: true);
             AfterEachWrite.Value?.Invoke(file);
         }
+        foreach (var file in formerFiles ?? []) Retire(file);
+    }
+
+    /// <summary>Deletes a file of an earlier set (and its ".next" file), once the set that replaces it is committed.</summary>
+    private static void Retire(string file)
+    {
+        File.Delete(file);
+        File.Delete(file + Pending);
     }
 
     /// <summary>Completes or discards a save that was cut short: ".next" files of the manifest's step are renamed
@@ -59,6 +70,7 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
     public void Recover()
     {
         var committed = CommittedManifest();
+        foreach (var file in files.Concat(formerFiles ?? []).Where(f => !IsNamed(f, committed))) Retire(file);
         foreach (var file in files)
         {
             string pending = file + Pending;
@@ -78,20 +90,24 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
     /// place), else the file itself; a set mixed from several steps is refused as by <see cref="RequireConsistent"/>.
     /// Nothing is renamed or deleted: a training run may be saving beside the reader, its ".next" files not yet
     /// committed.</summary>
-    public IReadOnlyDictionary<string, string> CommittedPaths()
+    public IReadOnlyDictionary<string, string?> CommittedPaths()
     {
         var committed = CommittedManifest();
-        var paths = files.ToDictionary(f => f, f => IsCommitted(f, committed) ? f + Pending : f);
-        RequireSameStep(paths.Values, committed);
+        var paths = files.ToDictionary(f => f, f => !IsNamed(f, committed) ? null : IsCommitted(f, committed) ? f + Pending : f);
+        RequireSameStep(paths.Values.OfType<string>(), committed);
         return paths;
     }
 
     private Manifest? CommittedManifest() => File.Exists(ManifestPath) ? ReadManifest() : null;
 
+    /// <summary>Whether <paramref name="file"/> belongs to the set <paramref name="committed"/> names (with no manifest, an
+    /// older run's or a first save's cut short before it, every file does).</summary>
+    private static bool IsNamed(string file, Manifest? committed) =>
+        committed == null || committed.Files.Contains(Path.GetFileName(file));
+
     /// <summary>Whether <paramref name="file"/>'s ".next" file belongs to the save that <paramref name="committed"/> names.</summary>
     private static bool IsCommitted(string file, Manifest? committed) =>
-        committed != null && committed.Files.Contains(Path.GetFileName(file)) && File.Exists(file + Pending)
-        && StepOf(file + Pending) == committed.Step;
+        committed != null && IsNamed(file, committed) && File.Exists(file + Pending) && StepOf(file + Pending) == committed.Step;
 
     private void RequireSameStep(IEnumerable<string> paths, Manifest? committed)
     {
@@ -102,7 +118,8 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
         string reference = committed != null ? $"{ManifestPath} names step {expected}" : "they differ";
         throw new InvalidDataException(
             $"the checkpoint set is torn: {listed}; {reference}. Its files come from different saves, and using them together "
-            + "would mix them; restore the files of one step, or train the stage again with --overwrite");
+            + "would mix them; restore the files of one step, or train the stage again with --overwrite (its first save "
+            + "replaces every file of the set, the manifest included)");
     }
 
     private static long? StepOf(string path)

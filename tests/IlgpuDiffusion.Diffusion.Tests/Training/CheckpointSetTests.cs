@@ -77,6 +77,37 @@ public sealed class CheckpointSetTests : IDisposable
         Assert.True(File.Exists(model + ".next"), "the reader removed the ongoing save's file");
     }
 
+    [Fact]
+    public void A_file_of_an_earlier_set_is_not_read_and_is_retired_once_a_new_set_is_in_place()
+    {
+        string model = Path.Combine(_folder.Path, "ckpt.safetensors"), ema = Path.Combine(_folder.Path, "ema_ckpt.safetensors");
+        string state = Path.Combine(_folder.Path, "state.safetensors");
+        const long step = 3; // the earlier set's step too: its moving average is not told apart by its step
+        StageFiles.SetOf(state, [model, ema]).Save(step, WriteStep);
+        var withoutEma = StageFiles.SetOf(state, [model], formerFiles: [ema]);
+        CheckpointSet.AfterEachWrite.Value = path => { if (path == state) throw new SimulatedKill(); }; // the last rename
+        try
+        {
+            Assert.Throws<SimulatedKill>(() => withoutEma.Save(step, WriteStep));
+        }
+        finally
+        {
+            CheckpointSet.AfterEachWrite.Value = null;
+        }
+
+        Assert.True(File.Exists(ema), "the earlier set's file was deleted before the new set was in place");
+        Assert.Null(StageFiles.SetOf(state, [model, ema]).CommittedPaths()[ema]);
+        withoutEma.Recover();
+        Assert.False(File.Exists(ema), "resuming left the earlier set's file");
+
+        StageFiles.SetOf(state, [model, ema]).Save(step, WriteStep);
+        withoutEma.Save(step, WriteStep);
+        Assert.False(File.Exists(ema), "the save left the earlier set's file");
+
+        static void WriteStep(string file, string target) =>
+            SafeTensors.Write(target, [KeyValuePair.Create("w", HostTensor.FromFloats([1], [1f]))], CheckpointSet.StepMetadata(step));
+    }
+
     [Theory]
     [InlineData("{not json")]
     [InlineData("[1, 2]")]
