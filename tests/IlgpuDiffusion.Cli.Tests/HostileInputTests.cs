@@ -40,15 +40,15 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     private string Data => Path.Combine(_folder, "hostile-data");
     private string File(string name) => Path.Combine(Task, name);
 
-    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>), started
-    /// by <paramref name="launcher"/> when one is given.</summary>
-    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null) =>
+    /// <summary>Runs a stage on the copy (its config unless <paramref name="config"/>, the cpu, the copy as --output unless
+    /// <paramref name="output"/>), started by <paramref name="launcher"/> when one is given.</summary>
+    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null, string? config = null) =>
         Ildm.RunThrough(launcher ?? [], Limit, _folder,
-            [command, .. args, "--config", Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
+            [command, .. args, "--config", config ?? Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
 
     /// <summary>Runs <paramref name="run"/> and checks the refusal: non-zero exit, one line on stderr naming every one of
-    /// <paramref name="named"/>, no stack trace, and every file that was in the folder before unchanged.</summary>
-    private void Refused(Func<Ildm.Result> run, params string[] named)
+    /// <paramref name="named"/>, no stack trace, and every file that was in the folder before unchanged; returns the run.</summary>
+    private Ildm.Result Refused(Func<Ildm.Result> run, params string[] named)
     {
         var before = Snapshot();
         var result = run();
@@ -63,6 +63,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         var after = Snapshot();
         foreach (var (path, hash) in before)
             Assert.True(after.TryGetValue(path, out var now) && now == hash, $"{path} was changed or removed: {result}");
+        return result;
     }
 
     /// <summary>Every file but the data and the run's own record (its log and COMMAND_run.json, which every run writes by
@@ -305,6 +306,32 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     }
 
     [Fact]
+    public void A_mask_value_beyond_the_mask_channels()
+    {
+        string images = Path.Combine(Data, "images"), masks = Path.Combine(Data, "masks"), hostile = Path.Combine(masks, "b.png");
+        Directory.CreateDirectory(images);
+        Directory.CreateDirectory(masks);
+        foreach (var name in new[] { "a.png", "b.png" })
+        {
+            using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(images, name));
+            using var mask = new Image<L8>(16, 16);
+            if (name == "b.png") mask[5, 3] = new L8(7); // of 2 channels
+            mask.SaveAsPng(Path.Combine(masks, name));
+        }
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["dataset_params"]!["im_path"] = images;
+        config["dataset_params"]!["mask_path"] = masks;
+        config["ldm_params"]!["condition_config"] = JsonNode.Parse("""
+            {"condition_types": ["image"], "image_condition_config": {"image_condition_input_channels": 2,
+             "image_condition_output_channels": 1, "image_condition_h": 16, "image_condition_w": 16, "cond_drop_prob": 0.1}}
+            """);
+        string masked = Path.Combine(_folder, "masked.json");
+        System.IO.File.WriteAllText(masked, config.ToJsonString());
+
+        Refused(() => Stage("train-ldm", [], config: masked), hostile, "pixel value 7", "image_condition_input_channels 2");
+    }
+
+    [Fact]
     public void An_idx_gzip_bomb()
     {
         Directory.CreateDirectory(Data);
@@ -348,6 +375,19 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         System.IO.File.Delete(first);
         System.IO.File.WriteAllText(first, "not an image");
         Refused(() => Evaluate(Data), first, "not a recognised image format");
+    }
+
+    [Fact]
+    public void A_broken_image_among_the_images_to_evaluate()
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "a.png"));
+        string broken = Path.Combine(Data, "b.png");
+        System.IO.File.WriteAllText(broken, "not an image");
+
+        var refusal = Refused(() => Evaluate(Data), broken, "--real", "move it out");
+
+        Assert.DoesNotContain("skip_unreadable_images", refusal.Error); // a config key; evaluate has no config
     }
 
     /// <summary>`evaluate` of <paramref name="images"/> against themselves, its JSON in the copy.</summary>
