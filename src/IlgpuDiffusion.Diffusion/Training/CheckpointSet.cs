@@ -11,7 +11,9 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// the manifest (the commit point: the step and the files), then renames the ".next" files into place. Before a run
 /// starts, <see cref="Recover"/> finishes the renames of a save whose manifest was written and deletes the ".next"
 /// files of one whose manifest was not. Every file carries its step in its metadata (<see cref="StepKey"/>), so
-/// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files. The manifest names the
+/// <see cref="RequireConsistent"/> refuses a set mixed from several steps, naming the files; and the save it belongs to
+/// (<see cref="SaveKey"/>), so that the ".next" files of a save cut short before its manifest are never taken for those
+/// of the committed save, even where both are of one step (a run started over with --overwrite). The manifest names the
 /// set's files: a file of the stage it does not name is left from an earlier set (the moving average of a run since
 /// started over without one) and is not read; a save deletes such files once the new set is in place, and so does
 /// <see cref="Recover"/> (they are <paramref name="formerFiles"/>, or files of this set the manifest does not name).
@@ -20,6 +22,9 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
 {
     /// <summary>The safetensors metadata key that holds the optimiser step a checkpoint file was written at.</summary>
     public const string StepKey = "step";
+
+    /// <summary>The safetensors metadata key, and the manifest's, that tells one save from another of the same step.</summary>
+    public const string SaveKey = "save";
 
     /// <summary>The suffix of a file written by a save that is not yet in place.</summary>
     public const string Pending = ".next";
@@ -30,20 +35,25 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
 
     public string ManifestPath { get; } = manifestPath;
 
-    /// <summary>Metadata naming <paramref name="step"/>, for the writers handed to <see cref="Save"/>.</summary>
-    public static Dictionary<string, string> StepMetadata(long step) =>
-        new() { [StepKey] = step.ToString(CultureInfo.InvariantCulture) };
-
-    /// <summary>Writes the set of <paramref name="step"/>: <paramref name="write"/>(file, target) writes one of the
-    /// files (with <see cref="StepMetadata"/>) to the target path given, for every file in order.</summary>
-    public void Save(long step, Action<string, string> write)
+    /// <summary>Metadata naming <paramref name="step"/> (and <paramref name="save"/>, when given).</summary>
+    public static Dictionary<string, string> StepMetadata(long step, string? save = null)
     {
+        var metadata = new Dictionary<string, string> { [StepKey] = step.ToString(CultureInfo.InvariantCulture) };
+        if (save != null) metadata[SaveKey] = save;
+        return metadata;
+    }
+
+    /// <summary>Writes the set of <paramref name="step"/>: <paramref name="write"/>(file, target, metadata) writes one of
+    /// the files with the metadata given (the step and this save) to the target path given, for every file in order.</summary>
+    public void Save(long step, Action<string, string, IReadOnlyDictionary<string, string>> write)
+    {
+        string save = Guid.NewGuid().ToString("N");
         foreach (var file in files)
         {
-            write(file, file + Pending);
+            write(file, file + Pending, StepMetadata(step, save));
             AfterEachWrite.Value?.Invoke(file + Pending);
         }
-        var manifest = JsonSerializer.SerializeToUtf8Bytes(new Manifest(step, files.Select(f => Path.GetFileName(f)).ToArray()));
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new Manifest(step, files.Select(f => Path.GetFileName(f)).ToArray(), save));
         AtomicFile.Write(ManifestPath, stream =>
         {
             stream.Write(manifest);
@@ -107,7 +117,8 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
 
     /// <summary>Whether <paramref name="file"/>'s ".next" file belongs to the save that <paramref name="committed"/> names.</summary>
     private static bool IsCommitted(string file, Manifest? committed) =>
-        committed != null && IsNamed(file, committed) && File.Exists(file + Pending) && StepOf(file + Pending) == committed.Step;
+        committed != null && IsNamed(file, committed) && File.Exists(file + Pending)
+        && StepOf(file + Pending) == committed.Step && (committed.Save == null || SaveOf(file + Pending) == committed.Save);
 
     private void RequireSameStep(IEnumerable<string> paths, Manifest? committed)
     {
@@ -122,15 +133,18 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
             + "replaces every file of the set, the manifest included)");
     }
 
-    private static long? StepOf(string path)
-    {
-        if (!path.EndsWith(".safetensors" + Pending, StringComparison.Ordinal)
-            && !path.EndsWith(".safetensors", StringComparison.Ordinal)) return null;
-        return SafeTensors.ReadMetadata(path).TryGetValue(StepKey, out var text)
-            ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step
-                : throw new InvalidDataException($"{path}: metadata '{StepKey}' is '{text}', not a step number")
-            : null;
-    }
+    private static long? StepOf(string path) => MetadataOf(path).TryGetValue(StepKey, out var text)
+        ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step
+            : throw new InvalidDataException($"{path}: metadata '{StepKey}' is '{text}', not a step number")
+        : null;
+
+    private static string? SaveOf(string path) => MetadataOf(path).GetValueOrDefault(SaveKey);
+
+    /// <summary>A safetensors file's metadata; none for the original's .pth.</summary>
+    private static IReadOnlyDictionary<string, string> MetadataOf(string path) =>
+        path.EndsWith(".safetensors" + Pending, StringComparison.Ordinal) || path.EndsWith(".safetensors", StringComparison.Ordinal)
+            ? SafeTensors.ReadMetadata(path)
+            : new Dictionary<string, string>();
 
     private Manifest ReadManifest()
     {
@@ -146,5 +160,6 @@ internal sealed class CheckpointSet(string manifestPath, IReadOnlyList<string> f
             + "delete it to resume from the files' own steps");
     }
 
-    private sealed record Manifest(long Step, string[] Files);
+    /// <param name="Save">Null in the manifests of runs that did not yet tell saves apart.</param>
+    private sealed record Manifest(long Step, string[] Files, string? Save = null);
 }

@@ -30,10 +30,10 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
         if (!run.Parallel.IsMain) return;
         var paths = models.ToDictionary(m => run.File(m.Stem + ".safetensors"), m => m.Model);
         var progress = new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State));
-        SetOf(statePath, paths.Keys, FormerFiles).Save(step, (file, target) =>
+        SetOf(statePath, paths.Keys, FormerFiles).Save(step, (file, target, metadata) =>
         {
-            if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, CheckpointSet.StepMetadata(step));
-            else TrainingState.Save(target, optimizers, progress);
+            if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, metadata);
+            else TrainingState.Save(target, optimizers, progress, metadata);
         });
     }
 

@@ -104,9 +104,35 @@ public sealed class CheckpointSetTests : IDisposable
         withoutEma.Save(step, WriteStep);
         Assert.False(File.Exists(ema), "the save left the earlier set's file");
 
-        static void WriteStep(string file, string target) =>
-            SafeTensors.Write(target, [KeyValuePair.Create("w", HostTensor.FromFloats([1], [1f]))], CheckpointSet.StepMetadata(step));
     }
+
+    [Fact]
+    public void A_save_cut_short_before_its_manifest_is_not_taken_for_the_committed_one_of_the_same_step()
+    {
+        string model = Path.Combine(_folder.Path, "ckpt.safetensors"), state = Path.Combine(_folder.Path, "state.safetensors");
+        var set = StageFiles.SetOf(state, [model]);
+        set.Save(1, WriteStep);
+        var committed = SafeTensors.ReadMetadata(model);
+        // a run started over with --overwrite, killed in its first save (of the same step) before the manifest
+        CheckpointSet.AfterEachWrite.Value = path => { if (path == state + ".next") throw new SimulatedKill(); };
+        try
+        {
+            Assert.Throws<SimulatedKill>(() => set.Save(1, WriteStep));
+        }
+        finally
+        {
+            CheckpointSet.AfterEachWrite.Value = null;
+        }
+
+        Assert.Equal(model, set.CommittedPaths()[model]);
+        set.Recover();
+        Assert.False(File.Exists(model + ".next"), "the cut-short save's file was kept");
+        Assert.Equal(committed, SafeTensors.ReadMetadata(model));
+    }
+
+    /// <summary>Writes a one-value file with the metadata the save gives.</summary>
+    private static void WriteStep(string file, string target, IReadOnlyDictionary<string, string> metadata) =>
+        SafeTensors.Write(target, [KeyValuePair.Create("w", HostTensor.FromFloats([1], [1f]))], metadata);
 
     [Theory]
     [InlineData("{not json")]
