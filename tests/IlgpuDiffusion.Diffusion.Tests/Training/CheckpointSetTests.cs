@@ -49,6 +49,31 @@ public sealed class CheckpointSetTests : IDisposable
     }
 
     [Fact]
+    public void A_full_disk_in_the_first_save_blocks_neither_a_rerun_nor_a_resume()
+    {
+        for (int failure = 1; failure <= WritesPerSave; failure++)
+        {
+            var run = Run($"full-{failure}");
+            int writes = 0;
+            CheckpointSet.AfterEachWrite.Value = _ => { if (++writes == failure) throw new IOException("No space left on device"); };
+            try
+            {
+                Assert.Throws<IOException>(() => Train(run, resume: false)); // the save after step 1
+            }
+            finally
+            {
+                CheckpointSet.AfterEachWrite.Value = null;
+            }
+            // before its manifest (write 4) the save committed nothing: the run starts again; after it, the run resumes
+            // (exactly: see A_save_killed_between_any_two_writes_resumes_exactly)
+            Train(run, resume: failure >= 4);
+            foreach (var stem in new[] { "vqvae_autoencoder_ckpt", "vqvae_discriminator_ckpt", "vqvae_autoencoder_state" })
+                Assert.Equal($"{2 * StepsPerEpoch}", SafeTensors.ReadMetadata(run.File(stem + ".safetensors"))[CheckpointSet.StepKey]);
+            Assert.Empty(Directory.EnumerateFiles(run.TaskFolder, "*" + CheckpointSet.Pending + "*"));
+        }
+    }
+
+    [Fact]
     public void A_set_mixed_from_two_steps_is_refused_naming_the_files()
     {
         var run = Run("torn");
