@@ -160,10 +160,11 @@ public sealed class CheckpointSetTests : IDisposable
         SafeTensors.Write(target, [KeyValuePair.Create("w", HostTensor.FromFloats([1], [1f]))], metadata);
 
     [Theory]
-    [InlineData("{not json")]
-    [InlineData("[1, 2]")]
-    [InlineData("{\"Step\": 4}")]
-    public void Garbage_training_state_is_an_error_naming_the_file(string progress)
+    [InlineData("{not json", "'progress'")]
+    [InlineData("[1, 2]", "'progress'")]
+    [InlineData("{\"Step\": 4}", "'progress'")]
+    [InlineData("{\"Step\": 4, \"Epoch\": 1, \"LoaderState\": \"[7]\"}", "the data loader position '[7]'")]
+    public void Garbage_training_state_is_an_error_naming_the_file(string progress, string named)
     {
         var run = Run("garbage");
         Train(run, resume: false);
@@ -174,7 +175,7 @@ public sealed class CheckpointSetTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => Train(run, resume: true));
 
         Assert.Contains(state, error.Message);
-        Assert.Contains("'progress'", error.Message);
+        Assert.Contains(named, error.Message);
     }
 
     /// <summary>Trains (or resumes) the tiny autoencoder to the end: epochs of 2 steps, a checkpoint after every
