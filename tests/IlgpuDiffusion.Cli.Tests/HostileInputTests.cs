@@ -305,6 +305,32 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             png, "palette indices beyond its 2 colours", "skip_unreadable_images");
     }
 
+    /// <summary>Images whose header reads but whose pixels do not: refused by the scan, before training, naming the file.</summary>
+    [Theory]
+    [InlineData("truncated.png", "")]
+    [InlineData("bomb.bmp", "30000×30000")]
+    public void An_image_that_cannot_be_decoded_in_the_image_folder(string name, string detail)
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "good.png"));
+        string broken = Path.Combine(Data, name);
+        using (var image = new Image<L8>(16, 16))
+        {
+            image[3, 4] = new L8(200);
+            if (name.EndsWith(".png", StringComparison.Ordinal)) image.SaveAsPng(broken);
+            else image.SaveAsBmp(broken);
+        }
+        var bytes = System.IO.File.ReadAllBytes(broken);
+        if (name.EndsWith(".png", StringComparison.Ordinal)) bytes = bytes[..(bytes.Length / 2)]; // the pixel data cut short
+        else
+            foreach (var offset in new[] { 18, 22 }) // a header claiming 30000×30000 pixels (900 MB decoded) in a tiny file
+                BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), 30000);
+        System.IO.File.WriteAllBytes(broken, bytes);
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            broken, detail, "skip_unreadable_images");
+    }
+
     [Fact]
     public void A_mask_value_beyond_the_mask_channels()
     {
