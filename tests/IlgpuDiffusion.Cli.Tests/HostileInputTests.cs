@@ -103,37 +103,44 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
-    [Fact]
-    public void A_checkpoint_with_NaN_weights()
+    [Theory]
+    [InlineData(float.NaN, "NaN")]
+    [InlineData(float.NegativeInfinity, "-Infinity")]
+    [InlineData(3e30f, "3E+30")]
+    public void A_checkpoint_with_weights_that_are_not_finite_or_absurdly_large(float value, string shown)
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
-        string name = PoisonWithNaN(checkpoint);
+        string name = PoisonWithNaN(checkpoint, value);
 
-        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", shown);
     }
 
-    /// <summary>Sets the first value of the checkpoint's first tensor to NaN (reading it must fail); returns the tensor's name.</summary>
-    private static string PoisonWithNaN(string checkpoint)
+    /// <summary>Sets the first value of the checkpoint's first tensor to NaN, or <paramref name="value"/> (reading it must
+    /// fail); returns the tensor's name.</summary>
+    private static string PoisonWithNaN(string checkpoint, float value = float.NaN)
     {
         var tensors = SafeTensors.Read(checkpoint).ToDictionary();
         var (name, first) = tensors.First();
         var values = (float[])first.Floats!.Clone();
-        values[0] = float.NaN;
+        values[0] = value;
         tensors[name] = HostTensor.FromFloats(first.Shape, values);
         SafeTensors.Write(checkpoint, tensors, SafeTensors.ReadMetadata(checkpoint));
         return name;
     }
 
-    [Fact]
-    public void A_checkpoint_with_overlapping_tensor_offsets()
+    [Theory]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""",
+        12, "'b'", "overlap")]
+    [InlineData("""{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}""", 8, "'a'", "cover 4 of the 8 data bytes")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""",
+        16, "'a'", "appears twice")]
+    public void A_checkpoint_whose_tensor_layout_is_forged(string header, int dataBytes, string tensor, string problem)
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
-        var header = Encoding.UTF8.GetBytes("""
-            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
-            """);
-        System.IO.File.WriteAllBytes(checkpoint, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[12]]);
+        var bytes = Encoding.UTF8.GetBytes(header);
+        System.IO.File.WriteAllBytes(checkpoint, [.. BitConverter.GetBytes((ulong)bytes.Length), .. bytes, .. new byte[dataBytes]]);
 
-        Refused(() => Stage("sample", []), checkpoint, "'b'", "overlap");
+        Refused(() => Stage("sample", []), checkpoint, tensor, problem);
     }
 
     /// <summary>Every command that reads the autoencoder's weights checks its set first, as a resume does.</summary>
@@ -424,6 +431,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     [InlineData("train_params:task_name=../outside", "train_params.task_name")]
     [InlineData("train_params:task_name=/tmp/ildm-hostile-absolute", "train_params.task_name")]
     [InlineData("diffusion_params:num_timesteps=1", "diffusion_params.num_timesteps")]
+    [InlineData("dataset_params:im_size=18", "dataset_params.im_size")]
     [InlineData("autoencoder_params:down_channels=[2000000000,2000000000,2000000000]", "autoencoder_params.down_channels[0]")]
     public void Config_values_out_of_range(string setting, string key)
     {
