@@ -87,19 +87,34 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         return copy;
     }
 
-    [Fact]
-    public void A_pth_with_a_huge_string_length()
+    [Theory]
+    [InlineData("huge string")]
+    [InlineData("LZMA")]
+    [InlineData("3 GB")]
+    public void A_pth_with_a_huge_string_length_or_a_forged_zip_entry(string forgery)
     {
-        string pth = Path.Combine(_folder, "huge-string.pth");
+        string pth = Path.Combine(_folder, "forged.pth"), pickle = "archive/data.pkl";
         using (var zip = ZipFile.Open(pth, ZipArchiveMode.Create))
-        using (var entry = zip.CreateEntry("archive/data.pkl").Open())
+        using (var entry = zip.CreateEntry(pickle).Open())
         {
             var length = new byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(length, long.MaxValue / 2);
-            entry.Write([0x80, 2, 0x8d, .. length, (byte)'.']); // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
+            entry.Write(forgery == "huge string"
+                ? [0x80, 2, 0x8d, .. length, (byte)'.'] // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
+                : [0x80, 2, (byte)'N', (byte)'.']); // PROTO 2, None, STOP
         }
-        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")),
-            pth, "archive/data.pkl");
+        if (forgery != "huge string")
+        {
+            // the central directory record of the pickle: its method (LZMA is 14) or its uncompressed size
+            var bytes = System.IO.File.ReadAllBytes(pth);
+            int record = bytes.AsSpan().LastIndexOf(Encoding.ASCII.GetBytes(pickle)) - 46;
+            Assert.Equal(0x02014b50u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(record)));
+            if (forgery == "LZMA") BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(record + 10), 14);
+            else BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(record + 24), 3_000_000_000);
+            System.IO.File.WriteAllBytes(pth, bytes);
+        }
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")), pth, pickle);
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
