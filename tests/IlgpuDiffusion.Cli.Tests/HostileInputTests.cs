@@ -40,15 +40,15 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     private string Data => Path.Combine(_folder, "hostile-data");
     private string File(string name) => Path.Combine(Task, name);
 
-    /// <summary>Runs a stage on the copy (its config, the cpu, the copy as --output unless <paramref name="output"/>), started
-    /// by <paramref name="launcher"/> when one is given.</summary>
-    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null) =>
+    /// <summary>Runs a stage on the copy (its config unless <paramref name="config"/>, the cpu, the copy as --output unless
+    /// <paramref name="output"/>), started by <paramref name="launcher"/> when one is given.</summary>
+    private Ildm.Result Stage(string command, string[] args, string? output = null, string[]? launcher = null, string? config = null) =>
         Ildm.RunThrough(launcher ?? [], Limit, _folder,
-            [command, .. args, "--config", Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
+            [command, .. args, "--config", config ?? Path.Combine(_folder, "tiny.json"), "--device", "cpu", "--output", output ?? _folder]);
 
     /// <summary>Runs <paramref name="run"/> and checks the refusal: non-zero exit, one line on stderr naming every one of
-    /// <paramref name="named"/>, no stack trace, and every file that was in the folder before unchanged.</summary>
-    private void Refused(Func<Ildm.Result> run, params string[] named)
+    /// <paramref name="named"/>, no stack trace, and every file that was in the folder before unchanged; returns the run.</summary>
+    private Ildm.Result Refused(Func<Ildm.Result> run, params string[] named)
     {
         var before = Snapshot();
         var result = run();
@@ -63,6 +63,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         var after = Snapshot();
         foreach (var (path, hash) in before)
             Assert.True(after.TryGetValue(path, out var now) && now == hash, $"{path} was changed or removed: {result}");
+        return result;
     }
 
     /// <summary>Every file but the data and the run's own record (its log and COMMAND_run.json, which every run writes by
@@ -86,53 +87,75 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         return copy;
     }
 
-    [Fact]
-    public void A_pth_with_a_huge_string_length()
+    [Theory]
+    [InlineData("huge string")]
+    [InlineData("LZMA")]
+    [InlineData("3 GB")]
+    public void A_pth_with_a_huge_string_length_or_a_forged_zip_entry(string forgery)
     {
-        string pth = Path.Combine(_folder, "huge-string.pth");
+        string pth = Path.Combine(_folder, "forged.pth"), pickle = "archive/data.pkl";
         using (var zip = ZipFile.Open(pth, ZipArchiveMode.Create))
-        using (var entry = zip.CreateEntry("archive/data.pkl").Open())
+        using (var entry = zip.CreateEntry(pickle).Open())
         {
             var length = new byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(length, long.MaxValue / 2);
-            entry.Write([0x80, 2, 0x8d, .. length, (byte)'.']); // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
+            entry.Write(forgery == "huge string"
+                ? [0x80, 2, 0x8d, .. length, (byte)'.'] // PROTO 2, BINUNICODE8 of 4.6e18 bytes, STOP
+                : [0x80, 2, (byte)'N', (byte)'.']); // PROTO 2, None, STOP
         }
-        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")),
-            pth, "archive/data.pkl");
+        if (forgery != "huge string")
+        {
+            // the central directory record of the pickle: its method (LZMA is 14) or its uncompressed size
+            var bytes = System.IO.File.ReadAllBytes(pth);
+            int record = bytes.AsSpan().LastIndexOf(Encoding.ASCII.GetBytes(pickle)) - 46;
+            Assert.Equal(0x02014b50u, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(record)));
+            if (forgery == "LZMA") BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(record + 10), 14);
+            else BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(record + 24), 3_000_000_000);
+            System.IO.File.WriteAllBytes(pth, bytes);
+        }
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", Path.Combine(_folder, "out.safetensors")), pth, pickle);
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
-    [Fact]
-    public void A_checkpoint_with_NaN_weights()
+    [Theory]
+    [InlineData(float.NaN, "NaN")]
+    [InlineData(float.NegativeInfinity, "-Infinity")]
+    [InlineData(3e30f, "3E+30")]
+    public void A_checkpoint_with_weights_that_are_not_finite_or_absurdly_large(float value, string shown)
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
-        string name = PoisonWithNaN(checkpoint);
+        string name = PoisonWithNaN(checkpoint, value);
 
-        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", "NaN");
+        Refused(() => Stage("sample", []), checkpoint, $"'{name}'", shown);
     }
 
-    /// <summary>Sets the first value of the checkpoint's first tensor to NaN (reading it must fail); returns the tensor's name.</summary>
-    private static string PoisonWithNaN(string checkpoint)
+    /// <summary>Sets the first value of the checkpoint's first tensor to NaN, or <paramref name="value"/> (reading it must
+    /// fail); returns the tensor's name.</summary>
+    private static string PoisonWithNaN(string checkpoint, float value = float.NaN)
     {
         var tensors = SafeTensors.Read(checkpoint).ToDictionary();
         var (name, first) = tensors.First();
         var values = (float[])first.Floats!.Clone();
-        values[0] = float.NaN;
+        values[0] = value;
         tensors[name] = HostTensor.FromFloats(first.Shape, values);
         SafeTensors.Write(checkpoint, tensors, SafeTensors.ReadMetadata(checkpoint));
         return name;
     }
 
-    [Fact]
-    public void A_checkpoint_with_overlapping_tensor_offsets()
+    [Theory]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""",
+        12, "'b'", "overlap")]
+    [InlineData("""{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}""", 8, "'a'", "cover 4 of the 8 data bytes")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""",
+        16, "'a'", "appears twice")]
+    public void A_checkpoint_whose_tensor_layout_is_forged(string header, int dataBytes, string tensor, string problem)
     {
         string checkpoint = File("vqvae_autoencoder_ckpt.safetensors");
-        var header = Encoding.UTF8.GetBytes("""
-            {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
-            """);
-        System.IO.File.WriteAllBytes(checkpoint, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[12]]);
+        var bytes = Encoding.UTF8.GetBytes(header);
+        System.IO.File.WriteAllBytes(checkpoint, [.. BitConverter.GetBytes((ulong)bytes.Length), .. bytes, .. new byte[dataBytes]]);
 
-        Refused(() => Stage("sample", []), checkpoint, "'b'", "overlap");
+        Refused(() => Stage("sample", []), checkpoint, tensor, problem);
     }
 
     /// <summary>Every command that reads the autoencoder's weights checks its set first, as a resume does.</summary>
@@ -180,6 +203,29 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.True(System.IO.File.Exists(File("samples/samples.png")), result.ToString());
+    }
+
+    [Fact]
+    public void Overwrite_without_a_moving_average_retires_the_earlier_runs()
+    {
+        string[] oneEpoch = ["--set", "train_params:ldm_epochs=1"];
+        var withEma = Stage("train-ldm", [.. oneEpoch, "--set", "train_params:ema_decay=0.9"]);
+        Assert.True(withEma.ExitCode == 0, withEma.ToString());
+        string ema = File("ddpm_ema_ckpt.safetensors");
+        Assert.True(System.IO.File.Exists(ema), withEma.ToString());
+        string staleEma = Path.Combine(_folder, "stale-ema.safetensors");
+        System.IO.File.Copy(ema, staleEma);
+
+        var overwritten = Stage("train-ldm", [.. oneEpoch, "--overwrite", "--set", "train_params:ema_decay=0"]);
+
+        Assert.True(overwritten.ExitCode == 0, overwritten.ToString());
+        Assert.False(System.IO.File.Exists(ema), "the earlier run's moving average is still there");
+        // as a kill after the new set's commit and before the retirement leaves it: of the same step, and damaged, so
+        // that a sampler reading it would fail
+        System.IO.File.Move(staleEma, ema);
+        PoisonWithNaN(ema);
+        var sampled = Stage("sample", []);
+        Assert.True(sampled.ExitCode == 0, sampled.ToString());
     }
 
     /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
@@ -281,6 +327,58 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
             png, "palette indices beyond its 2 colours", "skip_unreadable_images");
     }
 
+    /// <summary>Images whose header reads but whose pixels do not: refused by the scan, before training, naming the file.</summary>
+    [Theory]
+    [InlineData("truncated.png", "")]
+    [InlineData("bomb.bmp", "30000×30000")]
+    public void An_image_that_cannot_be_decoded_in_the_image_folder(string name, string detail)
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "good.png"));
+        string broken = Path.Combine(Data, name);
+        using (var image = new Image<L8>(16, 16))
+        {
+            image[3, 4] = new L8(200);
+            if (name.EndsWith(".png", StringComparison.Ordinal)) image.SaveAsPng(broken);
+            else image.SaveAsBmp(broken);
+        }
+        var bytes = System.IO.File.ReadAllBytes(broken);
+        if (name.EndsWith(".png", StringComparison.Ordinal)) bytes = bytes[..(bytes.Length / 2)]; // the pixel data cut short
+        else
+            foreach (var offset in new[] { 18, 22 }) // a header claiming 30000×30000 pixels (900 MB decoded) in a tiny file
+                BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), 30000);
+        System.IO.File.WriteAllBytes(broken, bytes);
+
+        Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", $"dataset_params:im_path={Data}"]),
+            broken, detail, "skip_unreadable_images");
+    }
+
+    [Fact]
+    public void A_mask_value_beyond_the_mask_channels()
+    {
+        string images = Path.Combine(Data, "images"), masks = Path.Combine(Data, "masks"), hostile = Path.Combine(masks, "b.png");
+        Directory.CreateDirectory(images);
+        Directory.CreateDirectory(masks);
+        foreach (var name in new[] { "a.png", "b.png" })
+        {
+            using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(images, name));
+            using var mask = new Image<L8>(16, 16);
+            if (name == "b.png") mask[5, 3] = new L8(7); // of 2 channels
+            mask.SaveAsPng(Path.Combine(masks, name));
+        }
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["dataset_params"]!["im_path"] = images;
+        config["dataset_params"]!["mask_path"] = masks;
+        config["ldm_params"]!["condition_config"] = JsonNode.Parse("""
+            {"condition_types": ["image"], "image_condition_config": {"image_condition_input_channels": 2,
+             "image_condition_output_channels": 1, "image_condition_h": 16, "image_condition_w": 16, "cond_drop_prob": 0.1}}
+            """);
+        string masked = Path.Combine(_folder, "masked.json");
+        System.IO.File.WriteAllText(masked, config.ToJsonString());
+
+        Refused(() => Stage("train-ldm", [], config: masked), hostile, "pixel value 7", "image_condition_input_channels 2");
+    }
+
     [Fact]
     public void An_idx_gzip_bomb()
     {
@@ -327,6 +425,19 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Refused(() => Evaluate(Data), first, "not a recognised image format");
     }
 
+    [Fact]
+    public void A_broken_image_among_the_images_to_evaluate()
+    {
+        Directory.CreateDirectory(Data);
+        using (var image = new Image<L8>(16, 16)) image.SaveAsPng(Path.Combine(Data, "a.png"));
+        string broken = Path.Combine(Data, "b.png");
+        System.IO.File.WriteAllText(broken, "not an image");
+
+        var refusal = Refused(() => Evaluate(Data), broken, "--real", "move it out");
+
+        Assert.DoesNotContain("skip_unreadable_images", refusal.Error); // a config key; evaluate has no config
+    }
+
     /// <summary>`evaluate` of <paramref name="images"/> against themselves, its JSON in the copy.</summary>
     private Ildm.Result Evaluate(string images) => Ildm.RunWithin(Limit, _folder, "evaluate", "--real", images, "--fake", images,
         "--count", "4", "--device", "cpu", "--json", Path.Combine(_folder, "evaluation.json"));
@@ -335,6 +446,7 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
     [InlineData("train_params:task_name=../outside", "train_params.task_name")]
     [InlineData("train_params:task_name=/tmp/ildm-hostile-absolute", "train_params.task_name")]
     [InlineData("diffusion_params:num_timesteps=1", "diffusion_params.num_timesteps")]
+    [InlineData("dataset_params:im_size=18", "dataset_params.im_size")]
     [InlineData("autoencoder_params:down_channels=[2000000000,2000000000,2000000000]", "autoencoder_params.down_channels[0]")]
     public void Config_values_out_of_range(string setting, string key)
     {

@@ -149,6 +149,7 @@ public class ConditioningTests
     [InlineData("larger")]
     [InlineData("indexed")]
     [InlineData("fifo")]
+    [InlineData("value")]
     public async Task A_hostile_mask_is_refused_before_training_naming_the_file(string kind)
     {
         using var folder = new TempFolder();
@@ -163,6 +164,13 @@ public class ConditioningTests
                 break;
             case "indexed":
                 File.WriteAllBytes(hostile, IndexedPng.Bytes(4, 4, 8, [0, 0, 0, 9, 9, 9], (x, y) => x % 2));
+                break;
+            case "value": // 3 marks a third channel of the two
+                using (var beyond = new Image<L8>(4, 4))
+                {
+                    beyond[1, 2] = new L8(3);
+                    beyond.SaveAsPng(hostile);
+                }
                 break;
             default:
                 NamedPipe.Make(hostile);
@@ -181,7 +189,14 @@ public class ConditioningTests
         Assert.True(await Task.WhenAny(open, Task.Delay(TimeSpan.FromSeconds(30))) == open, "the mask check hung");
         var error = await Assert.ThrowsAsync<InvalidDataException>(() => open);
         Assert.StartsWith($"{hostile}: unusable mask (dataset_params.mask_path): ", error.Message);
-        Assert.Contains(kind switch { "larger" => "4000×4000", "indexed" => "indexed-colour", _ => "not a regular file" }, error.Message);
+        Assert.Contains(kind switch
+        {
+            "larger" => "4000×4000",
+            "indexed" => "indexed-colour",
+            "value" => "pixel value 3 at (x 1, y 2) is beyond "
+                + "ldm_params.condition_config.image_condition_config.image_condition_input_channels 2",
+            _ => "not a regular file",
+        }, error.Message);
     }
 
     [Fact]

@@ -10,7 +10,9 @@ public static class IndexedPng
 {
     /// <param name="palette">RGB triples: the PLTE chunk as written.</param>
     /// <param name="index">The palette index of pixel (x, y); may lie beyond the palette.</param>
-    public static byte[] Bytes(int width, int height, int bitDepth, byte[] palette, Func<int, int, int> index)
+    /// <param name="damage">Changes the zlib stream of the pixels before it is written (the CRCs stay right).</param>
+    public static byte[] Bytes(int width, int height, int bitDepth, byte[] palette, Func<int, int, int> index,
+        Func<byte[], byte[]>? damage = null)
     {
         var header = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(header, width);
@@ -30,7 +32,7 @@ public static class IndexedPng
         using (var zlib = new ZLibStream(compressed, CompressionLevel.Optimal, leaveOpen: true)) zlib.Write(rows);
 
         return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, .. Chunk("IHDR", header), .. Chunk("PLTE", palette),
-            .. Chunk("IDAT", compressed.ToArray()), .. Chunk("IEND", [])];
+            .. Chunk("IDAT", (damage ?? (zlib => zlib))(compressed.ToArray())), .. Chunk("IEND", [])];
     }
 
     private static byte[] Chunk(string type, byte[] data)

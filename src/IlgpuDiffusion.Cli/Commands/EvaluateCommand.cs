@@ -67,8 +67,8 @@ internal static class EvaluateCommand
                 if (n < 4) throw new ArgumentException($"--count must be at least 4 (precision/recall use 3 neighbours), got {n}");
                 int size = parse.GetValue(imageSize);
                 if (size < 32 || size % 32 != 0) throw new ArgumentException($"--image-size must be a multiple of 32, got {size}");
-                var realImages = ImageSources.Open(parse.GetValue(real)!);
-                var fakeImages = parse.GetValue(fake)!.Select(f => ImageSources.Open(f)).ToArray();
+                var realImages = ImageSources.Open(parse.GetValue(real)!, "--real");
+                var fakeImages = parse.GetValue(fake)!.Select(f => ImageSources.Open(f, "--fake")).ToArray();
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 using IFeatureExtractor extractor = parse.GetValue(features) == "classifier"
                     ? new ClassifierFeatures(

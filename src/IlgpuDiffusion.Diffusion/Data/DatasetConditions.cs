@@ -169,22 +169,60 @@ public sealed class DatasetConditions
         var masks = fileNames.Select(name => byStem.GetValueOrDefault(Path.GetFileNameWithoutExtension(name))
             ?? throw new FileNotFoundException($"no mask for {name} in {dataset.MaskPath} (dataset_params.mask_path; same file name stem)"))
             .ToArray();
-        foreach (var path in masks.Distinct()) CheckMask(path, config);
+        var distinct = masks.Distinct().ToArray();
+        var problems = new string?[distinct.Length];
+        Parallel.For(0, distinct.Length, i => problems[i] = MaskProblem(distinct[i], config));
+        int first = Array.FindIndex(problems, p => p != null);
+        if (first >= 0) throw new InvalidDataException($"{distinct[first]}: unusable mask (dataset_params.mask_path): {problems[first]}");
         return masks;
     }
 
-    /// <summary>Before training, from the header alone: a regular file (a FIFO would block the open forever) holding an
-    /// image of image_condition_w × image_condition_h, so nothing larger is ever decoded, and not an indexed-colour PNG,
-    /// whose pixels would be read as the palette's grey levels instead of the indices the reference reads.</summary>
-    private static void CheckMask(string path, ImageConditionConfig config)
+    /// <summary>Before training, null when the mask is usable, else why not. From the header first: a regular file (a FIFO
+    /// would block the open forever) holding an image of image_condition_w × image_condition_h, so nothing larger is ever
+    /// decoded, and not an indexed-colour PNG, whose pixels would be read as the palette's grey levels instead of the
+    /// indices the reference reads; then its pixels (small), so that a value beyond the mask channels fails now, not
+    /// mid-training.</summary>
+    private static string? MaskProblem(string path, ImageConditionConfig config)
     {
         var (info, problem) = ImageFolderDataset.Identify(path);
-        if (info is not null && (info.Width != config.ImageConditionW || info.Height != config.ImageConditionH))
-            problem = $"{info.Width}×{info.Height}, but ldm_params.condition_config.image_condition_config says "
+        if (info is not null && SizeProblem(info.Width, info.Height, config) is { } size) return size;
+        if (info?.Metadata.GetPngMetadata().ColorType == PngColorType.Palette)
+            return "an indexed-colour PNG: save masks as 8-bit greyscale, pixel value = class (0 background)";
+        if (problem != null) return problem;
+        try
+        {
+            ReadMask(path, config);
+            return null;
+        }
+        catch (InvalidDataException e)
+        {
+            return e.Message;
+        }
+        catch (Exception e) when (ImageFolderDataset.IsDecodeFailure(e))
+        {
+            return $"unreadable image: {e.Message}";
+        }
+    }
+
+    private static string? SizeProblem(int width, int height, ImageConditionConfig config) =>
+        width == config.ImageConditionW && height == config.ImageConditionH ? null
+            : $"{width}×{height}, but ldm_params.condition_config.image_condition_config says "
                 + $"{config.ImageConditionW}×{config.ImageConditionH}";
-        else if (info?.Metadata.GetPngMetadata().ColorType == PngColorType.Palette)
-            problem = "an indexed-colour PNG: save masks as 8-bit greyscale, pixel value = class (0 background)";
-        if (problem != null) throw new InvalidDataException($"{path}: unusable mask (dataset_params.mask_path): {problem}");
+
+    /// <summary>A mask's pixel values, row-major; a value beyond image_condition_input_channels is an error naming it.</summary>
+    private static byte[] ReadMask(string path, ImageConditionConfig config)
+    {
+        using var image = Image.Load<L8>(path);
+        if (SizeProblem(image.Width, image.Height, config) is { } size) throw new InvalidDataException(size);
+        int w = config.ImageConditionW, channels = config.ImageConditionInputChannels;
+        var values = new byte[w * config.ImageConditionH];
+        image.CopyPixelDataTo(values);
+        int beyond = Array.FindIndex(values, v => v > channels);
+        if (beyond >= 0)
+            throw new InvalidDataException($"pixel value {values[beyond]} at (x {beyond % w}, y {beyond / w}) is beyond "
+                + $"ldm_params.condition_config.image_condition_config.image_condition_input_channels {channels} "
+                + "(a value k ≥ 1 marks channel k − 1, 0 the background)");
+        return values;
     }
 
     /// <summary>Item <paramref name="index"/>'s mask as image_condition_input_channels one-hot planes of
@@ -193,19 +231,18 @@ public sealed class DatasetConditions
     {
         var config = _maskConfig ?? throw new InvalidOperationException("the data set has no masks");
         var path = _maskPaths![index];
-        using var image = Image.Load<L8>(path);
-        int h = config.ImageConditionH, w = config.ImageConditionW, channels = config.ImageConditionInputChannels;
-        if (image.Height != h || image.Width != w)
-            throw new InvalidDataException($"{path}: mask is {image.Width}×{image.Height}, but "
-                + $"ldm_params.condition_config.image_condition_config says {w}×{h}");
-        var pixels = new L8[h * w];
-        image.CopyPixelDataTo(pixels);
-        destination.Clear();
-        for (int p = 0; p < pixels.Length; p++)
+        byte[] values;
+        try
         {
-            int k = pixels[p].PackedValue;
-            if (k > channels) throw new InvalidDataException($"{path}: mask value {k} exceeds image_condition_input_channels {channels}");
-            if (k > 0) destination[(k - 1) * h * w + p] = 1;
+            values = ReadMask(path, config); // checked before training; read again here in case the file changed since
         }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: unusable mask (dataset_params.mask_path): {e.Message}", e);
+        }
+        int plane = config.ImageConditionH * config.ImageConditionW;
+        destination.Clear();
+        for (int p = 0; p < values.Length; p++)
+            if (values[p] > 0) destination[(values[p] - 1) * plane + p] = 1;
     }
 }

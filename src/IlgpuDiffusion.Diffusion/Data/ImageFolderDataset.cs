@@ -39,9 +39,11 @@ public sealed class ImageFolderDataset : IImageDataset
 
     /// <param name="skipUnreadable">true: an unreadable file is left out and described in
     /// <see cref="Warnings"/>; false: it is an <see cref="InvalidDataException"/> naming it.</param>
+    /// <param name="advice">What the errors advise (default: a training config's keys).</param>
     public ImageFolderDataset(string folder, int imageChannels, int imageSize, bool skipUnreadable,
-        ImageScan scan = ImageScan.Decode)
+        ImageScan scan = ImageScan.Decode, ImageFolderAdvice? advice = null)
     {
+        advice ??= ImageFolderAdvice.TrainingConfig;
         ArgumentNullException.ThrowIfNull(folder);
         if (imageChannels is not (1 or 3))
         {
@@ -50,7 +52,7 @@ public sealed class ImageFolderDataset : IImageDataset
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imageSize);
         if (!Directory.Exists(folder))
         {
-            throw new DirectoryNotFoundException($"image folder not found: {folder} (dataset_params.im_path)");
+            throw new DirectoryNotFoundException($"image folder not found: {folder} ({advice.FolderSetting})");
         }
         Name = $"image folder {folder}";
         Folder = folder;
@@ -66,7 +68,7 @@ public sealed class ImageFolderDataset : IImageDataset
         foreach (var (path, problem) in unreadableFolders)
         {
             var message = $"{path}: unreadable folder: {problem}";
-            if (!skipUnreadable) throw new InvalidDataException(message + " (dataset_params.skip_unreadable_images skips it)");
+            if (!skipUnreadable) throw new InvalidDataException($"{message} ({advice.Unreadable})");
             warnings.Add(message + " (skipped)");
         }
         var readable = new List<string>();
@@ -78,13 +80,13 @@ public sealed class ImageFolderDataset : IImageDataset
                 continue;
             }
             var message = $"{candidates[i]}: unreadable image: {problems[i]}";
-            if (!skipUnreadable) throw new InvalidDataException(message + " (dataset_params.skip_unreadable_images skips it)");
+            if (!skipUnreadable) throw new InvalidDataException($"{message} ({advice.Unreadable})");
             warnings.Add(message + " (skipped)");
         }
         if (readable.Count == 0)
         {
             throw new InvalidDataException(
-                $"no readable {string.Join("/", Extensions)} images under {folder} (dataset_params.im_path)" +
+                $"no readable {string.Join("/", Extensions)} images under {folder} ({advice.FolderSetting})" +
                 (warnings.Count > 0 ? $"; {warnings.Count} unreadable" : ""));
         }
         _paths = readable.ToArray();
@@ -174,7 +176,7 @@ public sealed class ImageFolderDataset : IImageDataset
     /// <summary>Decoders fed malformed bytes throw more than ImageSharp's own exception types
     /// (index and argument errors from inside a codec), so every exception but running out of
     /// memory counts as a bad file here; a bad file must not take the process down.</summary>
-    private static bool IsDecodeFailure(Exception e) => e is not OutOfMemoryException;
+    internal static bool IsDecodeFailure(Exception e) => e is not OutOfMemoryException;
 
     /// <summary>Short side to <paramref name="size"/> (long side truncated, as torchvision does),
     /// then the centre <paramref name="size"/>² crop with Python's round-half-even offsets.</summary>

@@ -15,13 +15,14 @@ public static class ImageSources
     /// <item>any other folder: every png/jpg/bmp image under it, at the first image's size, read as RGB
     /// (a grey image gives three equal channels, as the feature networks repeat grey anyway).</item>
     /// </list>
-    /// With <paramref name="withLabels"/>, IDX data also opens its labels file (for the classifier).
+    /// With <paramref name="withLabels"/>, IDX data also opens its labels file (for the classifier). Errors name
+    /// <paramref name="option"/>, the option that gave the path.
     /// </summary>
-    public static IImageDataset Open(string path, bool withLabels = false)
+    public static IImageDataset Open(string path, string option, bool withLabels = false)
     {
         if (File.Exists(path)) return IdxDataset.Open(path, withLabels: withLabels);
         if (!Directory.Exists(path))
-            throw new DirectoryNotFoundException($"{path}: neither an image folder, an IDX file nor a task folder");
+            throw new DirectoryNotFoundException($"{path} ({option}): neither an image folder, an IDX file nor a task folder");
         if (TrainingRun.HasIdxImages(path, ""))
             return IdxDataset.Open(path, TrainingRun.HasIdxImages(path, "t10k-") ? IdxSplit.Test : IdxSplit.Train, withLabels);
         string samples = Path.Combine(path, "samples", "images");
@@ -30,8 +31,9 @@ public static class ImageSources
         string first = ImageFolderWalk.Files(folder, ImageFolderDataset.Extensions).Files
             .Where(f => new FileInfo(f).Length > 0)
             .Order(StringComparer.Ordinal)
-            .FirstOrDefault() ?? throw new InvalidDataException($"{folder}: no png/jpg/bmp images (nor IDX files, nor samples/images)");
-        return new ImageFolderDataset(folder, 3, ShortSide(first), skipUnreadable: false);
+            .FirstOrDefault() ?? throw new InvalidDataException(
+                $"{folder} ({option}): no png/jpg/bmp images (nor IDX files, nor samples/images)");
+        return new ImageFolderDataset(folder, 3, ShortSide(first), skipUnreadable: false, advice: ImageFolderAdvice.Option(option));
     }
 
     private static int ShortSide(string image)

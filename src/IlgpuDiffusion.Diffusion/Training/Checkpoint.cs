@@ -54,7 +54,10 @@ public static class TrainingState
 {
     private const string ProgressKey = "progress";
 
-    public static void Save(string path, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers, TrainingProgress progress)
+    /// <param name="setMetadata">The checkpoint set's metadata (<see cref="CheckpointSet.StepMetadata"/>); by default the
+    /// progress's step alone.</param>
+    public static void Save(string path, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers, TrainingProgress progress,
+        IReadOnlyDictionary<string, string>? setMetadata = null)
     {
         var tensors = new List<KeyValuePair<string, HostTensor>>();
         foreach (var (name, (model, adam)) in optimizers)
@@ -66,8 +69,10 @@ public static class TrainingState
                     tensors.Add(KeyValuePair.Create(prefix + "exp_avg_sq", s.ExpAvgSq.ToHost()));
                     tensors.Add(KeyValuePair.Create(prefix + "step", HostTensor.FromInts([], [checked((int)s.Step)])));
                 }
-        var metadata = CheckpointSet.StepMetadata(progress.Step);
-        metadata[ProgressKey] = JsonSerializer.Serialize(progress);
+        var metadata = new Dictionary<string, string>(setMetadata ?? CheckpointSet.StepMetadata(progress.Step))
+        {
+            [ProgressKey] = JsonSerializer.Serialize(progress),
+        };
         SafeTensors.Write(path, tensors, metadata);
     }
 

@@ -9,7 +9,7 @@ namespace IlgpuDiffusion.Diffusion.Training;
 internal sealed class CommittedCheckpoints
 {
     private readonly TrainingRun _run;
-    private readonly IReadOnlyDictionary<string, string> _paths;
+    private readonly IReadOnlyDictionary<string, string?> _paths;
 
     private CommittedCheckpoints(TrainingRun run, string stateFile, params string[] stems)
     {
@@ -26,11 +26,12 @@ internal sealed class CommittedCheckpoints
         new(run, LdmTrainer.StateFile, LdmTrainer.CheckpointStem, LdmTrainer.EmaStem);
 
     /// <summary>The file to read for <paramref name="stem"/>: its committed ".next" file, ours, or the original's .pth;
-    /// null when there is none.</summary>
+    /// null when there is none, or when the set's manifest does not name it (a file left from an earlier set).</summary>
     public string? Find(string stem)
     {
         string ours = _run.File(stem + ".safetensors");
-        return _paths.TryGetValue(ours, out var path) && path != ours ? path : _run.FindCheckpoint(stem);
+        if (!_paths.TryGetValue(ours, out var path)) return _run.FindCheckpoint(stem);
+        return path == null ? null : path != ours ? path : _run.FindCheckpoint(stem);
     }
 
     /// <summary>As <see cref="Find"/>, an error naming the file and the command that makes it when there is none.</summary>

@@ -58,7 +58,7 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         var schedule = new LinearNoiseSchedule(config.Diffusion.NumTimesteps, config.Diffusion.BetaStart, config.Diffusion.BetaEnd);
         var generator = new Generator((ulong)p.Seed);
         var files = new StageFiles(run, run.File(StateFile),
-            new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) });
+            new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) }, formerStems: ema == null ? [EmaStem] : []);
         var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
         if (ema != null) checkpoints.Add((ema, EmaStem));
         files.GuardFreshStart(resume, overwrite, [CheckpointStem], "train-ldm");

@@ -9,9 +9,11 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// <summary>
 /// Saving and resuming a training stage: model checkpoints, then the training state (optimisers,
 /// counters, generator and loader positions), written as one <see cref="CheckpointSet"/>, so a kill at
-/// any moment leaves a consistent, resumable set.
+/// any moment leaves a consistent, resumable set. <paramref name="formerStems"/> are model files an earlier run of the
+/// stage may have left that this one does not write (the moving average of a run without one): its saves retire them.
 /// </summary>
-internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers)
+internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers,
+    IReadOnlyList<string>? formerStems = null)
 {
     /// <summary>Refuses to start over a finished or interrupted run unless asked to resume or overwrite.</summary>
     public void GuardFreshStart(bool resume, bool overwrite, IEnumerable<string> checkpointStems, string command)
@@ -28,10 +30,10 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
         if (!run.Parallel.IsMain) return;
         var paths = models.ToDictionary(m => run.File(m.Stem + ".safetensors"), m => m.Model);
         var progress = new TrainingProgress(step, epoch, generator.Seed, generator.Offset, JsonSerializer.Serialize(loader.State));
-        SetOf(statePath, paths.Keys).Save(step, (file, target) =>
+        SetOf(statePath, paths.Keys, FormerFiles).Save(step, (file, target, metadata) =>
         {
-            if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, CheckpointSet.StepMetadata(step));
-            else TrainingState.Save(target, optimizers, progress);
+            if (paths.TryGetValue(file, out var model)) Checkpoint.SaveModel(model, target, metadata);
+            else TrainingState.Save(target, optimizers, progress, metadata);
         });
     }
 
@@ -40,7 +42,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
     public TrainingProgress Resume(IEnumerable<(Module Model, string Stem)> models, Generator generator, DataLoader loader)
     {
         models = models.ToList();
-        var set = SetOf(statePath, models.Select(m => run.File(m.Stem + ".safetensors")));
+        var set = SetOf(statePath, models.Select(m => run.File(m.Stem + ".safetensors")), FormerFiles);
         if (run.Parallel.IsMain) set.Recover();
         run.Parallel.Group.AllGather(0); // the other ranks read once rank 0 has completed or discarded a cut-short save
         set.RequireConsistent();
@@ -65,7 +67,9 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
             + $"{loader.BatchesPerEpoch} batches an epoch (another data set or batch size?); resume with the run's config");
     }
 
+    private string[] FormerFiles => [.. (formerStems ?? []).Select(stem => run.File(stem + ".safetensors"))];
+
     /// <summary>The models' files and the training state, written last; the manifest sits beside the state.</summary>
-    public static CheckpointSet SetOf(string statePath, IEnumerable<string> modelPaths) =>
-        new(Path.ChangeExtension(statePath, ".manifest.json"), [.. modelPaths, statePath]);
+    public static CheckpointSet SetOf(string statePath, IEnumerable<string> modelPaths, IReadOnlyList<string>? formerFiles = null) =>
+        new(Path.ChangeExtension(statePath, ".manifest.json"), [.. modelPaths, statePath], formerFiles);
 }

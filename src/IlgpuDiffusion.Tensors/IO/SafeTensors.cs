@@ -67,8 +67,9 @@ public static class SafeTensors
         }
         if (covered != dataLength)
         {
-            throw new InvalidDataException(
-                $"{path}: the tensors cover {covered} of the {dataLength} data bytes (the file is damaged or was edited)");
+            string after = previous.Length > 0 ? $": those after tensor '{previous}' are unused" : "";
+            throw new InvalidDataException($"{path}: the tensors cover {covered} of the {dataLength} data bytes{after} "
+                + "(the file is damaged or was edited, e.g. a dtype relabelled)");
         }
     }
 

@@ -92,28 +92,36 @@ public class ImageFolderDatasetTests
         Assert.Contains(bad, error.Message);
     }
 
-    [Fact]
-    public void Broken_pixel_data_is_caught_by_a_decode_scan_or_when_read()
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("corrupt zlib")]
+    public void Broken_pixel_data_is_caught_by_a_decode_scan_or_when_read(string damage)
     {
         using var folder = new TempFolder();
         using (var image = new Image<Rgb24>(64, 64)) image.SaveAsPng(folder.File("a.png"));
-        var truncated = folder.File("truncated.png");
-        using (var image = new Image<Rgb24>(64, 64))
+        var broken = folder.File("broken.png");
+        if (damage == "truncated")
         {
-            for (int y = 0; y < 64; y++)
-                for (int x = 0; x < 64; x++) image[x, y] = new Rgb24((byte)(x * 37), (byte)(y * 11), (byte)(x ^ y));
-            image.SaveAsPng(truncated);
+            using (var image = new Image<Rgb24>(64, 64))
+            {
+                for (int y = 0; y < 64; y++)
+                    for (int x = 0; x < 64; x++) image[x, y] = new Rgb24((byte)(x * 37), (byte)(y * 11), (byte)(x ^ y));
+                image.SaveAsPng(broken);
+            }
+            var bytes = File.ReadAllBytes(broken);
+            File.WriteAllBytes(broken, bytes[..(bytes.Length / 2)]);
         }
-        var bytes = File.ReadAllBytes(truncated);
-        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+        else // the first deflate block of reserved type 3, in chunks whose CRCs are right
+            File.WriteAllBytes(broken, IndexedPng.Bytes(64, 64, 8, [0, 0, 0, 255, 255, 255], (x, y) => (x + y) % 2,
+                zlib => [zlib[0], zlib[1], 0xFF, .. zlib[3..]]));
 
         var decoded = new ImageFolderDataset(folder.Path, 3, 64, skipUnreadable: true, ImageScan.Decode);
         Assert.Equal(1, decoded.Count);
-        Assert.Contains(truncated, Assert.Single(decoded.Warnings));
+        Assert.Contains(broken, Assert.Single(decoded.Warnings));
 
         var headerOnly = new ImageFolderDataset(folder.Path, 3, 64, skipUnreadable: true, ImageScan.Header);
         Assert.Equal(2, headerOnly.Count);
-        Assert.Contains(truncated, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
+        Assert.Contains(broken, Assert.Throws<InvalidDataException>(() => headerOnly.Get(1)).Message);
     }
 
     [Theory]

@@ -49,6 +49,31 @@ public sealed class CheckpointSetTests : IDisposable
     }
 
     [Fact]
+    public void A_full_disk_in_the_first_save_blocks_neither_a_rerun_nor_a_resume()
+    {
+        for (int failure = 1; failure <= WritesPerSave; failure++)
+        {
+            var run = Run($"full-{failure}");
+            int writes = 0;
+            CheckpointSet.AfterEachWrite.Value = _ => { if (++writes == failure) throw new IOException("No space left on device"); };
+            try
+            {
+                Assert.Throws<IOException>(() => Train(run, resume: false)); // the save after step 1
+            }
+            finally
+            {
+                CheckpointSet.AfterEachWrite.Value = null;
+            }
+            // before its manifest (write 4) the save committed nothing: the run starts again; after it, the run resumes
+            // (exactly: see A_save_killed_between_any_two_writes_resumes_exactly)
+            Train(run, resume: failure >= 4);
+            foreach (var stem in new[] { "vqvae_autoencoder_ckpt", "vqvae_discriminator_ckpt", "vqvae_autoencoder_state" })
+                Assert.Equal($"{2 * StepsPerEpoch}", SafeTensors.ReadMetadata(run.File(stem + ".safetensors"))[CheckpointSet.StepKey]);
+            Assert.Empty(Directory.EnumerateFiles(run.TaskFolder, "*" + CheckpointSet.Pending + "*"));
+        }
+    }
+
+    [Fact]
     public void A_set_mixed_from_two_steps_is_refused_naming_the_files()
     {
         var run = Run("torn");
@@ -77,11 +102,69 @@ public sealed class CheckpointSetTests : IDisposable
         Assert.True(File.Exists(model + ".next"), "the reader removed the ongoing save's file");
     }
 
+    [Fact]
+    public void A_file_of_an_earlier_set_is_not_read_and_is_retired_once_a_new_set_is_in_place()
+    {
+        string model = Path.Combine(_folder.Path, "ckpt.safetensors"), ema = Path.Combine(_folder.Path, "ema_ckpt.safetensors");
+        string state = Path.Combine(_folder.Path, "state.safetensors");
+        const long step = 3; // the earlier set's step too: its moving average is not told apart by its step
+        StageFiles.SetOf(state, [model, ema]).Save(step, WriteStep);
+        var withoutEma = StageFiles.SetOf(state, [model], formerFiles: [ema]);
+        CheckpointSet.AfterEachWrite.Value = path => { if (path == state) throw new SimulatedKill(); }; // the last rename
+        try
+        {
+            Assert.Throws<SimulatedKill>(() => withoutEma.Save(step, WriteStep));
+        }
+        finally
+        {
+            CheckpointSet.AfterEachWrite.Value = null;
+        }
+
+        Assert.True(File.Exists(ema), "the earlier set's file was deleted before the new set was in place");
+        Assert.Null(StageFiles.SetOf(state, [model, ema]).CommittedPaths()[ema]);
+        withoutEma.Recover();
+        Assert.False(File.Exists(ema), "resuming left the earlier set's file");
+
+        StageFiles.SetOf(state, [model, ema]).Save(step, WriteStep);
+        withoutEma.Save(step, WriteStep);
+        Assert.False(File.Exists(ema), "the save left the earlier set's file");
+
+    }
+
+    [Fact]
+    public void A_save_cut_short_before_its_manifest_is_not_taken_for_the_committed_one_of_the_same_step()
+    {
+        string model = Path.Combine(_folder.Path, "ckpt.safetensors"), state = Path.Combine(_folder.Path, "state.safetensors");
+        var set = StageFiles.SetOf(state, [model]);
+        set.Save(1, WriteStep);
+        var committed = SafeTensors.ReadMetadata(model);
+        // a run started over with --overwrite, killed in its first save (of the same step) before the manifest
+        CheckpointSet.AfterEachWrite.Value = path => { if (path == state + ".next") throw new SimulatedKill(); };
+        try
+        {
+            Assert.Throws<SimulatedKill>(() => set.Save(1, WriteStep));
+        }
+        finally
+        {
+            CheckpointSet.AfterEachWrite.Value = null;
+        }
+
+        Assert.Equal(model, set.CommittedPaths()[model]);
+        set.Recover();
+        Assert.False(File.Exists(model + ".next"), "the cut-short save's file was kept");
+        Assert.Equal(committed, SafeTensors.ReadMetadata(model));
+    }
+
+    /// <summary>Writes a one-value file with the metadata the save gives.</summary>
+    private static void WriteStep(string file, string target, IReadOnlyDictionary<string, string> metadata) =>
+        SafeTensors.Write(target, [KeyValuePair.Create("w", HostTensor.FromFloats([1], [1f]))], metadata);
+
     [Theory]
-    [InlineData("{not json")]
-    [InlineData("[1, 2]")]
-    [InlineData("{\"Step\": 4}")]
-    public void Garbage_training_state_is_an_error_naming_the_file(string progress)
+    [InlineData("{not json", "'progress'")]
+    [InlineData("[1, 2]", "'progress'")]
+    [InlineData("{\"Step\": 4}", "'progress'")]
+    [InlineData("{\"Step\": 4, \"Epoch\": 1, \"LoaderState\": \"[7]\"}", "the data loader position '[7]'")]
+    public void Garbage_training_state_is_an_error_naming_the_file(string progress, string named)
     {
         var run = Run("garbage");
         Train(run, resume: false);
@@ -92,7 +175,7 @@ public sealed class CheckpointSetTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => Train(run, resume: true));
 
         Assert.Contains(state, error.Message);
-        Assert.Contains("'progress'", error.Message);
+        Assert.Contains(named, error.Message);
     }
 
     /// <summary>Trains (or resumes) the tiny autoencoder to the end: epochs of 2 steps, a checkpoint after every

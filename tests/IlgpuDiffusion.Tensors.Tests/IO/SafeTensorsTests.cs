@@ -173,6 +173,20 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
+    public void A_sparse_file_declaring_a_tensor_beyond_the_limit_is_refused_before_allocating()
+    {
+        const long bytes = 3L << 30; // 3 GiB of F32, every offset within the (sparse) file
+        var header = $$$"""{"w": {"dtype": "F32", "shape": [{{{bytes / 4}}}], "data_offsets": [0, {{{bytes}}}]}}""";
+        var path = WriteRaw("sparse.safetensors", header, []);
+        using (var file = new FileStream(path, FileMode.Open)) file.SetLength(file.Length + bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path));
+        Assert.Contains(path, error.Message);
+        Assert.Contains("'w'", error.Message);
+        Assert.Contains("spans more than", error.Message);
+    }
+
+    [Fact]
     public void Missing_file_names_the_path()
     {
         var path = _scratch.File("absent.safetensors");
