@@ -44,7 +44,8 @@ public static class ModuleCase
             if (c.Has("grad.param." + name)) result["grad.param." + name] = grad;
             if (!c.Has("gradsum." + name)) continue;
             result["gradsum." + name] = GradSummary(grad);
-            result[CancellingGradientSum.L1Prefix + name] = Tensor.FromArray([(float)grad.ToArray().Sum(v => Math.Abs((double)v))], [1], device);
+            double l1 = grad.ToArray().Sum(v => Math.Abs((double)v));
+            result[CancellingGradientSum.L1Prefix + name] = Tensor.FromArray([(float)l1], [1], device);
         }
         foreach (var (name, buffer) in model.NamedBuffers())
             if (c.Has("buffer_after." + name)) result["buffer_after." + name] = buffer;
