@@ -34,8 +34,8 @@ public static class CancellingGradientSum
         double sumError = Math.Abs((double)ours[1] - reference[1]) / Math.Max(l1.ToArray()[0], 1e-12);
         return
         [
-            new TensorComparison(name + " [L2 norm, max |g|]", TensorComparison.RelativeL2([ours[0], ours[2]], [reference[0], reference[2]]),
-                Exact: false),
+            new TensorComparison(name + " [L2 norm, max |g|]",
+                TensorComparison.RelativeL2([ours[0], ours[2]], [reference[0], reference[2]]), Exact: false),
             new TensorComparison(name + " [sum]", sumError, Exact: false, Note),
         ];
     }
