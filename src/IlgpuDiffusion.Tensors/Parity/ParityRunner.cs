@@ -127,6 +127,8 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
     private static double GradientNorm(string name, float[] values) =>
         name.StartsWith("gradsum.", StringComparison.Ordinal) ? values[0] : Math.Sqrt(values.Sum(v => (double)v * v));
 
+    internal const string ZeroNote = "zero in exact arithmetic: error relative to the case's largest gradient norm";
+
     /// <summary>
     /// Some parameter gradients are zero in exact arithmetic: a conv bias whose output only feeds GroupNorm groups
     /// of one channel (the norm removes each channel's mean; vqvae_mnist_config's last decoder block, a UNet whose
@@ -137,8 +139,6 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
     /// largest gradient norm (real entries of the fixtures sit above 1e-6 of it) is measured against that largest
     /// norm instead: ‖yours − ref‖ / max_NAME ‖grad NAME‖. Returns null for every other entry.
     /// </summary>
-    internal const string ZeroNote = "zero in exact arithmetic: error relative to the case's largest gradient norm";
-
     private static TensorComparison? ZeroInExactArithmetic(ParityCase c, string name, Tensor computed, double largestGradient)
     {
         if (!IsGradient(name) || computed.DType != DType.Float32) return null;
