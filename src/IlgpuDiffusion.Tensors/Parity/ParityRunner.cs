@@ -127,7 +127,7 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
     private static double GradientNorm(string name, float[] values) =>
         name.StartsWith("gradsum.", StringComparison.Ordinal) ? values[0] : Math.Sqrt(values.Sum(v => (double)v * v));
 
-    internal const string ZeroNote = "zero in exact arithmetic: error relative to the case's largest gradient norm";
+    public const string ZeroNote = "zero in exact arithmetic: error relative to the case's largest gradient norm";
 
     /// <summary>
     /// Some parameter gradients are zero in exact arithmetic: a conv bias whose output only feeds GroupNorm groups
