@@ -1,4 +1,5 @@
 using System.Text.Json;
+using IlgpuDiffusion.Tensors.Backends;
 using IlgpuDiffusion.Tensors.IO;
 using IlgpuDiffusion.Tensors.Parity;
 
@@ -85,6 +86,44 @@ public class ParityTests
             Assert.Null(weight.Note);
             Assert.True(weight.Error > 1e-5, $"{weight.Error:E2}");
             Assert.Contains("1 gradient(s) zero", new ParityResult(c.Name, c.Tolerance, comparisons.Values.ToList()).Describe());
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    /// <summary>A gradient summary whose sum cancels (Σ g = 0.0025, Σ |g| = 3): under float32 accumulation a sum off by
+    /// float32 rounding at the scale of Σ |g| passes, measured against the L1 norm, while the whole summary's relative L2
+    /// error (float64 accumulation's metric) fails; a sum off by more than the tolerance of Σ |g|, or a wrong L2 norm,
+    /// still fails.</summary>
+    [Fact]
+    public void Cancelling_gradient_sums_are_measured_against_the_L1_norm_under_float32_accumulation()
+    {
+        string folder = Directory.CreateTempSubdirectory("parity-cancelling-sum").FullName;
+        try
+        {
+            float[] reference = [0.0076f, 0.0025f, 4e-4f];
+            SafeTensors.Write(Path.Combine(folder, "case.safetensors"), new Dictionary<string, HostTensor>
+            {
+                ["gradsum.conv.weight"] = HostTensor.FromFloats([3], reference),
+            });
+            var entry = new { @case = "lpips_cancelling", file = "case.safetensors", rel_l2_tolerance = 1e-4 };
+            File.WriteAllText(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(new[] { entry }));
+            var c = ParityCase.ReadManifest(folder).Single();
+            ParityResult Check(float l2, float sum, GemmAccumulation accumulation) => new(c.Name, c.Tolerance, ParityRunner.Compare(c,
+                new Dictionary<string, Tensor>
+                {
+                    ["gradsum.conv.weight"] = Tensor.FromArray([l2, sum, reference[2]], [3], Device.Cpu),
+                    [CancellingGradientSum.L1Prefix + "conv.weight"] = Tensor.FromArray([3f], [1], Device.Cpu),
+                }, accumulation));
+
+            float rounded = reference[1] + 1e-6f, wrong = reference[1] + 5e-4f;
+            var cancelling = Check(reference[0], rounded, GemmAccumulation.Float32);
+            Assert.True(cancelling.Passed, cancelling.Describe());
+            var sum = cancelling.Comparisons.Single(x => x.Note == CancellingGradientSum.Note);
+            Assert.Equal(1e-6 / 3, sum.Error, 1e-2 * sum.Error);
+            Assert.Contains("1 gradient sum(s) measured against the gradient's L1 norm", cancelling.Describe());
+            Assert.False(Check(reference[0], rounded, GemmAccumulation.Float64).Passed);
+            Assert.False(Check(reference[0], wrong, GemmAccumulation.Float32).Passed);
+            Assert.False(Check(reference[0] * 1.001f, reference[1], GemmAccumulation.Float32).Passed);
         }
         finally { Directory.Delete(folder, recursive: true); }
     }

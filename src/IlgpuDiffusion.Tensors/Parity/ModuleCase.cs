@@ -7,7 +7,8 @@ namespace IlgpuDiffusion.Tensors.Parity;
 /// The common part of every module case (see the parity README): weights from the synthetic rule or
 /// from the case's <c>weights</c> file, inputs <c>input.NAME</c> as leaves, the loss
 /// Σ_K sum(output.K · probe.K), and the tensors to compare: <c>output.K</c>, <c>grad.input.NAME</c>,
-/// <c>grad.param.NAME</c>, <c>gradsum.NAME</c> = [L2 norm, sum, max |g|] and <c>buffer_after.NAME</c>.
+/// <c>grad.param.NAME</c>, <c>gradsum.NAME</c> = [L2 norm, sum, max |g|] (with our gradient's L1 norm beside it, see
+/// <see cref="CancellingGradientSum"/>) and <c>buffer_after.NAME</c>.
 /// A model-specific handler only builds the module and maps inputs to outputs.
 /// </summary>
 public static class ModuleCase
@@ -41,7 +42,10 @@ public static class ModuleCase
         {
             var grad = p.Grad ?? Tensor.Zeros(p.Shape.ToArray(), device);
             if (c.Has("grad.param." + name)) result["grad.param." + name] = grad;
-            if (c.Has("gradsum." + name)) result["gradsum." + name] = GradSummary(grad);
+            if (!c.Has("gradsum." + name)) continue;
+            result["gradsum." + name] = GradSummary(grad);
+            double l1 = grad.ToArray().Sum(v => Math.Abs((double)v));
+            result[CancellingGradientSum.L1Prefix + name] = Tensor.FromArray([(float)l1], [1], device);
         }
         foreach (var (name, buffer) in model.NamedBuffers())
             if (c.Has("buffer_after." + name)) result["buffer_after." + name] = buffer;

@@ -4,7 +4,8 @@ using IlgpuDiffusion.Tensors.IO;
 namespace IlgpuDiffusion.Tensors.Parity;
 
 /// <summary>One compared tensor: relative L2 error (or exact match for integers) against the reference;
-/// <paramref name="Note"/> says when the error is measured differently (see <see cref="ParityRunner.ZeroInExactArithmetic"/>).</summary>
+/// <paramref name="Note"/> says when the error is measured differently (see <see cref="ParityRunner.ZeroInExactArithmetic"/> and
+/// <see cref="CancellingGradientSum"/>).</summary>
 public sealed record TensorComparison(string Name, double Error, bool Exact, string? Note = null)
 {
     public static TensorComparison Of(string name, Tensor actual, HostTensor expected)
@@ -45,10 +46,12 @@ public sealed record ParityResult(string Case, double Tolerance, IReadOnlyList<T
         if (Error != null) return $"{Case,-28} FAIL  {Error}";
         var worst = Comparisons.Where(c => !c.Exact).OrderByDescending(c => c.Error).FirstOrDefault();
         var exact = Comparisons.Where(c => c.Exact && c.Error > 0).Select(c => $"{c.Name}: {c.Error} mismatches");
-        int zeros = Comparisons.Count(c => c.Note != null);
+        int zeros = Comparisons.Count(c => c.Note == ParityRunner.ZeroNote);
+        int sums = Comparisons.Count(c => c.Note == CancellingGradientSum.Note);
         return $"{Case,-28} {(Passed ? "pass" : "FAIL")}  worst rel L2 {WorstError:E2} ({worst?.Name ?? "-"}) tol {Tolerance:E0}" +
                (exact.Any() ? "  " + string.Join(", ", exact) : "") +
-               (zeros > 0 ? $"  [{zeros} gradient(s) zero in exact arithmetic, measured against the case's largest]" : "");
+               (zeros > 0 ? $"  [{zeros} gradient(s) zero in exact arithmetic, measured against the case's largest]" : "") +
+               (sums > 0 ? $"  [{sums} gradient sum(s) measured against the gradient's L1 norm]" : "");
     }
 }
 
@@ -92,7 +95,7 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
         using var scope = new TensorScope();
         try
         {
-            return new ParityResult(c.Name, c.Tolerance, Compare(c, handler.Compute(c, device)));
+            return new ParityResult(c.Name, c.Tolerance, Compare(c, handler.Compute(c, device), accumulation));
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException
             or NotSupportedException or FileNotFoundException)
@@ -101,14 +104,18 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
         }
     }
 
-    /// <summary>Each computed tensor against its reference: relative L2 error, exact match for integers, and
-    /// gradients that are zero in exact arithmetic measured as <see cref="ZeroInExactArithmetic"/> says.</summary>
-    public static IReadOnlyList<TensorComparison> Compare(ParityCase c, IReadOnlyDictionary<string, Tensor> computed)
+    /// <summary>Each computed tensor against its reference: relative L2 error, exact match for integers,
+    /// gradients that are zero in exact arithmetic measured as <see cref="ZeroInExactArithmetic"/> says, and under
+    /// float32 accumulation the sums of gradient summaries as <see cref="CancellingGradientSum"/> says.</summary>
+    public static IReadOnlyList<TensorComparison> Compare(ParityCase c, IReadOnlyDictionary<string, Tensor> computed,
+        GemmAccumulation accumulation = GemmAccumulation.Float32)
     {
         double largestGradient = c.Tensors.Where(t => IsGradient(t.Key) && t.Value.DType == DType.Float32)
             .Select(t => GradientNorm(t.Key, t.Value.Floats!)).DefaultIfEmpty(0).Max();
-        return computed.Select(kv => ZeroInExactArithmetic(c, kv.Key, kv.Value, largestGradient)
-            ?? TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))).ToList();
+        return computed.Where(kv => !kv.Key.StartsWith(CancellingGradientSum.L1Prefix, StringComparison.Ordinal))
+            .SelectMany(kv => ZeroInExactArithmetic(c, kv.Key, kv.Value, largestGradient) is { } zero ? [zero]
+                : CancellingGradientSum.Compare(c, kv.Key, computed, accumulation)
+                  ?? [TensorComparison.Of(kv.Key, kv.Value, c.Tensor(kv.Key))]).ToList();
     }
 
     /// <summary>A gradient entry: a full gradient <c>grad.NAME</c> (op cases, <c>grad.input.</c>/<c>grad.param.</c> of
@@ -119,6 +126,8 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
     /// <summary>The L2 norm of the gradient an entry holds: a summary's first value, else the tensor's norm.</summary>
     private static double GradientNorm(string name, float[] values) =>
         name.StartsWith("gradsum.", StringComparison.Ordinal) ? values[0] : Math.Sqrt(values.Sum(v => (double)v * v));
+
+    public const string ZeroNote = "zero in exact arithmetic: error relative to the case's largest gradient norm";
 
     /// <summary>
     /// Some parameter gradients are zero in exact arithmetic: a conv bias whose output only feeds GroupNorm groups
@@ -138,7 +147,6 @@ public sealed class ParityRunner(IEnumerable<IParityHandler> handlers)
         var ours = computed.ToArray();
         if (ours.Length != reference.Length) return null;
         double difference = Math.Sqrt(ours.Zip(reference, (a, b) => ((double)a - b) * ((double)a - b)).Sum());
-        return new TensorComparison(name, difference / largestGradient, Exact: false,
-            Note: "zero in exact arithmetic: error relative to the case's largest gradient norm");
+        return new TensorComparison(name, difference / largestGradient, Exact: false, Note: ZeroNote);
     }
 }

@@ -23,10 +23,11 @@ public sealed class IlgpuOpenClTests
         [typeof(IlgpuKernels), typeof(IlgpuNormKernels), typeof(IlgpuAttentionKernels), typeof(IlgpuGemmKernel)];
 
     /// <summary>The kernels that compute in double, which the backend launches only on devices with float64: the
-    /// float64-accumulating GEMM (refused elsewhere: <see cref="IlgpuBackendTests.Gemm_float64_accumulation_is_refused_without_float64"/>)
-    /// and the split-K sum in double (elsewhere compensated in float).</summary>
+    /// float64-accumulating GEMM in double (elsewhere float-float:
+    /// <see cref="IlgpuBackendTests.Gemm_float64_accumulation_runs_in_float_float_without_float64"/>) and the split-K sum
+    /// in double (elsewhere compensated in float).</summary>
     private static readonly (string Kernel, Type? Argument)[] NeedFloat64 =
-        [(nameof(IlgpuGemmKernel.GemmFloat64), null), (nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSplitSum))];
+        [(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleProductSum)), (nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSplitSum))];
 
     /// <summary>Every kernel (public static void method of a kernel class), each generic one with every struct of the
     /// engine that meets its constraint (every op, tile shape and split sum), as (class, kernel, type argument).</summary>

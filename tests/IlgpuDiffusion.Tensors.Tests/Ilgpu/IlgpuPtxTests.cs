@@ -95,11 +95,20 @@ public sealed class IlgpuPtxTests
     /// <summary>The split-K reduction (on devices with float64) and the float64-accumulating GEMM sum in double on the device.</summary>
     [Theory]
     [InlineData(nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSplitSum))]
-    [InlineData(nameof(IlgpuGemmKernel.GemmFloat64), null)]
+    [InlineData(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleProductSum))]
     public void Gemm_helper_kernels_accumulate_in_double(string name, Type? sum)
     {
         string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), name, sum));
         Assert.Contains(".target sm_80", ptx);
         Assert.Contains(".f64", ptx);
+    }
+
+    /// <summary>The float-float GEMM (devices without float64) keeps to float on the device.</summary>
+    [Fact]
+    public void Float_float_gemm_computes_in_float()
+    {
+        string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), nameof(IlgpuGemmKernel.GemmFloat64), typeof(FloatFloatProductSum)));
+        Assert.Contains(".f32", ptx);
+        Assert.DoesNotContain(".f64", ptx);
     }
 }

@@ -327,17 +327,20 @@ public sealed class IlgpuBackend : IBackend
         };
         if (args.Accumulation == GemmAccumulation.Float64)
         {
-            if (!Float64)
-                throw new NotSupportedException($"{Info.Name} has no float64 in its kernels ({Info.Description}), so its matrix "
-                    + "products cannot accumulate in float64; accumulate them in float32 (GemmAccumulation.Float32)");
-            int count = args.Batch * args.M * args.N;
-            Launcher(nameof(IlgpuGemmKernel.GemmFloat64), null,
-                () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(
-                    IlgpuGemmKernel.GemmFloat64))
-                (ElementConfig(count), count, View(args.A.View), View(args.B.View), View(args.C.View), p);
+            if (Float64) GemmFloat64<DoubleProductSum>(args, p);
+            else GemmFloat64<FloatFloatProductSum>(args, p);
         }
         else if (smallGroups) Gemm<CpuGemmTile>(args, p);
         else Gemm<GpuGemmTile>(args, p);
+    }
+
+    private void GemmFloat64<TSum>(in GemmArgs args, in GemmParams p) where TSum : struct, IProductSum
+    {
+        int count = args.Batch * args.M * args.N;
+        Launcher(nameof(IlgpuGemmKernel.GemmFloat64), typeof(TSum),
+            () => accelerator.LoadStreamKernel<int, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(
+                IlgpuGemmKernel.GemmFloat64<TSum>))
+            (ElementConfig(count), count, View(args.A.View), View(args.B.View), View(args.C.View), p);
     }
 
     private static long Tiles(in GemmParams p, int batch, int tile) => (long)((p.M + tile - 1) / tile) * ((p.N + tile - 1) / tile) * batch;

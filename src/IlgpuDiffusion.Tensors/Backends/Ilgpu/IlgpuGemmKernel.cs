@@ -46,6 +46,72 @@ internal struct CompensatedSplitSum : ISplitSum
     public readonly float Scaled(float alpha) => alpha * (sum + compensation);
 }
 
+/// <summary>How <see cref="IlgpuGemmKernel.GemmFloat64{TSum}"/> adds the products of a C element: each exact, the sum
+/// rounded once to float (<see cref="GemmAccumulation.Float64"/>).</summary>
+internal interface IProductSum
+{
+    /// <summary>Adds a · b, exactly or with an error far below float's.</summary>
+    void AddProduct(float a, float b);
+
+    /// <summary>α · the sum, rounded once to float.</summary>
+    float Scaled(float alpha);
+}
+
+/// <summary>In double, where the device has float64: a float product is exact in double.</summary>
+internal struct DoubleProductSum : IProductSum
+{
+    private double sum;
+
+    public void AddProduct(float a, float b) => sum += (double)a * b;
+
+    public readonly float Scaled(float alpha) => (float)(alpha * sum);
+}
+
+/// <summary>
+/// Float-float (double-single: an unevaluated sum hi + lo, about 48 significand bits) for devices without float64
+/// (llvmpipe, Intel Arc). ILGPU 1.5.3 exposes no fused multiply-add to kernels (no intrinsic maps to its
+/// MultiplyAdd, which only its PTX index arithmetic emits), so a product is made exact without one: each factor is
+/// cut by its bits into a high half (the top 12 of 24 significand bits) and the rest, and the four half products,
+/// 24 bits at most, are exact in float. Each is added with Knuth's TwoSum and the pair renormalised (Fast2Sum), so
+/// no addition loses what float cannot hold. Every product being exact, a compiler contracting a multiply and an
+/// add into an FMA (OpenCL C allows it by default) rounds exactly as the separate add. Half products under float's
+/// normal range (factors near 1e-19) may flush to zero; C's elements are not affected at float's precision.
+/// </summary>
+internal struct FloatFloatProductSum : IProductSum
+{
+    private float hi, lo;
+
+    public void AddProduct(float a, float b)
+    {
+        float aHigh = High(a), aLow = a - aHigh, bHigh = High(b), bLow = b - bHigh;
+        Add(aHigh * bHigh);
+        Add(aHigh * bLow);
+        Add(aLow * bHigh);
+        Add(aLow * bLow);
+    }
+
+    /// <summary>The top 12 significand bits of <paramref name="value"/> (the low 12 cut off); value − High is exact.</summary>
+    private static float High(float value) => Interop.IntAsFloat(Interop.FloatAsInt(value) & 0xFFFFF000u);
+
+    /// <summary>(hi, lo) += value: TwoSum gives hi + value = sum + error exactly; Fast2Sum folds lo in.</summary>
+    private void Add(float value)
+    {
+        float sum = hi + value, virtualValue = sum - hi;
+        float error = (hi - (sum - virtualValue)) + (value - virtualValue) + lo;
+        hi = sum + error;
+        lo = error - (hi - sum);
+    }
+
+    /// <summary>α · (hi + lo) as float-float products of its own, then rounded once.</summary>
+    public readonly float Scaled(float alpha)
+    {
+        var scaled = default(FloatFloatProductSum);
+        scaled.AddProduct(alpha, hi);
+        scaled.AddProduct(alpha, lo);
+        return scaled.hi + scaled.lo;
+    }
+}
+
 /// <summary>Eight floats held in registers: one row or column strip of a thread's 8x8 micro tile.
 /// Named fields rather than an array so that the accumulators never spill to local memory.</summary>
 internal struct Vec8
@@ -294,19 +360,21 @@ internal static class IlgpuGemmKernel
     }
 
     /// <summary><see cref="GemmAccumulation.Float64"/>: one C element per thread (grid-stride over batch · M · N),
-    /// the exact float products summed in double and rounded once. For parity checks, not for speed.</summary>
-    public static void GemmFloat64(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    /// the exact float products summed with <typeparamref name="TSum"/> (in double, or float-float on devices without
+    /// float64) and rounded once. For parity checks, not for speed.</summary>
+    public static void GemmFloat64<TSum>(int count, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+        where TSum : struct, IProductSum
     {
         int size = p.M * p.N;
         for (int i = Grid.GlobalIndex.X; i < count; i += Grid.DimX * Group.DimX)
         {
             int batch = i / size, within = i - batch * size, row = within / p.N, col = within - row * p.N;
             int aBase = batch * p.StrideA, bBase = batch * p.StrideB;
-            double sum = 0;
+            var sum = default(TSum);
             for (int k = 0; k < p.K; k++)
-                sum += (double)a[aBase + (p.TransA != 0 ? k * p.Lda + row : row * p.Lda + k)]
-                    * b[bBase + (p.TransB != 0 ? col * p.Ldb + k : k * p.Ldb + col)];
-            Store(c, batch * p.StrideC + row * p.Ldc + col, (float)(p.Alpha * sum), p.Beta);
+                sum.AddProduct(a[aBase + (p.TransA != 0 ? k * p.Lda + row : row * p.Lda + k)],
+                    b[bBase + (p.TransB != 0 ? col * p.Ldb + k : k * p.Ldb + col)]);
+            Store(c, batch * p.StrideC + row * p.Ldc + col, sum.Scaled(p.Alpha), p.Beta);
         }
     }
 
