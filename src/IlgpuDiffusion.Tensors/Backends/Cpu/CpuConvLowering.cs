@@ -16,49 +16,58 @@ internal static unsafe class CpuConvLowering
     /// <summary>Rows below this length are added element by element rather than through a vector call.</summary>
     private const int ShortRow = 32;
 
-    public static void Im2Col(float[] xs, int xo, float[] cs, int co, ConvGeometry g)
+    public static void Im2Col(float[] xs, int xo, float[] cs, int co, in ConvGeometry g) =>
+        ForEachTap<Gather>(xs, xo, cs, co, g, clearImages: false);
+
+    /// <summary>Without <see cref="ConvGeometry.Accumulate"/> the images are overwritten: cleared, then every tap added.</summary>
+    public static void Col2Im(float[] cs, int co, float[] ds, int dxo, in ConvGeometry g) =>
+        ForEachTap<ScatterAdd>(ds, dxo, cs, co, g, clearImages: !g.Accumulate);
+
+    /// <summary>What im2col or col2im does with one tap (kh, kw) of one image plane and its column-matrix row;
+    /// <c>mask</c> is the tap's kw lane mask on the shifted-plane path, else null.</summary>
+    private interface ITap
     {
-        int[]? masks = ShiftedPlaneMasks(g);
-        CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
-        {
-            fixed (float* x = xs, c = cs)
-            fixed (int* m = masks)
-                for (int bc = start; bc < end; bc++)
-                {
-                    int b = bc / g.Channels, channel = bc % g.Channels;
-                    float* image = x + xo + (long)bc * g.Height * g.Width;
-                    for (int kh = 0; kh < g.KH; kh++)
-                        for (int kw = 0; kw < g.KW; kw++)
-                        {
-                            int row = (channel * g.KH + kh) * g.KW + kw;
-                            float* dst = c + co + (long)b * g.ImageStride + (long)row * g.RowStride;
-                            if (m != null) GatherShiftedPlane(image, dst, m + kw * g.ColumnCols, g, kh, kw);
-                            else GatherRows(image, dst, g, kh, kw);
-                        }
-                }
-        });
-        if (masks != null) ArrayPool<int>.Shared.Return(masks);
+        static abstract void Run(float* image, float* columnRow, int* mask, in ConvGeometry g, int kh, int kw);
     }
 
-    public static void Col2Im(float[] cs, int co, float[] ds, int dxo, ConvGeometry g)
+    private readonly struct Gather : ITap
+    {
+        public static void Run(float* image, float* columnRow, int* mask, in ConvGeometry g, int kh, int kw)
+        {
+            if (mask != null) GatherShiftedPlane(image, columnRow, mask, g, kh, kw);
+            else GatherRows(image, columnRow, g, kh, kw);
+        }
+    }
+
+    private readonly struct ScatterAdd : ITap
+    {
+        public static void Run(float* image, float* columnRow, int* mask, in ConvGeometry g, int kh, int kw)
+        {
+            if (mask != null) ScatterAddShiftedPlane(columnRow, image, mask, g, kh, kw);
+            else ScatterAddRows(columnRow, image, g, kh, kw);
+        }
+    }
+
+    /// <summary>Runs <typeparamref name="TTap"/> on every (image, channel, kh, kw), image planes split over cores.</summary>
+    private static void ForEachTap<TTap>(float[] images, int imageOffset, float[] columns, int columnOffset, ConvGeometry g,
+        bool clearImages) where TTap : ITap
     {
         int[]? masks = ShiftedPlaneMasks(g);
         CpuParallel.For(g.Batch * g.Channels, (long)g.KH * g.KW * g.ColumnCols, (start, end) =>
         {
-            fixed (float* c = cs, d = ds)
+            fixed (float* x = images, c = columns)
             fixed (int* m = masks)
                 for (int bc = start; bc < end; bc++)
                 {
                     int b = bc / g.Channels, channel = bc % g.Channels;
-                    float* image = d + dxo + (long)bc * g.Height * g.Width;
-                    if (!g.Accumulate) new Span<float>(image, g.Height * g.Width).Clear();
+                    float* image = x + imageOffset + (long)bc * g.Height * g.Width;
+                    if (clearImages) new Span<float>(image, g.Height * g.Width).Clear();
                     for (int kh = 0; kh < g.KH; kh++)
                         for (int kw = 0; kw < g.KW; kw++)
                         {
                             int row = (channel * g.KH + kh) * g.KW + kw;
-                            float* src = c + co + (long)b * g.ImageStride + (long)row * g.RowStride;
-                            if (m != null) ScatterAddShiftedPlane(src, image, m + kw * g.ColumnCols, g, kh, kw);
-                            else ScatterAddRows(src, image, g, kh, kw);
+                            float* columnRow = c + columnOffset + (long)b * g.ImageStride + (long)row * g.RowStride;
+                            TTap.Run(image, columnRow, m == null ? null : m + kw * g.ColumnCols, g, kh, kw);
                         }
                 }
         });
