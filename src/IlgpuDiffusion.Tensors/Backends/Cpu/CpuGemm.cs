@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 
@@ -273,10 +274,13 @@ internal static unsafe class CpuGemm
             if (job.TransB)
             {
                 float* src = job.B + (nint)(block.Col0 + col) * job.Ldb + block.K0;
-                for (int j = 0; j < cols; j++, src += job.Ldb)
+                int j = 0;
+                if (Avx.IsSupported)
+                    for (; j + 8 <= cols; j += 8) Transpose8Columns(src + (nint)j * job.Ldb, job.Ldb, dst + j, kc);
+                for (; j < cols; j++)
                     for (int p = 0; p < kc; p++)
-                        dst[p * NR + j] = src[p];
-                for (int j = cols; j < NR; j++)
+                        dst[p * NR + j] = src[(nint)j * job.Ldb + p];
+                for (; j < NR; j++)
                     for (int p = 0; p < kc; p++)
                         dst[p * NR + j] = 0f;
             }
@@ -293,6 +297,39 @@ internal static unsafe class CpuGemm
                 }
             }
         }
+    }
+
+    /// <summary>Packs 8 source rows of <paramref name="depth"/> contiguous values (columns of op(B), <paramref name="ld"/>
+    /// apart) as 8 adjacent panel columns: an AVX 8×8 transpose per 8 steps of depth, where element-wise stores into
+    /// panel rows NR apart made transposed packing as slow as the product itself for small M.</summary>
+    private static void Transpose8Columns(float* src, int ld, float* dst, int depth)
+    {
+        int p = 0;
+        for (; p + 8 <= depth; p += 8)
+        {
+            Vector256<float> r0 = Avx.LoadVector256(src + p), r1 = Avx.LoadVector256(src + ld + p);
+            Vector256<float> r2 = Avx.LoadVector256(src + 2 * ld + p), r3 = Avx.LoadVector256(src + 3 * ld + p);
+            Vector256<float> r4 = Avx.LoadVector256(src + 4 * ld + p), r5 = Avx.LoadVector256(src + 5 * ld + p);
+            Vector256<float> r6 = Avx.LoadVector256(src + 6 * ld + p), r7 = Avx.LoadVector256(src + 7 * ld + p);
+            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3);
+            Vector256<float> t3 = Avx.UnpackHigh(r2, r3), t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+            Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44);
+            Vector256<float> u3 = Avx.Shuffle(t1, t3, 0xEE), u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+            Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+            float* row = dst + (nint)p * NR;
+            Avx.Store(row, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(row + NR, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(row + 2 * NR, Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(row + 3 * NR, Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(row + 4 * NR, Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(row + 5 * NR, Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(row + 6 * NR, Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(row + 7 * NR, Avx.Permute2x128(u3, u7, 0x31));
+        }
+        for (; p < depth; p++)
+            for (int j = 0; j < 8; j++)
+                dst[(nint)p * NR + j] = src[(nint)j * ld + p];
     }
 
     /// <summary>Runs the micro-kernel over the C tiles of one (row block, column block) task. The B panel
