@@ -118,6 +118,22 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
+    /// <summary>A view of a one-float storage: 4096² elements by zero strides (the audit's 623-byte file that took 790 MB),
+    /// or 65536³ whose span overflows 64 bits of bytes.</summary>
+    [Theory]
+    [InlineData(4096, 0, "zero or overlapping strides")]
+    [InlineData(65536, 1, "spans more than")]
+    public void A_pth_whose_tensor_view_amplifies_or_overflows(int size, int stride, string problem)
+    {
+        string pth = Path.Combine(_folder, "view.pth"), converted = Path.Combine(_folder, "out.safetensors");
+        int rank = stride == 0 ? 2 : 3;
+        TorchZip.Write(pth, TorchZip.OneTensor("FloatStorage", 1, [.. Enumerable.Repeat(size, rank)], [.. Enumerable.Repeat(stride, rank)]),
+            new() { ["0"] = new byte[4] });
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", converted), pth, "archive/data/0", problem);
+        Assert.False(System.IO.File.Exists(converted));
+    }
+
     [Theory]
     [InlineData(float.NaN, "NaN")]
     [InlineData(float.NegativeInfinity, "-Infinity")]
