@@ -471,6 +471,21 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.False(Directory.Exists("/tmp/ildm-hostile-absolute"));
     }
 
+    [Fact]
+    public void A_nul_character_in_the_task_name_of_a_config_file()
+    {
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["train_params"]!["task_name"] = "tiny\0evil";
+        string hostile = Path.Combine(_folder, "nul.json");
+        System.IO.File.WriteAllText(hostile, config.ToJsonString());
+        Assert.Contains("\\u0000", System.IO.File.ReadAllText(hostile)); // escaped in the file, as a user's editor would write it
+        var folders = Directory.GetDirectories(_folder);
+
+        Refused(() => Stage("train-autoencoder", ["--set", "train_params:perceptual_weight=0"], config: hostile),
+            hostile, "train_params.task_name", "\\u0000");
+        Assert.Equal(folders, Directory.GetDirectories(_folder)); // no task folder made, under any name
+    }
+
     [Theory]
     [InlineData(new[] { "--sampler", "ddim", "--eta", "NaN" }, "--eta")]
     [InlineData(new[] { "--sampler", "ddim", "--eta", "Infinity" }, "--eta")]
