@@ -244,6 +244,34 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.True(sampled.ExitCode == 0, sampled.ToString());
     }
 
+    [Fact]
+    public void Overwrite_without_a_class_condition_retires_the_earlier_class_list()
+    {
+        foreach (var name in new[] { "a/1.png", "a/2.png", "b/1.png", "b/2.png" })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(Data, name))!);
+            using var image = new Image<L8>(16, 16);
+            image.SaveAsPng(Path.Combine(Data, name));
+        }
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["dataset_params"]!["im_path"] = Data;
+        config["ldm_params"]!["condition_config"] = JsonNode.Parse("""
+            {"condition_types": ["class"], "class_condition_config": {"num_classes": 2, "cond_drop_prob": 0.3}}
+            """);
+        string classConditional = Path.Combine(_folder, "classes.json");
+        System.IO.File.WriteAllText(classConditional, config.ToJsonString());
+        string[] oneEpoch = ["--set", "train_params:ldm_epochs=1", "--set", "train_params:ema_decay=0"];
+        var withClasses = Stage("train-ldm", oneEpoch, config: classConditional);
+        Assert.True(withClasses.ExitCode == 0, withClasses.ToString());
+        string classList = File("classes.json");
+        Assert.Equal("""["a","b"]""", System.IO.File.ReadAllText(classList));
+
+        var overwritten = Stage("train-ldm", [.. oneEpoch, "--overwrite"]);
+
+        Assert.True(overwritten.ExitCode == 0, overwritten.ToString());
+        Assert.False(System.IO.File.Exists(classList), "the earlier run's class names are still beside a model without classes");
+    }
+
     /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
     /// each file of its manifest copied under ".next" with the next step, the manifest naming that step, the files in
     /// place still of the step before (a reader must take the ".next" ones).</summary>
