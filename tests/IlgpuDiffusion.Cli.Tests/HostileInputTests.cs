@@ -118,6 +118,22 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Assert.False(System.IO.File.Exists(Path.Combine(_folder, "out.safetensors")));
     }
 
+    /// <summary>A view of a one-float storage: 4096² elements by zero strides (the audit's 623-byte file that took 790 MB),
+    /// or 65536³ whose span overflows 64 bits of bytes.</summary>
+    [Theory]
+    [InlineData(4096, 0, "zero or overlapping strides")]
+    [InlineData(65536, 1, "spans more than")]
+    public void A_pth_whose_tensor_view_amplifies_or_overflows(int size, int stride, string problem)
+    {
+        string pth = Path.Combine(_folder, "view.pth"), converted = Path.Combine(_folder, "out.safetensors");
+        int rank = stride == 0 ? 2 : 3;
+        TorchZip.Write(pth, TorchZip.OneTensor("FloatStorage", 1, [.. Enumerable.Repeat(size, rank)], [.. Enumerable.Repeat(stride, rank)]),
+            new() { ["0"] = new byte[4] });
+
+        Refused(() => Ildm.RunWithin(Limit, _folder, "import", pth, "--out", converted), pth, "archive/data/0", problem);
+        Assert.False(System.IO.File.Exists(converted));
+    }
+
     [Theory]
     [InlineData(float.NaN, "NaN")]
     [InlineData(float.NegativeInfinity, "-Infinity")]
@@ -226,6 +242,34 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         PoisonWithNaN(ema);
         var sampled = Stage("sample", []);
         Assert.True(sampled.ExitCode == 0, sampled.ToString());
+    }
+
+    [Fact]
+    public void Overwrite_without_a_class_condition_retires_the_earlier_class_list()
+    {
+        foreach (var name in new[] { "a/1.png", "a/2.png", "b/1.png", "b/2.png" })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(Data, name))!);
+            using var image = new Image<L8>(16, 16);
+            image.SaveAsPng(Path.Combine(Data, name));
+        }
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["dataset_params"]!["im_path"] = Data;
+        config["ldm_params"]!["condition_config"] = JsonNode.Parse("""
+            {"condition_types": ["class"], "class_condition_config": {"num_classes": 2, "cond_drop_prob": 0.3}}
+            """);
+        string classConditional = Path.Combine(_folder, "classes.json");
+        System.IO.File.WriteAllText(classConditional, config.ToJsonString());
+        string[] oneEpoch = ["--set", "train_params:ldm_epochs=1", "--set", "train_params:ema_decay=0"];
+        var withClasses = Stage("train-ldm", oneEpoch, config: classConditional);
+        Assert.True(withClasses.ExitCode == 0, withClasses.ToString());
+        string classList = File("classes.json");
+        Assert.Equal("""["a","b"]""", System.IO.File.ReadAllText(classList));
+
+        var overwritten = Stage("train-ldm", [.. oneEpoch, "--overwrite"]);
+
+        Assert.True(overwritten.ExitCode == 0, overwritten.ToString());
+        Assert.False(System.IO.File.Exists(classList), "the earlier run's class names are still beside a model without classes");
     }
 
     /// <summary>Leaves the stage of <paramref name="stateStem"/> as a kill after the commit point of its next save would:
@@ -453,6 +497,21 @@ public sealed class HostileInputTests(TinyAutoencoderProject trained) : IClassFi
         Refused(() => Stage("train-autoencoder", ["--overwrite", "--set", setting]), key);
         Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(_folder)!, "outside")));
         Assert.False(Directory.Exists("/tmp/ildm-hostile-absolute"));
+    }
+
+    [Fact]
+    public void A_nul_character_in_the_task_name_of_a_config_file()
+    {
+        var config = JsonNode.Parse(System.IO.File.ReadAllText(Path.Combine(_folder, "tiny.json")))!;
+        config["train_params"]!["task_name"] = "tiny\0evil";
+        string hostile = Path.Combine(_folder, "nul.json");
+        System.IO.File.WriteAllText(hostile, config.ToJsonString());
+        Assert.Contains("\\u0000", System.IO.File.ReadAllText(hostile)); // escaped in the file, as a user's editor would write it
+        var folders = Directory.GetDirectories(_folder);
+
+        Refused(() => Stage("train-autoencoder", ["--set", "train_params:perceptual_weight=0"], config: hostile),
+            hostile, "train_params.task_name", "\\u0000");
+        Assert.Equal(folders, Directory.GetDirectories(_folder)); // no task folder made, under any name
     }
 
     [Theory]

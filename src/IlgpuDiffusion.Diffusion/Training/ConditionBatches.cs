@@ -15,7 +15,8 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// </summary>
 public sealed class ConditionBatches(ConditionConfig config, DatasetConditions data, Device device)
 {
-    /// <summary>The file in the task folder that keeps the class names of a class-conditional run, in label order.</summary>
+    /// <summary>The file in the task folder that keeps the class names of a class-conditional run, in label order (a later
+    /// run without classes retires it with its first save, as it does the moving average).</summary>
     public const string ClassListFile = "classes.json";
 
     /// <summary>The conditions of <paramref name="indices"/>; with a <paramref name="dropout"/> generator each is dropped

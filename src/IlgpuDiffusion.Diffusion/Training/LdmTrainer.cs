@@ -57,8 +57,11 @@ public sealed class LdmTrainer(TrainingRun run, bool vae)
         using var adam = new Adam(unet.Parameters(), (float)p.LdmLr);
         var schedule = new LinearNoiseSchedule(config.Diffusion.NumTimesteps, config.Diffusion.BetaStart, config.Diffusion.BetaEnd);
         var generator = new Generator((ulong)p.Seed);
+        var formerFiles = new List<string>(); // an earlier run's, that this one does not write: retired by its saves
+        if (ema == null) formerFiles.Add(EmaStem + ".safetensors");
+        if (data?.ClassNames == null) formerFiles.Add(ConditionBatches.ClassListFile);
         var files = new StageFiles(run, run.File(StateFile),
-            new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) }, formerStems: ema == null ? [EmaStem] : []);
+            new Dictionary<string, (Module, Adam)> { ["unet"] = (unet, adam) }, formerFiles);
         var checkpoints = new List<(Module, string)> { (unet, CheckpointStem) };
         if (ema != null) checkpoints.Add((ema, EmaStem));
         files.GuardFreshStart(resume, overwrite, [CheckpointStem], "train-ldm");

@@ -9,11 +9,12 @@ namespace IlgpuDiffusion.Diffusion.Training;
 /// <summary>
 /// Saving and resuming a training stage: model checkpoints, then the training state (optimisers,
 /// counters, generator and loader positions), written as one <see cref="CheckpointSet"/>, so a kill at
-/// any moment leaves a consistent, resumable set. <paramref name="formerStems"/> are model files an earlier run of the
-/// stage may have left that this one does not write (the moving average of a run without one): its saves retire them.
+/// any moment leaves a consistent, resumable set. <paramref name="formerFiles"/> are files (names in the task folder) an
+/// earlier run of the stage may have left that this one does not write (the moving average or the class list of a run
+/// without one): its saves retire them.
 /// </summary>
 internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDictionary<string, (Module Model, Adam Optimizer)> optimizers,
-    IReadOnlyList<string>? formerStems = null)
+    IReadOnlyList<string>? formerFiles = null)
 {
     /// <summary>Refuses to start over a finished or interrupted run unless asked to resume or overwrite.</summary>
     public void GuardFreshStart(bool resume, bool overwrite, IEnumerable<string> checkpointStems, string command)
@@ -67,7 +68,7 @@ internal sealed class StageFiles(TrainingRun run, string statePath, IReadOnlyDic
             + $"{loader.BatchesPerEpoch} batches an epoch (another data set or batch size?); resume with the run's config");
     }
 
-    private string[] FormerFiles => [.. (formerStems ?? []).Select(stem => run.File(stem + ".safetensors"))];
+    private string[] FormerFiles => [.. (formerFiles ?? []).Select(run.File)];
 
     /// <summary>The models' files and the training state, written last; the manifest sits beside the state.</summary>
     public static CheckpointSet SetOf(string statePath, IEnumerable<string> modelPaths, IReadOnlyList<string>? formerFiles = null) =>

@@ -109,7 +109,7 @@ public sealed class PthReaderTests : IDisposable
     public void Zero_stride_views_larger_than_their_storage_are_refused()
     {
         // 4096×4096 elements from a storage of one float: the audit's 623-byte file that took 790 MB
-        var pickle = OneTensor("FloatStorage", 1, shape: [4096, 4096], strides: [0, 0]);
+        var pickle = TorchZip.OneTensor("FloatStorage", 1, shape: [4096, 4096], strides: [0, 0]);
         var path = WriteTorchZip("broadcast.pth", pickle, new() { ["0"] = new byte[4] });
 
         var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
@@ -122,7 +122,7 @@ public sealed class PthReaderTests : IDisposable
     [Fact]
     public void Shape_products_that_overflow_are_an_error()
     {
-        var pickle = OneTensor("FloatStorage", 1, shape: [65536, 65536, 65536], strides: [1, 1, 1]);
+        var pickle = TorchZip.OneTensor("FloatStorage", 1, shape: [65536, 65536, 65536], strides: [1, 1, 1]);
         var path = WriteTorchZip("overflow.pth", pickle, new() { ["0"] = new byte[4] });
 
         var error = Assert.Throws<InvalidDataException>(() => PthReader.Read(path));
@@ -148,7 +148,7 @@ public sealed class PthReaderTests : IDisposable
     [InlineData(true)]
     public void Forged_zip_entries_name_the_file_and_entry(bool lzma)
     {
-        var pickle = OneTensor("FloatStorage", 4, shape: [4], strides: [1]);
+        var pickle = TorchZip.OneTensor("FloatStorage", 4, shape: [4], strides: [1]);
         var path = WriteTorchZip("forged.pth", pickle, new() { ["0"] = new byte[16] });
         // patch the central directory record of archive/data/0: its method (LZMA is 14) or its size (3 GB)
         var bytes = File.ReadAllBytes(path);
@@ -180,87 +180,10 @@ public sealed class PthReaderTests : IDisposable
         Assert.Contains(path, Assert.Throws<InvalidDataException>(() => PthReader.Read(path)).Message);
     }
 
-    /// <summary>A state dict {"w": a view of storage "0"} with the given layout.</summary>
-    private static PickleWriter OneTensor(string storageType, int storageElements, int[] shape, int[] strides) =>
-        new PickleWriter().Proto()
-            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
-            .Str("w").Global("torch._utils", "_rebuild_tensor_v2").Mark()
-            .Storage(storageType, "0", storageElements).Int(0).Ints(shape).Ints(strides).False()
-            .Global("collections", "OrderedDict").EmptyTuple().Reduce()
-            .Tuple().Reduce().SetItem().Stop();
-
     private string WriteTorchZip(string name, PickleWriter pickle, Dictionary<string, byte[]> storages)
     {
         var path = _scratch.File(name);
-        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
-        WriteEntry(zip, "archive/data.pkl", pickle.ToArray());
-        WriteEntry(zip, "archive/version", "3\n"u8.ToArray());
-        foreach (var (key, bytes) in storages) WriteEntry(zip, "archive/data/" + key, bytes);
+        TorchZip.Write(path, pickle, storages);
         return path;
-
-        static void WriteEntry(ZipArchive zip, string entryName, byte[] bytes)
-        {
-            using var stream = zip.CreateEntry(entryName, CompressionLevel.NoCompression).Open();
-            stream.Write(bytes);
-        }
-    }
-
-    /// <summary>Emits pickle opcodes the way torch.save does (protocol 2), for hand-built files.</summary>
-    private sealed class PickleWriter
-    {
-        private readonly MemoryStream _bytes = new();
-
-        public PickleWriter Proto() => Op(0x80).Op(2);
-        public PickleWriter Mark() => Op((byte)'(');
-        public PickleWriter EmptyTuple() => Op((byte)')');
-        public PickleWriter Tuple() => Op((byte)'t');
-        public PickleWriter Tuple1() => Op(0x85);
-        public PickleWriter Reduce() => Op((byte)'R');
-        public PickleWriter SetItem() => Op((byte)'s');
-        public PickleWriter SetItems() => Op((byte)'u');
-        public PickleWriter True() => Op(0x88);
-        public PickleWriter False() => Op(0x89);
-        public PickleWriter StackGlobal() => Op(0x93);
-        public PickleWriter Stop() => Op((byte)'.');
-
-        public PickleWriter Global(string module, string name) =>
-            Op((byte)'c').Raw(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
-
-        public PickleWriter Str(string text)
-        {
-            var utf8 = Encoding.UTF8.GetBytes(text);
-            var length = new byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(length, utf8.Length);
-            return Op((byte)'X').Raw(length).Raw(utf8);
-        }
-
-        public PickleWriter Int(int value)
-        {
-            var bytes = new byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(bytes, value);
-            return Op((byte)'J').Raw(bytes);
-        }
-
-        public PickleWriter Ints(params int[] values)
-        {
-            Mark();
-            foreach (int value in values) Int(value);
-            return Tuple();
-        }
-
-        // A persistent storage id ('storage', torch.<type>, key, 'cpu', numel), loaded by BINPERSID.
-        public PickleWriter Storage(string storageType, string key, int elementCount) =>
-            Mark().Str("storage").Global("torch", storageType).Str(key).Str("cpu").Int(elementCount).Tuple()
-                .Op((byte)'Q');
-
-        public byte[] ToArray() => _bytes.ToArray();
-
-        public PickleWriter Op(byte opcode) => Raw([opcode]);
-
-        public PickleWriter Raw(byte[] bytes)
-        {
-            _bytes.Write(bytes);
-            return this;
-        }
     }
 }
