@@ -43,9 +43,7 @@ public static class ModuleCase
             var grad = p.Grad ?? Tensor.Zeros(p.Shape.ToArray(), device);
             if (c.Has("grad.param." + name)) result["grad.param." + name] = grad;
             if (!c.Has("gradsum." + name)) continue;
-            result["gradsum." + name] = GradSummary(grad);
-            double l1 = grad.ToArray().Sum(v => Math.Abs((double)v));
-            result[CancellingGradientSum.L1Prefix + name] = Tensor.FromArray([(float)l1], [1], device);
+            (result["gradsum." + name], result[CancellingGradientSum.L1Prefix + name]) = GradSummary(grad);
         }
         foreach (var (name, buffer) in model.NamedBuffers())
             if (c.Has("buffer_after." + name)) result["buffer_after." + name] = buffer;
@@ -61,12 +59,13 @@ public static class ModuleCase
             SyntheticWeights.Apply(c.Parameters(), model.NamedParameters().ToList(), c.Name);
     }
 
-    /// <summary>[L2 norm, sum, max |g|] of a gradient, computed in double on the host.</summary>
-    public static Tensor GradSummary(Tensor grad)
+    /// <summary>[L2 norm, sum, max |g|] of a gradient and its L1 norm (for <see cref="CancellingGradientSum"/>), from one
+    /// download, computed in double on the host.</summary>
+    public static (Tensor Summary, Tensor L1) GradSummary(Tensor grad)
     {
         var g = grad.ToArray();
         double l2 = Math.Sqrt(g.Sum(v => (double)v * v)), sum = g.Sum(v => (double)v);
-        double max = g.Length == 0 ? 0 : g.Max(v => Math.Abs((double)v));
-        return Tensor.FromArray([(float)l2, (float)sum, (float)max], [3], grad.Device);
+        double max = g.Length == 0 ? 0 : g.Max(v => Math.Abs((double)v)), l1 = g.Sum(v => Math.Abs((double)v));
+        return (Tensor.FromArray([(float)l2, (float)sum, (float)max], [3], grad.Device), Tensor.FromArray([(float)l1], [1], grad.Device));
     }
 }
