@@ -27,7 +27,7 @@ public sealed class IlgpuOpenClTests
     /// <see cref="IlgpuBackendTests.Gemm_float64_accumulation_runs_in_float_float_without_float64"/>) and the split-K sum
     /// in double (elsewhere compensated in float).</summary>
     private static readonly (string Kernel, Type? Argument)[] NeedFloat64 =
-        [(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleProductSum)), (nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSplitSum))];
+        [(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleSum)), (nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSum))];
 
     /// <summary>Every kernel (public static void method of a kernel class), each generic one with every struct of the
     /// engine that meets its constraint (every op, tile shape and split sum), as (class, kernel, type argument).</summary>

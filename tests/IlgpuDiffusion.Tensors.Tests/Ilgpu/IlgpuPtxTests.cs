@@ -94,8 +94,8 @@ public sealed class IlgpuPtxTests
 
     /// <summary>The split-K reduction (on devices with float64) and the float64-accumulating GEMM sum in double on the device.</summary>
     [Theory]
-    [InlineData(nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSplitSum))]
-    [InlineData(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleProductSum))]
+    [InlineData(nameof(IlgpuGemmKernel.SumSplits), typeof(DoubleSum))]
+    [InlineData(nameof(IlgpuGemmKernel.GemmFloat64), typeof(DoubleSum))]
     public void Gemm_helper_kernels_accumulate_in_double(string name, Type? sum)
     {
         string ptx = CompilePtx(Kernel(typeof(IlgpuGemmKernel), name, sum));

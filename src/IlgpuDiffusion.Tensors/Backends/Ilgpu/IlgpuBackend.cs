@@ -327,7 +327,7 @@ public sealed class IlgpuBackend : IBackend
         };
         if (args.Accumulation == GemmAccumulation.Float64)
         {
-            if (Float64) GemmFloat64<DoubleProductSum>(args, p);
+            if (Float64) GemmFloat64<DoubleSum>(args, p);
             else GemmFloat64<FloatFloatProductSum>(args, p);
         }
         else if (smallGroups) Gemm<CpuGemmTile>(args, p);
@@ -367,7 +367,7 @@ public sealed class IlgpuBackend : IBackend
             var partials = Scratch(needed);
             TiledGemm<TTile>(args.Batch, View(args.A.View), View(args.B.View), partials,
                 p with { Ldc = p.N, StrideC = size, Alpha = 1f, Beta = 0f });
-            if (Float64) SumSplits<DoubleSplitSum>(count, partials, View(args.C.View), p);
+            if (Float64) SumSplits<DoubleSum>(count, partials, View(args.C.View), p);
             else SumSplits<CompensatedSplitSum>(count, partials, View(args.C.View), p);
         }
     }

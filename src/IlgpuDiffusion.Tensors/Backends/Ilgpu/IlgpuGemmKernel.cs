@@ -20,16 +20,6 @@ internal interface ISplitSum
     float Scaled(float alpha);
 }
 
-/// <summary>In double, where the device has float64.</summary>
-internal struct DoubleSplitSum : ISplitSum
-{
-    private double sum;
-
-    public void Add(float value) => sum += value;
-
-    public readonly float Scaled(float alpha) => (float)(alpha * sum);
-}
-
 /// <summary>In float with Neumaier's compensation (the rounding error of each addition kept in a second float), for
 /// devices without float64 (llvmpipe, Intel Arc): a few partials cancelling each other lose no more than in double.</summary>
 internal struct CompensatedSplitSum : ISplitSum
@@ -57,10 +47,13 @@ internal interface IProductSum
     float Scaled(float alpha);
 }
 
-/// <summary>In double, where the device has float64: a float product is exact in double.</summary>
-internal struct DoubleProductSum : IProductSum
+/// <summary>In double, where the device has float64 (split-K partials and GEMM products alike: a float product is exact
+/// in double).</summary>
+internal struct DoubleSum : ISplitSum, IProductSum
 {
     private double sum;
+
+    public void Add(float value) => sum += value;
 
     public void AddProduct(float a, float b) => sum += (double)a * b;
 
