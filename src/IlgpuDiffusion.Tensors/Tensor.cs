@@ -124,9 +124,15 @@ public sealed partial class Tensor : IDisposable
     private static Tensor Random(int[] shape, Generator generator, Device? device, bool normal)
     {
         var t = Empty(shape, device);
-        ulong counter = generator.Advance(t.Count);
-        t.Backend.FillRandom(t.View, t.Count, generator.Seed, counter, normal);
+        t.FillRandom(generator, normal);
         return t;
+    }
+
+    /// <summary>Overwrites this tensor with the values <see cref="Rand"/> or <see cref="Randn"/> would draw.</summary>
+    internal void FillRandom(Generator generator, bool normal)
+    {
+        ulong counter = generator.Advance(Count);
+        Backend.FillRandom(View, Count, generator.Seed, counter, normal);
     }
 
     // ---------------- reading back ----------------

@@ -26,20 +26,49 @@ public sealed partial class Tensor
         return d == k._shape[^1] && d >= 1 && d <= IBackend.MaxFusedAttentionHeadDim && q.Count > 0 && k.Count > 0;
     }
 
-    private static Tensor FusedAttention(Tensor q, Tensor k, Tensor v, float scale)
-    {
-        int lq = q._shape[^2], lk = k._shape[^2], d = q._shape[^1], bh = Layout.Product(q._shape, 0, q.Rank - 2);
-        var o = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
-        var logSumExp = new Tensor(q.Device, [bh, lq], DType.Float32);
-        q.Backend.AttentionForward(q.View, k.View, v.View, o.View, logSumExp.View, bh, lq, lk, d, scale);
-        Record(o, "scaled_dot_product_attention", [q, k, v], [q, k, v, o, logSumExp], g =>
+    private static Tensor FusedAttention(Tensor q, Tensor k, Tensor v, float scale) =>
+        FusedAttention([q, k, v], new(q.View, k.View, v.View), q._shape, k._shape[^2], scale, () =>
         {
-            var dq = new Tensor(q.Device, (int[])q._shape.Clone(), DType.Float32);
-            var dk = new Tensor(k.Device, (int[])k._shape.Clone(), DType.Float32);
-            var dv = new Tensor(v.Device, (int[])v._shape.Clone(), DType.Float32);
-            q.Backend.AttentionBackward(q.View, k.View, v.View, o.View, g.View, logSumExp.View, dq.View, dk.View, dv.View,
+            var gradients = new[] { q, k, v }.Select(t => new Tensor(t.Device, (int[])t._shape.Clone(), DType.Float32)).ToArray();
+            return (gradients, new(gradients[0].View, gradients[1].View, gradients[2].View));
+        });
+
+    /// <summary>Self-attention over heads packed as (3, …, L, D): Q, K and V stacked in one tensor, which one copy makes
+    /// from a packed in-projection (three slices and three head permutes made six). Returns (…, L, D); fused executors read
+    /// the three parts in place and write their gradients into one packed tensor.</summary>
+    private static Tensor ScaledDotProductSelfAttention(Tensor qkv, float scale)
+    {
+        var shape = qkv._shape[1..];
+        int part = qkv.Count / 3;
+        if (!qkv.Backend.PrefersFusedAttention || shape[^1] > IBackend.MaxFusedAttentionHeadDim || part == 0)
+            return ScaledDotProductAttention(qkv.Slice(0, 0, 1).Reshape(shape), qkv.Slice(0, 1, 1).Reshape(shape),
+                qkv.Slice(0, 2, 1).Reshape(shape), scale);
+        return FusedAttention([qkv], new(qkv.View, qkv.View.At(part), qkv.View.At(2 * part)), shape, shape[^2], scale, () =>
+        {
+            var gradient = new Tensor(qkv.Device, (int[])qkv._shape.Clone(), DType.Float32);
+            return ([gradient], new(gradient.View, gradient.View.At(part), gradient.View.At(2 * part)));
+        });
+    }
+
+    /// <summary>Where the fused kernels read Q, K and V, or write their gradients.</summary>
+    private readonly record struct AttentionParts(BufferView Q, BufferView K, BufferView V);
+
+    /// <summary>The fused kernels over Q (…, Lq, D) and K, V (…, Lk, D) read from <paramref name="parts"/> of
+    /// <paramref name="inputs"/>; the backward rule makes the inputs' gradients with <paramref name="gradients"/>.</summary>
+    private static Tensor FusedAttention(Tensor[] inputs, AttentionParts parts, int[] qShape, int lk, float scale,
+        Func<(Tensor[] Gradients, AttentionParts Parts)> gradients)
+    {
+        int lq = qShape[^2], d = qShape[^1], bh = Layout.Product(qShape, 0, qShape.Length - 2);
+        var device = inputs[0].Device;
+        var o = new Tensor(device, (int[])qShape.Clone(), DType.Float32);
+        var logSumExp = new Tensor(device, [bh, lq], DType.Float32);
+        device.Backend.AttentionForward(parts.Q, parts.K, parts.V, o.View, logSumExp.View, bh, lq, lk, d, scale);
+        Record(o, "scaled_dot_product_attention", inputs, [.. inputs, o, logSumExp], g =>
+        {
+            var (grads, into) = gradients();
+            device.Backend.AttentionBackward(parts.Q, parts.K, parts.V, o.View, g.View, logSumExp.View, into.Q, into.K, into.V,
                 bh, lq, lk, d, scale);
-            return [GradientIfRequired(q, dq), GradientIfRequired(k, dk), GradientIfRequired(v, dv)];
+            return inputs.Select((input, i) => GradientIfRequired(input, grads[i])).ToArray();
         });
         if (!o.RequiresGrad) logSumExp.Dispose(); // only the backward reads it
         return o;
@@ -68,20 +97,18 @@ public sealed partial class Tensor
         if (e % numHeads != 0) throw new ArgumentException($"multihead_attention: embedding {e} is not divisible by {numHeads} heads");
         int headDim = e / numHeads;
 
-        Tensor q, k, v;
-        if (ReferenceEquals(query, keyValue))
+        float scale = 1f / MathF.Sqrt(headDim);
+        // the projections and head copies go as soon as the heads' output exists (while no graph is recorded)
+        var attended = TensorScope.Stage(() =>
         {
-            var qkv = Linear(query, inProjWeight, inProjBias); // (B, L, 3E)
-            q = qkv.Slice(2, 0, e); k = qkv.Slice(2, e, e); v = qkv.Slice(2, 2 * e, e);
-        }
-        else
-        {
-            q = Linear(query, inProjWeight.Slice(0, 0, e), inProjBias.Slice(0, 0, e));
+            Tensor Heads(Tensor t, int length) => t.Reshape(batch, length, numHeads, headDim).Permute(0, 2, 1, 3);
+            if (ReferenceEquals(query, keyValue)) // (B, L, 3E) → (3, B, heads, L, D) in one copy
+                return ScaledDotProductSelfAttention(Linear(query, inProjWeight, inProjBias)
+                    .Reshape(batch, lq, 3, numHeads, headDim).Permute(2, 0, 3, 1, 4), scale);
+            var q = Linear(query, inProjWeight.Slice(0, 0, e), inProjBias.Slice(0, 0, e));
             var kv = Linear(keyValue, inProjWeight.Slice(0, e, 2 * e), inProjBias.Slice(0, e, 2 * e));
-            k = kv.Slice(2, 0, e); v = kv.Slice(2, e, e);
-        }
-        Tensor Heads(Tensor t, int length) => t.Reshape(batch, length, numHeads, headDim).Permute(0, 2, 1, 3);
-        var attended = ScaledDotProductAttention(Heads(q, lq), Heads(k, lk), Heads(v, lk), 1f / MathF.Sqrt(headDim));
+            return ScaledDotProductAttention(Heads(q, lq), Heads(kv.Slice(2, 0, e), lk), Heads(kv.Slice(2, e, e), lk), scale);
+        });
         var merged = attended.Permute(0, 2, 1, 3).Reshape(batch, lq, e);
         return Linear(merged, outProjWeight, outProjBias);
     }

@@ -1,3 +1,5 @@
+using IlgpuDiffusion.Tensors.Backends;
+
 namespace IlgpuDiffusion.Tensors;
 
 // Normalisation layers as compositions of differentiable ops (autograd derives their backward).
@@ -74,10 +76,21 @@ public sealed partial class Tensor
         return bias == null ? y : y + bias.Reshape(shape);
     }
 
-    /// <summary>torch.nn.functional.linear: x · Wᵀ + b over the last dimension.</summary>
+    /// <summary>torch.nn.functional.linear: x · Wᵀ + b over the last dimension. The bias is added in place into the
+    /// product's fresh output (the product's backward rule does not read it): one activation-sized tensor and pass fewer
+    /// than a separate add.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
-        var y = x.MatmulTransposed(weight);
-        return bias == null ? y : y + bias;
+        const string op = "linear";
+        var product = x.MatmulTransposed(weight);
+        if (bias == null) return product;
+        int features = product._shape[^1], rows = Layout.Product(product._shape, 0, product.Rank - 1);
+        if (bias.Rank != 1 || bias.Count != features)
+            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {features} output features");
+        CheckSameDevice(product, bias, op);
+        var y = product.Alias((int[])product._shape.Clone());
+        if (y.Count > 0) y.Backend.Binary<AddOp>(bias.View, Dim6.From([0, 1]), y.View, Dim6.From([features, 1]), y.View,
+            Dim6.From([rows, features]), 2);
+        return Record(y, op, [product, bias], [], g => [g, bias.RequiresGrad ? g.Reshape(rows, features).Sum(0) : null]);
     }
 }
