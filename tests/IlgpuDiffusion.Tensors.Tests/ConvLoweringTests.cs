@@ -6,7 +6,8 @@ namespace IlgpuDiffusion.Tensors.Tests;
 
 /// <summary>im2col and col2im of every executor against a naive gather and scatter, over the geometries the
 /// convolutions use: "same" and valid padding, strides, asymmetric padding, whole batches in one matrix
-/// (BatchInner) and bands of output rows that add into their image (Accumulate).</summary>
+/// (BatchInner) and bands of output rows that add into their image (Accumulate); and the product over gathered
+/// patches of executors that skip the column matrix, against the same naive gather.</summary>
 public sealed class ConvLoweringTests(IlgpuCpuFixture ilgpu) : IClassFixture<IlgpuCpuFixture>
 {
     private IBackend Backend(string executor) => executor == "cpu" ? new CpuBackend() : ilgpu.Backend;
@@ -65,6 +66,57 @@ public sealed class ConvLoweringTests(IlgpuCpuFixture ilgpu) : IClassFixture<Ilg
         for (int i = 0; i < x.Length; i++)
             Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * Math.Max(1f, Math.Abs(expected[i])),
                 $"pixel {i}: expected {expected[i]}, got {actual[i]}");
+    }
+
+    public static TheoryData<string, ConvGeometry> ProductCases()
+    {
+        var cases = Cases();
+        // several K blocks and A panels, panels straddling images, and one product large enough to split over cores
+        foreach (var executor in new[] { "cpu", "ilgpu-cpu" })
+        {
+            cases.Add(executor, new(Batch: 3, Channels: 40, Height: 7, Width: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
+                PadH: 1, PadW: 1, OutH: 7, OutW: 7));
+            cases.Add(executor, new(Batch: 4, Channels: 64, Height: 9, Width: 9, KH: 4, KW: 4, StrideH: 2, StrideW: 2,
+                PadH: 1, PadW: 1, OutH: 4, OutW: 4));
+            cases.Add(executor, new(Batch: 5, Channels: 64, Height: 9, Width: 9, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
+                PadH: 1, PadW: 1, OutH: 9, OutW: 9));
+        }
+        return cases;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(ProductCases))]
+    public void Conv_gemm_multiplies_the_gathered_patches(string executor, ConvGeometry geometry)
+    {
+        var backend = Backend(executor);
+        Skip.IfNot(backend.GathersConvPatches, $"{executor} builds column matrices (GathersConvPatches is false)");
+        var g = geometry with { BatchInner = true, Accumulate = false };
+        const int m = 13;
+        int rows = g.ColumnRows, columns = g.Batch * g.ColumnCols;
+        var x = Upload(backend, Sequence(g.Batch * g.Channels * g.Height * g.Width, seed: 4));
+        var cols = Gather(Read(backend, x, g.Batch * g.Channels * g.Height * g.Width), g);
+        foreach (bool transposed in new[] { false, true })
+        {
+            // c (m, n) = a (m, k) · P, or a · Pᵀ
+            var (n, k) = transposed ? (rows, columns) : (columns, rows);
+            var a = Sequence(m * k, seed: 5);
+            var c = Upload(backend, Enumerable.Repeat(float.NaN, m * n + 1).ToArray()); // the element after c stays NaN
+            backend.ConvGemm(Upload(backend, a), x, c, m, g, transposed);
+            var actual = Read(backend, c, m * n + 1);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double expected = 0, scale = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        double term = (double)a[i * k + p] * (transposed ? cols[j * columns + p] : cols[p * columns + j]);
+                        (expected, scale) = (expected + term, scale + Math.Abs(term));
+                    }
+                    Assert.True(Math.Abs(actual[i * n + j] - expected) <= 1e-6 * Math.Max(1, scale),
+                        $"{(transposed ? "a·Pᵀ" : "a·P")}[{i}, {j}]: expected {expected}, got {actual[i * n + j]}");
+                }
+            Assert.True(float.IsNaN(actual[m * n]), "the product wrote past its end");
+        }
     }
 
     private static int ColumnIndex(in ConvGeometry g, int b, int row, int oh, int ow) =>

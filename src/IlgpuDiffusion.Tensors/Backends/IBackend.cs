@@ -168,6 +168,16 @@ public interface IBackend : IDisposable
     /// <summary>dx (Batch, C, H, W) = sum of column entries that read each pixel (overwrites dx).</summary>
     void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g);
 
+    /// <summary>Whether <see cref="ConvGemm"/> is served: the executor gathers a convolution's patches straight into
+    /// its product's packed panels. Where false, convolutions build column matrices with <see cref="Im2Col"/>.</summary>
+    bool GathersConvPatches { get; }
+
+    /// <summary>A product with the column matrix P (C·KH·KW, Batch·OH·OW; image-major columns) of x (Batch, C, H, W), in
+    /// float32, without holding P: c (m, Batch·OH·OW) = a (m, C·KH·KW) · P (a convolution), or with
+    /// <paramref name="transposed"/> c (m, C·KH·KW) = a (m, Batch·OH·OW) · Pᵀ (its weight gradient). All row-major and
+    /// contiguous; c is overwritten. Only where <see cref="GathersConvPatches"/>.</summary>
+    void ConvGemm(BufferView a, BufferView x, BufferView c, int m, in ConvGeometry g, bool transposed);
+
     // ---- optimiser and random numbers ----
     /// <summary>One PyTorch Adam update over n elements: g += weightDecay·p; m = β1 m + (1−β1) g;
     /// v = β2 v + (1−β2) g²; p −= stepSize · m / (sqrt(v) / sqrtBiasCorrection2 + eps), where

@@ -187,6 +187,16 @@ public sealed class ProfilingBackend(IBackend executor) : IBackend
         long t = Begin(); executor.Im2Col(x, cols, g); End($"Im2Col {g.Channels}ch {g.Height}² k{g.KH}s{g.StrideH}", t);
     }
 
+    public bool GathersConvPatches => executor.GathersConvPatches;
+
+    public void ConvGemm(BufferView a, BufferView x, BufferView c, int m, in ConvGeometry g, bool transposed)
+    {
+        long t = Begin(); executor.ConvGemm(a, x, c, m, g, transposed);
+        int columns = g.Batch * g.ColumnCols;
+        End($"ConvGemm {m}x{(transposed ? $"{g.ColumnRows}x{columns} Pᵀ" : $"{columns}x{g.ColumnRows}")} {g.Channels}ch {g.Height}² "
+            + $"k{g.KH}s{g.StrideH}", t);
+    }
+
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
     {
         long t = Begin(); executor.Col2Im(cols, dx, g); End($"Col2Im {g.Channels}ch {g.Height}² k{g.KH}s{g.StrideH}", t);

@@ -12,7 +12,9 @@ public readonly record struct Padding2d(int Top, int Left, int Bottom, int Right
 // Convolutions lowered to im2col + GEMM over a chunk of images at a time: the column matrix is laid out
 // (C·KH·KW, images·OH·OW), so the weight is read once per chunk rather than once per image (which made
 // small-spatial layers memory-bound), while the column matrix, C·KH·KW times its images, stays bounded
-// (ColumnChunkElements) and the same size from call to call; the backward passes reuse the same primitives.
+// (ColumnChunkElements) and the same size from call to call; the backward passes reuse the same primitives. Executors
+// that gather patches straight into their product (IBackend.GathersConvPatches) skip the column matrix in the forward
+// pass and the weight gradient (conv_transpose2d: its backward pass) under float32 accumulation.
 public sealed partial class Tensor
 {
     /// <summary>Most elements of one chunk's column matrix (8 MiB), unless a single image needs more: smaller chunks
@@ -34,8 +36,11 @@ public sealed partial class Tensor
         // (Cout, B·OH·OW) = W (Cout, C·KH·KW) · cols, chunk by chunk, then back to (B, Cout, OH, OW). The columns are
         // rebuilt from x in the backward pass when the weight needs a gradient (PyTorch too saves the input, not columns).
         var yByChannel = new Tensor(x.Device, [cout, columns], DType.Float32);
-        ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, chunk.Columns, rows,
-            new(weight.View, rows), new(cols, chunk.Columns), new(yByChannel.View.At(chunk.FirstColumn), columns))));
+        if (GathersPatches(x.Backend, g))
+            x.Backend.ConvGemm(weight.View, x.View, yByChannel.View, cout, g, transposed: false);
+        else
+            ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, chunk.Columns, rows,
+                new(weight.View, rows), new(cols, chunk.Columns), new(yByChannel.View.At(chunk.FirstColumn), columns))));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
         SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         yByChannel.Dispose();
@@ -51,9 +56,13 @@ public sealed partial class Tensor
             {
                 // dW (Cout, C·KH·KW) = dy · colsᵀ, summed over the chunks
                 var dW = dw = new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32);
-                ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, rows, chunk.Columns,
-                    new(dyByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns, Transposed: true), new(dW.View, rows))
-                { Beta = chunk.FirstColumn == 0 ? 0f : 1f }));
+                if (GathersPatches(x.Backend, g))
+                    x.Backend.ConvGemm(dyByChannel.View, x.View, dW.View, cout, g, transposed: true);
+                else
+                    ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, rows, chunk.Columns,
+                        new(dyByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns, Transposed: true),
+                        new(dW.View, rows))
+                    { Beta = chunk.FirstColumn == 0 ? 0f : 1f }));
             }
             if (x.RequiresGrad)
             {
@@ -70,6 +79,12 @@ public sealed partial class Tensor
             return [dx, dw, BiasGradient(bias, dy)];
         });
     }
+
+    /// <summary>Whether the products with the column matrix gather it from the images (<see cref="IBackend.ConvGemm"/>):
+    /// where the executor can, under float32 accumulation, for kernels larger than 1×1 (whose column matrix is the input
+    /// regrouped, which the packing copies as fast as it gathers it).</summary>
+    private static bool GathersPatches(IBackend backend, in ConvGeometry g) =>
+        backend.GathersConvPatches && Precision.Gemm == GemmAccumulation.Float32 && g.KH * g.KW > 1;
 
     /// <summary>Part of a convolution's column matrix: <see cref="Geometry"/> (im2col/col2im of the chunk, relative to
     /// image <see cref="Image"/>) covers <see cref="Columns"/> columns from <see cref="FirstColumn"/> of the whole batch's
@@ -172,7 +187,12 @@ public sealed partial class Tensor
         {
             var dxByChannel = x.RequiresGrad ? new Tensor(x.Device, [cin, columns], DType.Float32) : null;
             var dw = weight.RequiresGrad ? new Tensor(x.Device, (int[])weight._shape.Clone(), DType.Float32) : null;
-            ForEachColumnChunk(dy, g, (chunk, dcols) =>
+            if (GathersPatches(x.Backend, g))
+            {
+                if (dxByChannel != null) x.Backend.ConvGemm(weight.View, dy.View, dxByChannel.View, cin, g, transposed: false);
+                if (dw != null) x.Backend.ConvGemm(xByChannel.View, dy.View, dw.View, cin, g, transposed: true);
+            }
+            else ForEachColumnChunk(dy, g, (chunk, dcols) =>
             {
                 int first = chunk.FirstColumn, n = chunk.Columns;
                 if (dxByChannel != null) // dx (Cin, B·H·W) = W (Cin, Cout·KH·KW) · dcols

@@ -452,6 +452,11 @@ public sealed class CpuBackend : IBackend
     public void Im2Col(BufferView x, BufferView cols, in ConvGeometry g) =>
         CpuConvLowering.Im2Col(A(x), x.Offset, A(cols), cols.Offset, g);
 
+    public bool GathersConvPatches => true;
+
+    public void ConvGemm(BufferView a, BufferView x, BufferView c, int m, in ConvGeometry g, bool transposed) =>
+        CpuGemm.ConvGemm(A(a), a.Offset, A(x), x.Offset, A(c), c.Offset, m, g, transposed);
+
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g) =>
         CpuConvLowering.Col2Im(A(cols), cols.Offset, A(dx), dx.Offset, g);
 

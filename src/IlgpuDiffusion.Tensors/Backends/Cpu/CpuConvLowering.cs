@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace IlgpuDiffusion.Tensors.Backends.Cpu;
@@ -34,8 +35,8 @@ internal static unsafe class CpuConvLowering
     {
         public static void Run(float* image, float* columnRow, int* mask, in TapExtent tap, in ConvGeometry g)
         {
-            if (mask != null) GatherShiftedPlane(image, columnRow, mask, tap, g);
-            else GatherRows(image, columnRow, tap, g);
+            if (mask != null) GatherShiftedRun(image, columnRow, mask, tap, g, 0, g.ColumnCols);
+            else GatherRun(image, columnRow, tap, g, 0, g.ColumnCols);
         }
     }
 
@@ -116,15 +117,47 @@ internal static unsafe class CpuConvLowering
         return masks;
     }
 
-    private static void GatherShiftedPlane(float* image, float* dst, int* mask, in TapExtent tap, in ConvGeometry g)
+    /// <summary>Entries [first, first + length) of a tap's shifted plane (see <see cref="ShiftedPlaneMasks"/>): entry i reads
+    /// pixel Origin + i where its lane mask is set, else 0.</summary>
+    private static void GatherShiftedRun(float* image, float* dst, int* mask, in TapExtent tap, in ConvGeometry g,
+        int first, int length)
     {
-        int first = tap.First(g), last = tap.Last(g), i = first;
-        new Span<float>(dst, first).Clear();
+        int end = first + length;
+        int lo = Math.Clamp(tap.First(g), first, end), hi = Math.Clamp(tap.Last(g), lo, end), i = lo;
+        new Span<float>(dst, lo - first).Clear();
         float* src = image + tap.Origin;
-        for (; i <= last - Vector256<float>.Count; i += Vector256<float>.Count)
-            Vector256.ConditionalSelect(Vector256.Load(mask + i).AsSingle(), Vector256.Load(src + i), Vector256<float>.Zero).Store(dst + i);
-        for (; i < last; i++) dst[i] = mask[i] != 0 ? src[i] : 0f;
-        new Span<float>(dst + last, g.ColumnCols - last).Clear();
+        dst -= first;
+        for (; i <= hi - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            var inside = Vector256.Load(mask + i).AsSingle();
+            Vector256.ConditionalSelect(inside, Vector256.Load(src + i), Vector256<float>.Zero).Store(dst + i);
+        }
+        for (; i < hi; i++) dst[i] = mask[i] != 0 ? src[i] : 0f;
+        new Span<float>(dst + hi, end - hi).Clear();
+    }
+
+    /// <summary>Entries [first, first + length) of a tap's column-matrix row in any geometry, an output row's part at a
+    /// time.</summary>
+    private static void GatherRun(float* image, float* dst, in TapExtent tap, in ConvGeometry g, int first, int length)
+    {
+        int rowStep = g.StrideH * g.Width, end = first + length;
+        for (int oh = first / g.OutW, start = first; start < end; oh++)
+        {
+            int rowStart = oh * g.OutW, stop = Math.Min(end, rowStart + g.OutW);
+            int lo = start - rowStart, hi = stop - rowStart; // output columns [lo, hi) of row oh
+            float* row = dst + (start - first) - lo;
+            if (oh < tap.OhFirst || oh >= tap.OhLast)
+                for (int ow = lo; ow < hi; ow++) row[ow] = 0f;
+            else
+            {
+                float* src = image + tap.Origin + oh * rowStep;
+                int inFirst = Math.Clamp(tap.OwFirst, lo, hi), inLast = Math.Clamp(tap.OwLast, inFirst, hi);
+                for (int ow = lo; ow < inFirst; ow++) row[ow] = 0f;
+                for (int ow = inFirst; ow < inLast; ow++) row[ow] = src[ow * g.StrideW];
+                for (int ow = inLast; ow < hi; ow++) row[ow] = 0f;
+            }
+            start = stop;
+        }
     }
 
     // The same run as the gather, in the same tap order: col2im is im2col's adjoint. Masked lanes add +0.
@@ -141,20 +174,6 @@ internal static unsafe class CpuConvLowering
             if (mask[i] != 0) target[i] += src[i];
     }
 
-    private static void GatherRows(float* image, float* dst, in TapExtent tap, in ConvGeometry g)
-    {
-        int rowStep = g.StrideH * g.Width;
-        for (int oh = 0; oh < g.OutH; oh++)
-        {
-            float* dstRow = dst + oh * g.OutW;
-            if (oh < tap.OhFirst || oh >= tap.OhLast) { new Span<float>(dstRow, g.OutW).Clear(); continue; }
-            float* src = image + tap.Origin + oh * rowStep;
-            for (int ow = 0; ow < tap.OwFirst; ow++) dstRow[ow] = 0f;
-            for (int ow = tap.OwFirst; ow < tap.OwLast; ow++) dstRow[ow] = src[ow * g.StrideW];
-            for (int ow = tap.OwLast; ow < g.OutW; ow++) dstRow[ow] = 0f;
-        }
-    }
-
     // Walks the same taps as the gather on purpose: col2im is im2col's adjoint (a scatter-add where im2col gathers).
     private static void ScatterAddRows(float* src, float* image, in TapExtent tap, in ConvGeometry g)
     {
@@ -169,6 +188,98 @@ internal static unsafe class CpuConvLowering
                 TensorPrimitives.Add(span, new ReadOnlySpan<float>(from + tap.OwFirst, length), span);
             }
             else for (int ow = tap.OwFirst; ow < tap.OwLast; ow++) target[ow * g.StrideW] += from[ow];
+        }
+    }
+
+    /// <summary>
+    /// The column matrix of a convolution as a GEMM's B operand, gathered from the images a packed panel at a time
+    /// instead of being built whole: rows C·KH·KW, columns Batch·OH·OW image-major. Same taps and lane masks as
+    /// <see cref="Im2Col"/>; the panel is written where the column matrix would have been copied into it.
+    /// </summary>
+    internal sealed class Patches : IDisposable
+    {
+        private readonly float* _images;
+        private readonly ConvGeometry _g;
+        private readonly TapExtent[] _taps;
+        private readonly int[]? _masks;
+
+        /// <param name="images">x (Batch, C, H, W), pinned by the caller for this object's life.</param>
+        public Patches(float* images, in ConvGeometry g)
+        {
+            _images = images;
+            _g = g;
+            _taps = TapExtent.All(g);
+            _masks = ShiftedPlaneMasks(g, _taps);
+        }
+
+        /// <summary>Packs rows [k0, k0 + depth) × columns [n0, n0 + cols) of the column matrix, or with
+        /// <paramref name="transposed"/> of its transpose, as panel[p·width + j], zero beyond cols.</summary>
+        [SkipLocalsInit]
+        public void Pack(float* panel, int width, int k0, int depth, int n0, int cols, bool transposed)
+        {
+            fixed (int* masks = _masks)
+            {
+                if (!transposed)
+                {
+                    int* runs = stackalloc int[3 * cols];
+                    int count = Runs(runs, n0, cols);
+                    for (int p = 0; p < depth; p++)
+                    {
+                        float* dst = panel + (nint)p * width;
+                        GatherRow(dst, k0 + p, runs, count, masks);
+                        new Span<float>(dst + cols, width - cols).Clear();
+                    }
+                    return;
+                }
+                // op(B) = colsᵀ: panel column j is column-matrix row n0 + j at positions [k0, k0 + depth). Eight such rows
+                // are gathered side by side, then transposed into the panel as transposed operands are packed.
+                int* positions = stackalloc int[3 * depth];
+                int runCount = Runs(positions, k0, depth);
+                float* rows = stackalloc float[8 * depth];
+                for (int j = 0; j < width; j += 8)
+                {
+                    for (int r = 0; r < 8; r++)
+                    {
+                        if (j + r < cols) GatherRow(rows + r * depth, n0 + j + r, positions, runCount, masks);
+                        else new Span<float>(rows + r * depth, depth).Clear();
+                    }
+                    CpuGemm.PackEightColumns(rows, depth, panel + j, width, depth);
+                }
+            }
+        }
+
+        /// <summary>Positions [start, start + count) of the image-major columns as runs inside one image, (image, first
+        /// position, length) each; returns how many.</summary>
+        private int Runs(int* runs, int start, int count)
+        {
+            int plane = _g.ColumnCols, runCount = 0;
+            for (int n = start, end = start + count; n < end; runCount++)
+            {
+                int image = n / plane, first = n - image * plane, length = Math.Min(end - n, plane - first);
+                (runs[3 * runCount], runs[3 * runCount + 1], runs[3 * runCount + 2]) = (image, first, length);
+                n += length;
+            }
+            return runCount;
+        }
+
+        /// <summary>Column-matrix row <paramref name="row"/> (channel, kh, kw) at the positions of <paramref name="runs"/>,
+        /// written contiguously to dst.</summary>
+        private void GatherRow(float* dst, int row, int* runs, int runCount, int* masks)
+        {
+            int channel = row / _taps.Length, t = row % _taps.Length;
+            int* mask = masks == null ? null : masks + t % _g.KW * _g.ColumnCols;
+            for (int r = 0; r < runCount; r++)
+            {
+                float* image = _images + ((long)runs[3 * r] * _g.Channels + channel) * _g.Height * _g.Width;
+                if (mask != null) GatherShiftedRun(image, dst, mask, _taps[t], _g, runs[3 * r + 1], runs[3 * r + 2]);
+                else GatherRun(image, dst, _taps[t], _g, runs[3 * r + 1], runs[3 * r + 2]);
+                dst += runs[3 * r + 2];
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_masks != null) ArrayPool<int>.Shared.Return(_masks);
         }
     }
 

@@ -64,6 +64,29 @@ internal static unsafe class CpuGemm
 
     private static float[] Data(in GemmOperand x) => ((CpuBuffer)x.View.Buffer).Data;
 
+    /// <summary>c (m, N) = a (m, K) · P, or with <paramref name="transposed"/> a (m, K) · Pᵀ, for the column matrix P of
+    /// a convolution of x (see <see cref="IBackend.ConvGemm"/>), whose B panels are gathered from the images as they are
+    /// packed (<see cref="CpuConvLowering.Patches"/>): the column matrix is never written and read back.</summary>
+    public static void ConvGemm(float[] a, int ao, float[] x, int xo, float[] c, int co, int m, in ConvGeometry g, bool transposed)
+    {
+        int rows = g.ColumnRows, columns = g.Batch * g.ColumnCols;
+        var (n, k) = transposed ? (rows, columns) : (columns, rows);
+        if (m == 0 || n == 0) return;
+        if ((long)m * k > a.Length - ao || (long)g.Batch * g.Channels * g.Height * g.Width > x.Length - xo || (long)m * n > c.Length - co)
+            throw new ArgumentOutOfRangeException(nameof(g), $"conv gemm: operands too small for {m}×{n}×{k} ({g})");
+        if (k == 0)
+        {
+            c.AsSpan(co, m * n).Clear();
+            return;
+        }
+        fixed (float* pa = a, px = x, pc = c)
+        {
+            using var patches = new CpuConvLowering.Patches(px + xo, g);
+            var job = new Job(false, transposed, m, n, k, 1f, pa + ao, k, null, 0, 0f, pc + co, n) { Patches = patches };
+            RunOne(job, parallel: Environment.ProcessorCount > 1 && (long)m * n * k >= ParallelWork);
+        }
+    }
+
     /// <summary>Checks the arguments; when there is nothing to multiply (k = 0 or alpha = 0) applies beta
     /// to C and returns false.</summary>
     private static bool HasProducts(in GemmArgs g)
@@ -271,12 +294,13 @@ internal static unsafe class CpuGemm
         {
             float* dst = packB + (nint)panel * kc * NR;
             int col = panel * NR, cols = Math.Min(NR, block.Cols - col);
-            if (job.TransB)
+            if (job.Patches is { } patches)
+                patches.Pack(dst, NR, block.K0, kc, block.Col0 + col, cols, job.TransB);
+            else if (job.TransB)
             {
                 float* src = job.B + (nint)(block.Col0 + col) * job.Ldb + block.K0;
                 int j = 0;
-                if (Avx.IsSupported)
-                    for (; j + 8 <= cols; j += 8) Transpose8Columns(src + (nint)j * job.Ldb, job.Ldb, dst + j, kc);
+                for (; j + 8 <= cols; j += 8) PackEightColumns(src + (nint)j * job.Ldb, job.Ldb, dst + j, NR, kc);
                 for (; j < cols; j++)
                     for (int p = 0; p < kc; p++)
                         dst[p * NR + j] = src[(nint)j * job.Ldb + p];
@@ -300,36 +324,40 @@ internal static unsafe class CpuGemm
     }
 
     /// <summary>Packs 8 source rows of <paramref name="depth"/> contiguous values (columns of op(B), <paramref name="ld"/>
-    /// apart) as 8 adjacent panel columns: an AVX 8×8 transpose per 8 steps of depth, where element-wise stores into
-    /// panel rows NR apart made transposed packing as slow as the product itself for small M.</summary>
-    private static void Transpose8Columns(float* src, int ld, float* dst, int depth)
+    /// apart) as 8 adjacent columns of a panel whose rows are <paramref name="width"/> apart: an AVX 8×8 transpose per 8
+    /// steps of depth, where element-wise stores into panel rows made transposed packing as slow as the product itself
+    /// for small M.</summary>
+    internal static void PackEightColumns(float* src, int ld, float* dst, int width, int depth)
     {
         int p = 0;
-        for (; p + 8 <= depth; p += 8)
-        {
-            Vector256<float> r0 = Avx.LoadVector256(src + p), r1 = Avx.LoadVector256(src + ld + p);
-            Vector256<float> r2 = Avx.LoadVector256(src + 2 * ld + p), r3 = Avx.LoadVector256(src + 3 * ld + p);
-            Vector256<float> r4 = Avx.LoadVector256(src + 4 * ld + p), r5 = Avx.LoadVector256(src + 5 * ld + p);
-            Vector256<float> r6 = Avx.LoadVector256(src + 6 * ld + p), r7 = Avx.LoadVector256(src + 7 * ld + p);
-            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3);
-            Vector256<float> t3 = Avx.UnpackHigh(r2, r3), t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
-            Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44);
-            Vector256<float> u3 = Avx.Shuffle(t1, t3, 0xEE), u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
-            Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-            float* row = dst + (nint)p * NR;
-            Avx.Store(row, Avx.Permute2x128(u0, u4, 0x20));
-            Avx.Store(row + NR, Avx.Permute2x128(u1, u5, 0x20));
-            Avx.Store(row + 2 * NR, Avx.Permute2x128(u2, u6, 0x20));
-            Avx.Store(row + 3 * NR, Avx.Permute2x128(u3, u7, 0x20));
-            Avx.Store(row + 4 * NR, Avx.Permute2x128(u0, u4, 0x31));
-            Avx.Store(row + 5 * NR, Avx.Permute2x128(u1, u5, 0x31));
-            Avx.Store(row + 6 * NR, Avx.Permute2x128(u2, u6, 0x31));
-            Avx.Store(row + 7 * NR, Avx.Permute2x128(u3, u7, 0x31));
-        }
+        if (Avx.IsSupported)
+            for (; p + 8 <= depth; p += 8) Transpose8x8(src + p, ld, dst + (nint)p * width, width);
         for (; p < depth; p++)
             for (int j = 0; j < 8; j++)
-                dst[(nint)p * NR + j] = src[(nint)j * ld + p];
+                dst[(nint)p * width + j] = src[(nint)j * ld + p];
+    }
+
+    /// <summary>dst rows 0..7 (<paramref name="width"/> apart) = columns 0..7 of the 8×8 block at src (rows ld apart).</summary>
+    private static void Transpose8x8(float* src, int ld, float* dst, int width)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + ld);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * ld), r3 = Avx.LoadVector256(src + 3 * ld);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * ld), r5 = Avx.LoadVector256(src + 5 * ld);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * ld), r7 = Avx.LoadVector256(src + 7 * ld);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3);
+        Vector256<float> t3 = Avx.UnpackHigh(r2, r3), t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44);
+        Vector256<float> u3 = Avx.Shuffle(t1, t3, 0xEE), u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + width, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * width, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * width, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * width, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * width, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * width, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * width, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Runs the micro-kernel over the C tiles of one (row block, column block) task. The B panel
@@ -586,6 +614,8 @@ internal static unsafe class CpuGemm
         public readonly int M = m, N = n, K = k, Lda = lda, Ldb = ldb, Ldc = ldc;
         public readonly float Alpha = alpha, Beta = beta;
         public readonly float* A = a, B = b, C = c;
+        /// <summary>Where B is a convolution's column matrix gathered from its images (B itself is then unused).</summary>
+        public CpuConvLowering.Patches? Patches { get; init; }
 
         public Job ForBatch(int i, int strideA, int strideB, int strideC) =>
             new(TransA, TransB, M, N, K, Alpha, A + (nint)i * strideA, Lda, B + (nint)i * strideB, Ldb, Beta, C + (nint)i * strideC, Ldc);

@@ -517,6 +517,11 @@ public sealed class IlgpuBackend : IBackend
             (ElementConfig(count), count, View(x), View(cols), g);
     }
 
+    public bool GathersConvPatches => false;
+
+    public void ConvGemm(BufferView a, BufferView x, BufferView c, int m, in ConvGeometry g, bool transposed) =>
+        throw new NotSupportedException($"{Info.Name}: convolutions build column matrices here (GathersConvPatches is false)");
+
     public void Col2Im(BufferView cols, BufferView dx, in ConvGeometry g)
     {
         int count = g.Batch * g.Channels * g.Height * g.Width;
