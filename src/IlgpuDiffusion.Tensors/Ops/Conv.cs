@@ -42,9 +42,15 @@ public sealed partial class Tensor
             ForEachColumnChunk(x, g, (chunk, cols) => x.Backend.Gemm(new GemmArgs(cout, chunk.Columns, rows,
                 new(weight.View, rows), new(cols, chunk.Columns), new(yByChannel.View.At(chunk.FirstColumn), columns))));
         var y = new Tensor(x.Device, [batch, cout, outH, outW], DType.Float32);
-        SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
+        if (bias == null) SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
+        else // the bias is added in the pass that moves the product into image-major order
+        {
+            CheckBias(y, bias, op);
+            int spatial = g.ColumnCols;
+            y.Backend.Binary<AddOp>(yByChannel.View, Dim6.From([spatial, batch * spatial, 1]), bias.View, Dim6.From([0, 1, 0]),
+                y.View, Dim6.From([batch, cout, spatial]), 3);
+        }
         yByChannel.Dispose();
-        AddChannelBias(y, bias, op);
         // dW rebuilds the columns from x; dx reads the weight
         Tensor[] saved = [.. SavedIf(weight.RequiresGrad, x), .. SavedIf(x.RequiresGrad, weight)];
         return Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>
@@ -135,12 +141,18 @@ public sealed partial class Tensor
     private static void AddChannelBias(Tensor y, Tensor? bias, string op)
     {
         if (bias == null) return;
-        if (bias.Rank != 1 || bias.Count != y._shape[1])
-            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {y._shape[1]} output channels");
-        CheckSameDevice(y, bias, op);
+        CheckBias(y, bias, op);
         var strides = Layout.ContiguousStrides(y._shape);
         var (s, st, rank) = Layout.Collapse(y._shape, Layout.BroadcastStrides([1, bias.Count, 1, 1], y._shape), strides, strides);
         y.Backend.Binary<AddOp>(bias.View, st[0], y.View, st[1], y.View, s, rank);
+    }
+
+    /// <summary>A bias must hold one value per output channel of y (B, Cout, …) on y's device.</summary>
+    private static void CheckBias(Tensor y, Tensor bias, string op)
+    {
+        if (bias.Rank != 1 || bias.Count != y._shape[1])
+            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {y._shape[1]} output channels");
+        CheckSameDevice(y, bias, op);
     }
 
     /// <summary>The bias's gradient: dy summed over batch and space; null when the bias needs none (or there is none).</summary>
