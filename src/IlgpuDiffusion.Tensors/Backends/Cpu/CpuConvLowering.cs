@@ -124,7 +124,7 @@ internal static unsafe class CpuConvLowering
     {
         int end = first + length;
         int lo = Math.Clamp(tap.First(g), first, end), hi = Math.Clamp(tap.Last(g), lo, end), i = lo;
-        new Span<float>(dst, lo - first).Clear();
+        Zero(dst, lo - first);
         float* src = image + tap.Origin;
         dst -= first;
         for (; i <= hi - Vector256<float>.Count; i += Vector256<float>.Count)
@@ -133,7 +133,15 @@ internal static unsafe class CpuConvLowering
             Vector256.ConditionalSelect(inside, Vector256.Load(src + i), Vector256<float>.Zero).Store(dst + i);
         }
         for (; i < hi; i++) dst[i] = mask[i] != 0 ? src[i] : 0f;
-        new Span<float>(dst + hi, end - hi).Clear();
+        Zero(dst + hi, end - hi);
+    }
+
+    /// <summary>Clears n floats; short runs (the planes of 1×1 to 3×3 images) by a loop, where a span call cost more
+    /// than the run.</summary>
+    private static void Zero(float* p, int n)
+    {
+        if (n >= ShortRow) new Span<float>(p, n).Clear();
+        else for (int i = 0; i < n; i++) p[i] = 0f;
     }
 
     /// <summary>Entries [first, first + length) of a tap's column-matrix row in any geometry, an output row's part at a
@@ -227,7 +235,7 @@ internal static unsafe class CpuConvLowering
                     {
                         float* dst = panel + (nint)p * width;
                         GatherRow(dst, k0 + p, runs, count, masks);
-                        new Span<float>(dst + cols, width - cols).Clear();
+                        Zero(dst + cols, width - cols);
                     }
                     return;
                 }

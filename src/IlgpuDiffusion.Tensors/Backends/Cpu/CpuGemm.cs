@@ -275,10 +275,17 @@ internal static unsafe class CpuGemm
                 float* dst = packA + (nint)panel * kc * MR;
                 int row = panel * MR, rows = Math.Min(MR, block.Rows - row);
                 float* src = job.A + (nint)(block.Row0 + row) * job.Lda + block.K0;
-                for (int r = 0; r < rows; r++, src += job.Lda)
+                int r = 0;
+                if (rows == MR) // eight rows by AVX transposes: element-wise packing cost as much as small-N products
+                {
+                    PackEightColumns(src, job.Lda, dst, MR, kc);
+                    r = 8;
+                    src += 8 * (nint)job.Lda;
+                }
+                for (; r < rows; r++, src += job.Lda)
                     for (int p = 0; p < kc; p++)
                         dst[p * MR + r] = src[p];
-                for (int r = rows; r < MR; r++)
+                for (r = rows; r < MR; r++)
                     for (int p = 0; p < kc; p++)
                         dst[p * MR + r] = 0f;
             }
@@ -323,10 +330,10 @@ internal static unsafe class CpuGemm
         }
     }
 
-    /// <summary>Packs 8 source rows of <paramref name="depth"/> contiguous values (columns of op(B), <paramref name="ld"/>
-    /// apart) as 8 adjacent columns of a panel whose rows are <paramref name="width"/> apart: an AVX 8×8 transpose per 8
-    /// steps of depth, where element-wise stores into panel rows made transposed packing as slow as the product itself
-    /// for small M.</summary>
+    /// <summary>Packs 8 source rows of <paramref name="depth"/> contiguous values (columns of op(B) or rows of op(A),
+    /// <paramref name="ld"/> apart) as 8 adjacent columns of a panel whose rows are <paramref name="width"/> apart: an AVX
+    /// 8×8 transpose per 8 steps of depth, where element-wise stores into panel rows made packing as slow as the product
+    /// itself when the other dimension is small.</summary>
     internal static void PackEightColumns(float* src, int ld, float* dst, int width, int depth)
     {
         int p = 0;
