@@ -45,7 +45,7 @@ public sealed partial class Tensor
         if (bias == null) SwapBatchAndChannels(x.Backend, yByChannel.View, y.View, cout, batch, g.ColumnCols);
         else // the bias is added in the pass that moves the product into image-major order
         {
-            CheckBias(y, bias, op);
+            CheckBias(y, bias, dim: 1, op, "output channels");
             int spatial = g.ColumnCols;
             y.Backend.Binary<AddOp>(yByChannel.View, Dim6.From([spatial, batch * spatial, 1]), bias.View, Dim6.From([0, 1, 0]),
                 y.View, Dim6.From([batch, cout, spatial]), 3);
@@ -137,22 +137,26 @@ public sealed partial class Tensor
             body(chunk, cols);
         });
 
-    /// <summary>y += bias (Cout) over every image and position, in place: one activation-sized tensor and pass fewer than
-    /// a separate add.</summary>
-    private static void AddChannelBias(Tensor y, Tensor? bias, string op)
+    /// <summary>y += bias in place, one bias value per index of y's dimension <paramref name="dim"/> (a convolution's
+    /// channels, a linear layer's features): one activation-sized tensor and pass fewer than a separate add. Only where
+    /// no backward rule reads y as it was.</summary>
+    private static void AddBias(Tensor y, Tensor bias, int dim, string op, string what)
     {
-        if (bias == null) return;
-        CheckBias(y, bias, op);
+        CheckBias(y, bias, dim, op, what);
+        if (y.Count == 0) return;
+        var biasShape = Enumerable.Repeat(1, y.Rank).ToArray();
+        biasShape[dim] = bias.Count;
         var strides = Layout.ContiguousStrides(y._shape);
-        var (s, st, rank) = Layout.Collapse(y._shape, Layout.BroadcastStrides([1, bias.Count, 1, 1], y._shape), strides, strides);
+        var (s, st, rank) = Layout.Collapse(y._shape, Layout.BroadcastStrides(biasShape, y._shape), strides, strides);
         y.Backend.Binary<AddOp>(bias.View, st[0], y.View, st[1], y.View, s, rank);
     }
 
-    /// <summary>A bias must hold one value per output channel of y (B, Cout, …) on y's device.</summary>
-    private static void CheckBias(Tensor y, Tensor bias, string op)
+    /// <summary>A bias must hold one value per index of y's dimension <paramref name="dim"/> (<paramref name="what"/>) and
+    /// live on y's device.</summary>
+    private static void CheckBias(Tensor y, Tensor bias, int dim, string op, string what)
     {
-        if (bias.Rank != 1 || bias.Count != y._shape[1])
-            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {y._shape[1]} output channels");
+        if (bias.Rank != 1 || bias.Count != y._shape[dim])
+            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {y._shape[dim]} {what}");
         CheckSameDevice(y, bias, op);
     }
 
@@ -193,7 +197,7 @@ public sealed partial class Tensor
                 new(xByChannel.View.At(chunk.FirstColumn), columns), new(cols, chunk.Columns)));
             x.Backend.Col2Im(cols, y.View.At(chunk.Image * cout * outH * outW), chunk.Geometry);
         });
-        AddChannelBias(y, bias, op);
+        if (bias != null) AddBias(y, bias, dim: 1, op, "output channels");
         // dx reads the weight; dW reads x, kept in the channel-major layout the product wants
         Tensor[] saved = [.. SavedIf(x.RequiresGrad, weight), .. SavedIf(weight.RequiresGrad, xByChannel)];
         Record(y, op, bias == null ? [x, weight] : [x, weight, bias], saved, dy =>

@@ -1,5 +1,3 @@
-using IlgpuDiffusion.Tensors.Backends;
-
 namespace IlgpuDiffusion.Tensors;
 
 // Normalisation layers as compositions of differentiable ops (autograd derives their backward).
@@ -84,13 +82,9 @@ public sealed partial class Tensor
         const string op = "linear";
         var product = x.MatmulTransposed(weight);
         if (bias == null) return product;
-        int features = product._shape[^1], rows = Layout.Product(product._shape, 0, product.Rank - 1);
-        if (bias.Rank != 1 || bias.Count != features)
-            throw new ArgumentException($"{op}: bias of shape {ShapeString(bias._shape)} for {features} output features");
-        CheckSameDevice(product, bias, op);
         var y = product.Alias((int[])product._shape.Clone());
-        if (y.Count > 0) y.Backend.Binary<AddOp>(bias.View, Dim6.From([0, 1]), y.View, Dim6.From([features, 1]), y.View,
-            Dim6.From([rows, features]), 2);
+        AddBias(y, bias, dim: y.Rank - 1, op, "output features");
+        int features = y._shape[^1], rows = Layout.Product(y._shape, 0, y.Rank - 1);
         return Record(y, op, [product, bias], [], g => [g, bias.RequiresGrad ? g.Reshape(rows, features).Sum(0) : null]);
     }
 }
