@@ -18,13 +18,18 @@ public sealed partial class Tensor
     /// path rejects, so its error messages stay) takes the composed path.</summary>
     private static bool CanFuseAttention(Tensor q, Tensor k, Tensor v)
     {
-        if (!q.Backend.PrefersFusedAttention || q.Device != k.Device || q.Device != v.Device) return false;
+        if (q.Device != k.Device || q.Device != v.Device) return false;
         if (q.DType != DType.Float32 || k.DType != DType.Float32 || v.DType != DType.Float32) return false;
         if (q.Rank < 2 || k.Rank != q.Rank || !k._shape.AsSpan().SequenceEqual(v._shape)) return false;
         if (!q._shape.AsSpan(0, q.Rank - 2).SequenceEqual(k._shape.AsSpan(0, k.Rank - 2))) return false;
         int d = q._shape[^1];
-        return d == k._shape[^1] && d >= 1 && d <= IBackend.MaxFusedAttentionHeadDim && q.Count > 0 && k.Count > 0;
+        return d == k._shape[^1] && FusedAttentionServes(q.Backend, d, empty: q.Count == 0 || k.Count == 0);
     }
+
+    /// <summary>Whether the executor prefers its fused primitives and they serve heads of dimension d (1 ≤ d ≤ their
+    /// limit) over operands that are not empty.</summary>
+    private static bool FusedAttentionServes(IBackend backend, int d, bool empty) =>
+        backend.PrefersFusedAttention && d >= 1 && d <= IBackend.MaxFusedAttentionHeadDim && !empty;
 
     private static Tensor FusedAttention(Tensor q, Tensor k, Tensor v, float scale) =>
         FusedAttention([q, k, v], new(q.View, k.View, v.View), q._shape, k._shape[^2], scale, () =>
@@ -40,7 +45,7 @@ public sealed partial class Tensor
     {
         var shape = qkv._shape[1..];
         int part = qkv.Count / 3;
-        if (!qkv.Backend.PrefersFusedAttention || shape[^1] > IBackend.MaxFusedAttentionHeadDim || part == 0)
+        if (!FusedAttentionServes(qkv.Backend, shape[^1], empty: part == 0))
             return ScaledDotProductAttention(qkv.Slice(0, 0, 1).Reshape(shape), qkv.Slice(0, 1, 1).Reshape(shape),
                 qkv.Slice(0, 2, 1).Reshape(shape), scale);
         return FusedAttention([qkv], new(qkv.View, qkv.View.At(part), qkv.View.At(2 * part)), shape, shape[^2], scale, () =>
