@@ -71,7 +71,8 @@ public sealed class ConvLoweringTests(IlgpuCpuFixture ilgpu) : IClassFixture<Ilg
     public static TheoryData<string, ConvGeometry> ProductCases()
     {
         var cases = Cases();
-        // several K blocks and A panels, panels straddling images, and one product large enough to split over cores
+        // several K blocks and A panels, panels straddling images, one product large enough to split over cores, and
+        // panels inside one image under 3×3 and 5×5 taps (the cpu's masked-load path for "same" convolutions)
         foreach (var executor in new[] { "cpu", "ilgpu-cpu" })
         {
             cases.Add(executor, new(Batch: 3, Channels: 40, Height: 7, Width: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
@@ -80,6 +81,8 @@ public sealed class ConvLoweringTests(IlgpuCpuFixture ilgpu) : IClassFixture<Ilg
                 PadH: 1, PadW: 1, OutH: 4, OutW: 4));
             cases.Add(executor, new(Batch: 5, Channels: 64, Height: 9, Width: 9, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
                 PadH: 1, PadW: 1, OutH: 9, OutW: 9));
+            cases.Add(executor, new(Batch: 2, Channels: 3, Height: 10, Width: 10, KH: 5, KW: 5, StrideH: 1, StrideW: 1,
+                PadH: 2, PadW: 2, OutH: 10, OutW: 10));
         }
         return cases;
     }

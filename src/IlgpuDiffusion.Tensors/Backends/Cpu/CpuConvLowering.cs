@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 
@@ -9,7 +10,7 @@ namespace IlgpuDiffusion.Tensors.Backends.Cpu;
 /// im2col and its adjoint col2im on host arrays. Each (image, channel, kh, kw) fills one row of the column
 /// matrix. In the common stride-1 case whose output is as wide as the input ("same" convolutions, 1×1), that row
 /// is the input plane shifted by one offset, so it is gathered (or scatter-added) as one vectorised run whose
-/// padding columns are masked by a per-kw lane mask computed once per call; the general case walks output rows.
+/// padding is masked by a per-tap lane mask computed once per call; the general case walks output rows.
 /// Small images (7×7, 14×14 latents) made per-row span calls the dominant cost, so short loops are pointer loops.
 /// </summary>
 internal static unsafe class CpuConvLowering
@@ -93,7 +94,7 @@ internal static unsafe class CpuConvLowering
                     {
                         int row = channel * taps.Length + t;
                         float* columnRow = c + columnOffset + (long)b * g.ImageStride + (long)row * g.RowStride;
-                        TTap.Run(image, columnRow, m == null ? null : m + t % g.KW * g.ColumnCols, taps[t], g);
+                        TTap.Run(image, columnRow, m == null ? null : m + t * g.ColumnCols, taps[t], g);
                     }
                 }
         });
@@ -101,24 +102,30 @@ internal static unsafe class CpuConvLowering
     }
 
     /// <summary>For stride 1 with output rows as wide as input rows, column-matrix entry i of a tap is input pixel
-    /// Origin + i: a shifted plane, whose entries in padding columns (i mod W outside [OwFirst, OwLast)) must read as zero.
-    /// Returns, for each kw, all-ones lanes for the entries inside (KW · OutH·OutW ints, pooled), or null where the
-    /// shifted-plane paths do not apply.</summary>
+    /// Origin + i: a shifted plane, whose entries in padding (rows outside [OhFirst, OhLast), columns i mod W outside
+    /// [OwFirst, OwLast)) must read as zero. Returns, for each tap, all-ones lanes for the entries inside (KH·KW · OutH·OutW
+    /// ints, pooled), or null where the shifted-plane paths do not apply. Masked loads then read a run without a branch
+    /// and without touching the padding's addresses, which may lie outside the array.</summary>
     private static int[]? ShiftedPlaneMasks(in ConvGeometry g, TapExtent[] taps)
     {
-        if (g.StrideH != 1 || g.StrideW != 1 || g.OutW != g.Width || !Vector256.IsHardwareAccelerated) return null;
+        if (g.StrideH != 1 || g.StrideW != 1 || g.OutW != g.Width || !Avx.IsSupported) return null;
         int total = g.ColumnCols;
-        var masks = ArrayPool<int>.Shared.Rent(g.KW * total);
-        for (int kw = 0; kw < g.KW; kw++)
+        var masks = ArrayPool<int>.Shared.Rent(taps.Length * total);
+        for (int t = 0; t < taps.Length; t++)
         {
-            var tap = taps[kw];
-            for (int i = 0; i < total; i++) masks[kw * total + i] = i % g.Width >= tap.OwFirst && i % g.Width < tap.OwLast ? -1 : 0;
+            var tap = taps[t];
+            for (int i = 0; i < total; i++)
+            {
+                int oh = i / g.Width, ow = i % g.Width;
+                bool inside = oh >= tap.OhFirst && oh < tap.OhLast && ow >= tap.OwFirst && ow < tap.OwLast;
+                masks[t * total + i] = inside ? -1 : 0;
+            }
         }
         return masks;
     }
 
     /// <summary>Entries [first, first + length) of a tap's shifted plane (see <see cref="ShiftedPlaneMasks"/>): entry i reads
-    /// pixel Origin + i where its lane mask is set, else 0.</summary>
+    /// pixel Origin + i where its lane mask is set, else 0. Only [First, Last) is read, so plain loads stay in the image.</summary>
     private static void GatherShiftedRun(float* image, float* dst, int* mask, in TapExtent tap, in ConvGeometry g,
         int first, int length)
     {
@@ -231,10 +238,16 @@ internal static unsafe class CpuConvLowering
                 {
                     int* runs = stackalloc int[3 * cols];
                     int count = Runs(runs, n0, cols);
-                    for (int p = 0; p < depth; p++)
+                    if (count == 1 && masks != null && cols == width && width % Vector256<float>.Count == 0)
+                    {
+                        PackShiftedPanel(panel, width, k0, depth, runs[0], runs[1], masks);
+                        return;
+                    }
+                    var row = new RowIndex(k0, _taps.Length);
+                    for (int p = 0; p < depth; p++, row.Next())
                     {
                         float* dst = panel + (nint)p * width;
-                        GatherRow(dst, k0 + p, runs, count, masks);
+                        GatherRow(dst, row, runs, count, masks);
                         Zero(dst + cols, width - cols);
                     }
                     return;
@@ -244,15 +257,37 @@ internal static unsafe class CpuConvLowering
                 int* positions = stackalloc int[3 * depth];
                 int runCount = Runs(positions, k0, depth);
                 float* rows = stackalloc float[8 * depth];
+                var column = new RowIndex(n0, _taps.Length);
                 for (int j = 0; j < width; j += 8)
                 {
                     for (int r = 0; r < 8; r++)
                     {
-                        if (j + r < cols) GatherRow(rows + r * depth, n0 + j + r, positions, runCount, masks);
+                        if (j + r < cols)
+                        {
+                            GatherRow(rows + r * depth, column, positions, runCount, masks);
+                            column.Next();
+                        }
                         else new Span<float>(rows + r * depth, depth).Clear();
                     }
                     CpuGemm.PackEightColumns(rows, depth, panel + j, width, depth);
                 }
+            }
+        }
+
+        /// <summary>The common case of a stride-1 "same" convolution: the panel's columns are one run inside one image, so
+        /// every row is a masked load of <paramref name="width"/> shifted pixels, without per-row bookkeeping (a division
+        /// per row cost as much as the gather).</summary>
+        private void PackShiftedPanel(float* panel, int width, int k0, int depth, int image, int first, int* masks)
+        {
+            int plane = _g.Height * _g.Width;
+            float* imageStart = _images + (long)image * _g.Channels * plane + first;
+            var row = new RowIndex(k0, _taps.Length);
+            for (int p = 0; p < depth; p++, row.Next())
+            {
+                float* src = imageStart + (long)row.Channel * plane + _taps[row.Tap].Origin, dst = panel + (nint)p * width;
+                int* mask = masks + row.Tap * _g.ColumnCols + first;
+                for (int i = 0; i < width; i += Vector256<float>.Count)
+                    Avx.MaskLoad(src + i, Vector256.Load(mask + i).AsSingle()).Store(dst + i);
             }
         }
 
@@ -270,18 +305,33 @@ internal static unsafe class CpuConvLowering
             return runCount;
         }
 
-        /// <summary>Column-matrix row <paramref name="row"/> (channel, kh, kw) at the positions of <paramref name="runs"/>,
-        /// written contiguously to dst.</summary>
-        private void GatherRow(float* dst, int row, int* runs, int runCount, int* masks)
+        /// <summary>Column-matrix row <paramref name="row"/> at the positions of <paramref name="runs"/>, written contiguously
+        /// to dst.</summary>
+        private void GatherRow(float* dst, RowIndex row, int* runs, int runCount, int* masks)
         {
-            int channel = row / _taps.Length, t = row % _taps.Length;
-            int* mask = masks == null ? null : masks + t % _g.KW * _g.ColumnCols;
+            int* mask = masks == null ? null : masks + row.Tap * _g.ColumnCols;
+            var tap = _taps[row.Tap];
             for (int r = 0; r < runCount; r++)
             {
-                float* image = _images + ((long)runs[3 * r] * _g.Channels + channel) * _g.Height * _g.Width;
-                if (mask != null) GatherShiftedRun(image, dst, mask, _taps[t], _g, runs[3 * r + 1], runs[3 * r + 2]);
-                else GatherRun(image, dst, _taps[t], _g, runs[3 * r + 1], runs[3 * r + 2]);
+                float* image = _images + ((long)runs[3 * r] * _g.Channels + row.Channel) * _g.Height * _g.Width;
+                if (mask != null) GatherShiftedRun(image, dst, mask, tap, _g, runs[3 * r + 1], runs[3 * r + 2]);
+                else GatherRun(image, dst, tap, _g, runs[3 * r + 1], runs[3 * r + 2]);
                 dst += runs[3 * r + 2];
+            }
+        }
+
+        /// <summary>A column-matrix row as (channel, tap), advanced by counting rather than a division per row.</summary>
+        private struct RowIndex(int row, int taps)
+        {
+            public int Channel = row / taps, Tap = row % taps;
+
+            public void Next()
+            {
+                if (++Tap == taps)
+                {
+                    Tap = 0;
+                    Channel++;
+                }
             }
         }
 
