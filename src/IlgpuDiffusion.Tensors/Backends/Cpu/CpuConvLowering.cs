@@ -217,6 +217,11 @@ internal static unsafe class CpuConvLowering
         private readonly ConvGeometry _g;
         private readonly TapExtent[] _taps;
         private readonly int[]? _masks;
+        /// <summary>Off the shifted-plane path (where <see cref="_masks"/> holds the same facts): for each output position,
+        /// its pixel's offset from its tap's origin (oh·StrideH·W + ow·StrideW), and for each (tap, position) whether that
+        /// pixel lies inside the image (pooled).</summary>
+        private readonly int[]? _positionOffsets;
+        private readonly bool[]? _inside;
 
         /// <param name="images">x (Batch, C, H, W), pinned by the caller for this object's life.</param>
         public Patches(float* images, in ConvGeometry g)
@@ -225,6 +230,20 @@ internal static unsafe class CpuConvLowering
             _g = g;
             _taps = TapExtent.All(g);
             _masks = ShiftedPlaneMasks(g, _taps);
+            if (_masks != null) return;
+            int positions = g.ColumnCols;
+            _positionOffsets = ArrayPool<int>.Shared.Rent(positions);
+            _inside = ArrayPool<bool>.Shared.Rent(_taps.Length * positions);
+            for (int q = 0; q < positions; q++)
+            {
+                int oh = q / g.OutW, ow = q % g.OutW;
+                _positionOffsets[q] = oh * g.StrideH * g.Width + ow * g.StrideW;
+                for (int t = 0; t < _taps.Length; t++)
+                {
+                    var tap = _taps[t];
+                    _inside[t * positions + q] = oh >= tap.OhFirst && oh < tap.OhLast && ow >= tap.OwFirst && ow < tap.OwLast;
+                }
+            }
         }
 
         /// <summary>Packs rows [k0, k0 + depth) × columns [n0, n0 + cols) of the column matrix, or with
@@ -243,13 +262,7 @@ internal static unsafe class CpuConvLowering
                         PackShiftedPanel(panel, width, k0, depth, runs[0], runs[1], masks);
                         return;
                     }
-                    var row = new RowIndex(k0, _taps.Length);
-                    for (int p = 0; p < depth; p++, row.Next())
-                    {
-                        float* dst = panel + (nint)p * width;
-                        GatherRow(dst, row, runs, count, masks);
-                        Zero(dst + cols, width - cols);
-                    }
+                    PackIndexedPanel(panel, width, k0, depth, runs, count, cols);
                     return;
                 }
                 // op(B) = colsᵀ: panel column j is column-matrix row n0 + j at positions [k0, k0 + depth). Eight such rows
@@ -291,6 +304,39 @@ internal static unsafe class CpuConvLowering
             }
         }
 
+        /// <summary>Any other panel (strided convolutions, panels across images): which pixel each column reads, relative to
+        /// its tap's origin in channel 0, and whether it lies inside the image depend only on the tap, so both are looked up
+        /// once per panel and every row is a table lookup per column; walking output rows per row cost 1.5× the product.
+        /// </summary>
+        [SkipLocalsInit]
+        private void PackIndexedPanel(float* panel, int width, int k0, int depth, int* runs, int runCount, int cols)
+        {
+            int taps = _taps.Length, plane = _g.Height * _g.Width;
+            int* offsets = stackalloc int[width];
+            bool* inside = stackalloc bool[taps * width];
+            for (int r = 0, j = 0; r < runCount; r++)
+                for (int i = 0; i < runs[3 * r + 2]; i++, j++)
+                {
+                    int q = runs[3 * r + 1] + i;
+                    offsets[j] = runs[3 * r] * _g.Channels * plane + PositionOffset(q);
+                    for (int t = 0; t < taps; t++) inside[t * width + j] = Inside(t, q);
+                }
+            var row = new RowIndex(k0, taps);
+            for (int p = 0; p < depth; p++, row.Next())
+            {
+                float* origin = _images + (long)row.Channel * plane + _taps[row.Tap].Origin, dst = panel + (nint)p * width;
+                bool* valid = inside + row.Tap * width;
+                for (int j = 0; j < cols; j++) dst[j] = valid[j] ? origin[offsets[j]] : 0f;
+                Zero(dst + cols, width - cols);
+            }
+        }
+
+        /// <summary>The offset of position q's pixel from its tap's origin.</summary>
+        private int PositionOffset(int q) => _masks != null ? q : _positionOffsets![q];
+
+        /// <summary>Whether tap t at position q reads a pixel inside the image.</summary>
+        private bool Inside(int t, int q) => _masks != null ? _masks[t * _g.ColumnCols + q] != 0 : _inside![t * _g.ColumnCols + q];
+
         /// <summary>Positions [start, start + count) of the image-major columns as runs inside one image, (image, first
         /// position, length) each; returns how many.</summary>
         private int Runs(int* runs, int start, int count)
@@ -309,14 +355,21 @@ internal static unsafe class CpuConvLowering
         /// to dst.</summary>
         private void GatherRow(float* dst, RowIndex row, int* runs, int runCount, int* masks)
         {
-            int* mask = masks == null ? null : masks + row.Tap * _g.ColumnCols;
             var tap = _taps[row.Tap];
+            int positions = _g.ColumnCols;
             for (int r = 0; r < runCount; r++)
             {
                 float* image = _images + ((long)runs[3 * r] * _g.Channels + row.Channel) * _g.Height * _g.Width;
-                if (mask != null) GatherShiftedRun(image, dst, mask, tap, _g, runs[3 * r + 1], runs[3 * r + 2]);
-                else GatherRun(image, dst, tap, _g, runs[3 * r + 1], runs[3 * r + 2]);
-                dst += runs[3 * r + 2];
+                int first = runs[3 * r + 1], length = runs[3 * r + 2];
+                if (masks != null) GatherShiftedRun(image, dst, masks + row.Tap * positions, tap, _g, first, length);
+                else
+                    fixed (int* offsets = &_positionOffsets![first])
+                    fixed (bool* inside = &_inside![row.Tap * positions + first])
+                    {
+                        float* origin = image + tap.Origin;
+                        for (int i = 0; i < length; i++) dst[i] = inside[i] ? origin[offsets[i]] : 0f;
+                    }
+                dst += length;
             }
         }
 
@@ -338,6 +391,8 @@ internal static unsafe class CpuConvLowering
         public void Dispose()
         {
             if (_masks != null) ArrayPool<int>.Shared.Return(_masks);
+            if (_positionOffsets != null) ArrayPool<int>.Shared.Return(_positionOffsets);
+            if (_inside != null) ArrayPool<bool>.Shared.Return(_inside);
         }
     }
 
