@@ -321,9 +321,10 @@ public sealed class CpuBackend : IBackend
             }
     }
 
-    // ---- fused attention: a group of problems at a time through batched GEMMs, so the (problems, lq, lk) scores exist
-    // for one group only (at most AttentionScoreElements, at least one problem) and are recomputed in the backward pass
-    // from logSumExp instead of being kept from the forward pass ----
+    // ---- fused attention: short key sequences one problem per core in its cache (CpuSmallAttention); longer ones a group
+    // of problems at a time through batched GEMMs, so the (problems, lq, lk) scores exist for one group only (at most
+    // AttentionScoreElements, at least one problem). Both recompute the scores in the backward pass from logSumExp
+    // instead of keeping them from the forward pass ----
 
     /// <summary>Most score elements held at once (4 MiB), unless one problem needs more.</summary>
     private const int AttentionScoreElements = 1 << 20;
@@ -334,6 +335,12 @@ public sealed class CpuBackend : IBackend
         int bh, int lq, int lk, int d, float scale)
     {
         var precision = Precision.Gemm;
+        if (precision == GemmAccumulation.Float32 && CpuSmallAttention.Serves(lk, d))
+        {
+            CpuSmallAttention.Forward(A(q), q.Offset, A(k), k.Offset, A(v), v.Offset, A(o), o.Offset, A(logSumExp), logSumExp.Offset,
+                bh, lq, lk, d, scale);
+            return;
+        }
         using var scores = new ScratchBuffer(AttentionGroup(bh, lq, lk) * lq * lk);
         foreach (var (first, n) in AttentionGroups(bh, lq, lk))
         {
@@ -363,6 +370,12 @@ public sealed class CpuBackend : IBackend
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
     {
         var precision = Precision.Gemm;
+        if (precision == GemmAccumulation.Float32 && CpuSmallAttention.Serves(lk, d))
+        {
+            CpuSmallAttention.Backward(A(q), q.Offset, A(k), k.Offset, A(v), v.Offset, A(o), o.Offset, A(dO), dO.Offset,
+                A(logSumExp), logSumExp.Offset, A(dq), dq.Offset, A(dk), dk.Offset, A(dv), dv.Offset, bh, lq, lk, d, scale);
+            return;
+        }
         int group = AttentionGroup(bh, lq, lk);
         using var probabilities = new ScratchBuffer(group * lq * lk);
         using var scoreGradients = new ScratchBuffer(group * lq * lk);
