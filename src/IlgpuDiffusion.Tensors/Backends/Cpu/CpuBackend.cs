@@ -33,26 +33,8 @@ public sealed class CpuBackend : IBackend
     public void Synchronize() { }
     public void Fill(BufferView destination, int count, float value) => S(destination, count).Fill(value);
 
-    public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank)
-    {
-        float[] src = A(source), dst = A(destination);
-        int inner = rank == 0 ? 1 : shape[rank - 1];
-        int rows = 1;
-        for (int d = 0; d < rank - 1; d++) rows *= shape[d];
-        bool contiguousRows = rank > 0 && sourceStrides[rank - 1] == 1 && destinationStrides[rank - 1] == 1;
-        int si = rank == 0 ? 0 : sourceStrides[rank - 1], di = rank == 0 ? 0 : destinationStrides[rank - 1];
-        int so = source.Offset, doff = destination.Offset, outerRank = Math.Max(rank - 1, 0);
-        CpuParallel.For(rows, inner, (start, end) =>
-        {
-            var cursor = new RowCursor(start, shape, outerRank, sourceStrides, destinationStrides);
-            for (int r = start; r < end; r++, cursor.Next())
-            {
-                int s = so + cursor.Offset0, d = doff + cursor.Offset1;
-                if (contiguousRows) src.AsSpan(s, inner).CopyTo(dst.AsSpan(d, inner));
-                else for (int i = 0; i < inner; i++) dst[d + i * di] = src[s + i * si];
-            }
-        });
-    }
+    public void StridedCopy(BufferView source, Dim6 sourceStrides, BufferView destination, Dim6 destinationStrides, Dim6 shape, int rank) =>
+        CpuStridedCopy.Run(A(source), source.Offset, sourceStrides, A(destination), destination.Offset, destinationStrides, shape, rank);
 
     public void Unary<TOp>(BufferView x, BufferView y, int n, float a, float b) where TOp : struct, IUnaryOp
     {
