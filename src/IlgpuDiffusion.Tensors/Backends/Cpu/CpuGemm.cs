@@ -207,9 +207,9 @@ internal static unsafe class CpuGemm
                 int colBlocks = parallel
                     ? Math.Clamp((TasksPerCore * Environment.ProcessorCount + rowBlocks - 1) / rowBlocks, 1, bPanels)
                     : 1;
-                for (int pc = 0; pc < job.K; pc += KC)
+                for (int pc = 0, depth = BlockDepth(job.K); pc < job.K; pc += depth)
                 {
-                    int kc = Math.Min(KC, job.K - pc);
+                    int kc = Math.Min(depth, job.K - pc);
                     float beta = pc == 0 ? job.Beta : 1f;
                     var block = new Block(ic, mb, aPanels, jc, nc, bPanels, pc, kc, beta);
                     if (parallel)
@@ -225,6 +225,14 @@ internal static unsafe class CpuGemm
                 }
             }
         }
+    }
+
+    /// <summary>The depth of each K block: K split into equal blocks of at most KC, since a short last block (K = 576 as
+    /// 256 + 256 + 64) spent a whole pass over C on few products.</summary>
+    private static int BlockDepth(int k)
+    {
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
     }
 
     /// <summary>Packs, then multiplies, one block on all cores. Kept apart from <see cref="Blocked"/> so the
