@@ -88,10 +88,11 @@ public sealed partial class Tensor
 
     /// <summary>Whether the products with the column matrix gather it from the images (<see cref="IBackend.ConvGemm"/>):
     /// where the executor can, under float32 accumulation, for kernels larger than 1×1 (whose column matrix is the input
-    /// regrouped, which the packing copies as fast as it gathers it) and outputs of at least 3×3 positions (a gather per
-    /// image costs more than the column matrix saves: 1.6× slower at 1×1 on the cpu, 0.8× at 3×3).</summary>
+    /// regrouped, which the packing copies as fast as it gathers it). Outputs of 1×1 to 2×2 positions gain too since the
+    /// cpu packs panels across images by table lookup (forward 0.5-0.7× the time of im2col + GEMM, weight gradient
+    /// 0.5-1.1×).</summary>
     private static bool GathersPatches(IBackend backend, in ConvGeometry g) =>
-        backend.GathersConvPatches && Precision.Gemm == GemmAccumulation.Float32 && g.KH * g.KW > 1 && g.ColumnCols >= 9;
+        backend.GathersConvPatches && Precision.Gemm == GemmAccumulation.Float32 && g.KH * g.KW > 1;
 
     /// <summary>Part of a convolution's column matrix: <see cref="Geometry"/> (im2col/col2im of the chunk, relative to
     /// image <see cref="Image"/>) covers <see cref="Columns"/> columns from <see cref="FirstColumn"/> of the whole batch's
