@@ -317,7 +317,7 @@ public sealed class CpuBackend : IBackend
         int bh, int lq, int lk, int d, float scale)
     {
         var precision = Precision.Gemm;
-        if (precision == GemmAccumulation.Float32 && CpuSmallAttention.Serves(lk, d))
+        if (CpuSmallAttention.Serves(lk, d))
         {
             CpuSmallAttention.Forward(A(q), q.Offset, A(k), k.Offset, A(v), v.Offset, A(o), o.Offset, A(logSumExp), logSumExp.Offset,
                 bh, lq, lk, d, scale);
@@ -352,7 +352,7 @@ public sealed class CpuBackend : IBackend
         BufferView dq, BufferView dk, BufferView dv, int bh, int lq, int lk, int d, float scale)
     {
         var precision = Precision.Gemm;
-        if (precision == GemmAccumulation.Float32 && CpuSmallAttention.Serves(lk, d))
+        if (CpuSmallAttention.Serves(lk, d))
         {
             CpuSmallAttention.Backward(A(q), q.Offset, A(k), k.Offset, A(v), v.Offset, A(o), o.Offset, A(dO), dO.Offset,
                 A(logSumExp), logSumExp.Offset, A(dq), dq.Offset, A(dk), dk.Offset, A(dv), dv.Offset, bh, lq, lk, d, scale);

@@ -58,6 +58,8 @@ internal static unsafe class CpuConvLowering
     private readonly record struct TapExtent(int OhFirst, int OhLast, int OwFirst, int OwLast, int Origin)
     {
         public bool Empty => OhFirst == OhLast || OwFirst == OwLast;
+        /// <summary>Whether this tap reads a pixel inside the image at output (oh, ow).</summary>
+        public bool ReadsImageAt(int oh, int ow) => oh >= OhFirst && oh < OhLast && ow >= OwFirst && ow < OwLast;
         public int First(in ConvGeometry g) => Empty ? 0 : OhFirst * g.OutW + OwFirst;
         public int Last(in ConvGeometry g) => Empty ? 0 : (OhLast - 1) * g.OutW + OwLast;
 
@@ -112,15 +114,7 @@ internal static unsafe class CpuConvLowering
         int total = g.ColumnCols;
         var masks = ArrayPool<int>.Shared.Rent(taps.Length * total);
         for (int t = 0; t < taps.Length; t++)
-        {
-            var tap = taps[t];
-            for (int i = 0; i < total; i++)
-            {
-                int oh = i / g.Width, ow = i % g.Width;
-                bool inside = oh >= tap.OhFirst && oh < tap.OhLast && ow >= tap.OwFirst && ow < tap.OwLast;
-                masks[t * total + i] = inside ? -1 : 0;
-            }
-        }
+            for (int i = 0; i < total; i++) masks[t * total + i] = taps[t].ReadsImageAt(i / g.Width, i % g.Width) ? -1 : 0;
         return masks;
     }
 
@@ -238,11 +232,7 @@ internal static unsafe class CpuConvLowering
             {
                 int oh = q / g.OutW, ow = q % g.OutW;
                 _positionOffsets[q] = oh * g.StrideH * g.Width + ow * g.StrideW;
-                for (int t = 0; t < _taps.Length; t++)
-                {
-                    var tap = _taps[t];
-                    _inside[t * positions + q] = oh >= tap.OhFirst && oh < tap.OhLast && ow >= tap.OwFirst && ow < tap.OwLast;
-                }
+                for (int t = 0; t < _taps.Length; t++) _inside[t * positions + q] = _taps[t].ReadsImageAt(oh, ow);
             }
         }
 
@@ -319,7 +309,7 @@ internal static unsafe class CpuConvLowering
                 {
                     int q = runs[3 * r + 1] + i;
                     offsets[j] = runs[3 * r] * _g.Channels * plane + PositionOffset(q);
-                    for (int t = 0; t < taps; t++) inside[t * width + j] = Inside(t, q);
+                    for (int t = 0; t < taps; t++) inside[t * width + j] = ReadsImage(t, q);
                 }
             var row = new RowIndex(k0, taps);
             for (int p = 0; p < depth; p++, row.Next())
@@ -335,7 +325,7 @@ internal static unsafe class CpuConvLowering
         private int PositionOffset(int q) => _masks != null ? q : _positionOffsets![q];
 
         /// <summary>Whether tap t at position q reads a pixel inside the image.</summary>
-        private bool Inside(int t, int q) => _masks != null ? _masks[t * _g.ColumnCols + q] != 0 : _inside![t * _g.ColumnCols + q];
+        private bool ReadsImage(int t, int q) => _masks != null ? _masks[t * _g.ColumnCols + q] != 0 : _inside![t * _g.ColumnCols + q];
 
         /// <summary>Positions [start, start + count) of the image-major columns as runs inside one image, (image, first
         /// position, length) each; returns how many.</summary>

@@ -17,7 +17,9 @@ internal static unsafe class CpuSmallAttention
 {
     private const int MaxKeys = 64, MaxHeadDim = 16;
 
-    public static bool Serves(int lk, int d) => lk <= MaxKeys && d <= MaxHeadDim && Vector256.IsHardwareAccelerated;
+    /// <summary>Short keys, narrow heads, float32 accumulation (float64 accumulation stays on the GEMMs).</summary>
+    public static bool Serves(int lk, int d) =>
+        lk <= MaxKeys && d <= MaxHeadDim && Precision.Gemm == GemmAccumulation.Float32 && Vector256.IsHardwareAccelerated;
 
     public static void Forward(float[] q, int qo, float[] k, int ko, float[] v, int vo, float[] o, int oo, float[] lse, int lseo,
         int bh, int lq, int lk, int d, float scale)
