@@ -26,7 +26,7 @@ internal static unsafe class CpuConvLowering
         ForEachTap<ScatterAdd>(ds, dxo, cs, co, g, clearImages: !g.Accumulate);
 
     /// <summary>What im2col or col2im does with one tap of one image plane and its column-matrix row; <c>mask</c> is
-    /// the tap's kw lane mask on the shifted-plane path, else null.</summary>
+    /// the tap's lane mask (<see cref="TapMasks"/>) on the shifted-plane path, else null.</summary>
     private interface ITap
     {
         static abstract void Run(float* image, float* columnRow, int* mask, in TapExtent tap, in ConvGeometry g);
@@ -104,17 +104,22 @@ internal static unsafe class CpuConvLowering
     }
 
     /// <summary>For stride 1 with output rows as wide as input rows, column-matrix entry i of a tap is input pixel
-    /// Origin + i: a shifted plane, whose entries in padding (rows outside [OhFirst, OhLast), columns i mod W outside
-    /// [OwFirst, OwLast)) must read as zero. Returns, for each tap, all-ones lanes for the entries inside (KH·KW · OutH·OutW
-    /// ints, pooled), or null where the shifted-plane paths do not apply. Masked loads then read a run without a branch
-    /// and without touching the padding's addresses, which may lie outside the array.</summary>
-    private static int[]? ShiftedPlaneMasks(in ConvGeometry g, TapExtent[] taps)
+    /// Origin + i: a shifted plane, whose entries in padding must read as zero. Masked loads then read a run without a
+    /// branch and without touching the padding's addresses, which may lie outside the array.</summary>
+    private static bool IsShiftedPlane(in ConvGeometry g) =>
+        g.StrideH == 1 && g.StrideW == 1 && g.OutW == g.Width && Avx.IsSupported;
+
+    /// <summary><see cref="TapMasks"/> where the shifted-plane paths apply, else null.</summary>
+    private static int[]? ShiftedPlaneMasks(in ConvGeometry g, TapExtent[] taps) => IsShiftedPlane(g) ? TapMasks(g, taps) : null;
+
+    /// <summary>For each tap and output position, all-ones where the tap reads a pixel inside the image and zero where it
+    /// reads padding (KH·KW · OutH·OutW ints, pooled).</summary>
+    private static int[] TapMasks(in ConvGeometry g, TapExtent[] taps)
     {
-        if (g.StrideH != 1 || g.StrideW != 1 || g.OutW != g.Width || !Avx.IsSupported) return null;
         int total = g.ColumnCols;
         var masks = ArrayPool<int>.Shared.Rent(taps.Length * total);
         for (int t = 0; t < taps.Length; t++)
-            for (int i = 0; i < total; i++) masks[t * total + i] = taps[t].ReadsImageAt(i / g.Width, i % g.Width) ? -1 : 0;
+            for (int i = 0; i < total; i++) masks[t * total + i] = taps[t].ReadsImageAt(i / g.OutW, i % g.OutW) ? -1 : 0;
         return masks;
     }
 
@@ -210,12 +215,11 @@ internal static unsafe class CpuConvLowering
         private readonly float* _images;
         private readonly ConvGeometry _g;
         private readonly TapExtent[] _taps;
-        private readonly int[]? _masks;
-        /// <summary>Off the shifted-plane path (where <see cref="_masks"/> holds the same facts): for each output position,
-        /// its pixel's offset from its tap's origin (oh·StrideH·W + ow·StrideW), and for each (tap, position) whether that
-        /// pixel lies inside the image (pooled).</summary>
+        /// <summary><see cref="TapMasks"/>, in every geometry.</summary>
+        private readonly int[] _masks;
+        /// <summary>Off the shifted-plane path: for each output position, its pixel's offset from its tap's origin
+        /// (oh·StrideH·W + ow·StrideW; pooled). Null on it, where the offset of position q is q.</summary>
         private readonly int[]? _positionOffsets;
-        private readonly bool[]? _inside;
 
         /// <param name="images">x (Batch, C, H, W), pinned by the caller for this object's life.</param>
         public Patches(float* images, in ConvGeometry g)
@@ -223,17 +227,10 @@ internal static unsafe class CpuConvLowering
             _images = images;
             _g = g;
             _taps = TapExtent.All(g);
-            _masks = ShiftedPlaneMasks(g, _taps);
-            if (_masks != null) return;
-            int positions = g.ColumnCols;
-            _positionOffsets = ArrayPool<int>.Shared.Rent(positions);
-            _inside = ArrayPool<bool>.Shared.Rent(_taps.Length * positions);
-            for (int q = 0; q < positions; q++)
-            {
-                int oh = q / g.OutW, ow = q % g.OutW;
-                _positionOffsets[q] = oh * g.StrideH * g.Width + ow * g.StrideW;
-                for (int t = 0; t < _taps.Length; t++) _inside[t * positions + q] = _taps[t].ReadsImageAt(oh, ow);
-            }
+            _masks = TapMasks(g, _taps);
+            if (IsShiftedPlane(g)) return;
+            _positionOffsets = ArrayPool<int>.Shared.Rent(g.ColumnCols);
+            for (int q = 0; q < g.ColumnCols; q++) _positionOffsets[q] = q / g.OutW * g.StrideH * g.Width + q % g.OutW * g.StrideW;
         }
 
         /// <summary>Packs rows [k0, k0 + depth) × columns [n0, n0 + cols) of the column matrix, or with
@@ -247,12 +244,12 @@ internal static unsafe class CpuConvLowering
                 {
                     int* runs = stackalloc int[3 * cols];
                     int count = Runs(runs, n0, cols);
-                    if (count == 1 && masks != null && cols == width && width % Vector256<float>.Count == 0)
+                    if (count == 1 && _positionOffsets == null && cols == width && width % Vector256<float>.Count == 0)
                     {
                         PackShiftedPanel(panel, width, k0, depth, runs[0], runs[1], masks);
                         return;
                     }
-                    PackIndexedPanel(panel, width, k0, depth, runs, count, cols);
+                    PackIndexedPanel(panel, width, k0, depth, runs, count, cols, masks);
                     return;
                 }
                 // op(B) = colsᵀ: panel column j is column-matrix row n0 + j at positions [k0, k0 + depth). Eight such rows
@@ -299,7 +296,7 @@ internal static unsafe class CpuConvLowering
         /// once per panel and every row is a table lookup per column; walking output rows per row cost 1.5× the product.
         /// </summary>
         [SkipLocalsInit]
-        private void PackIndexedPanel(float* panel, int width, int k0, int depth, int* runs, int runCount, int cols)
+        private void PackIndexedPanel(float* panel, int width, int k0, int depth, int* runs, int runCount, int cols, int* masks)
         {
             int taps = _taps.Length, plane = _g.Height * _g.Width;
             int* offsets = stackalloc int[width];
@@ -308,8 +305,8 @@ internal static unsafe class CpuConvLowering
                 for (int i = 0; i < runs[3 * r + 2]; i++, j++)
                 {
                     int q = runs[3 * r + 1] + i;
-                    offsets[j] = runs[3 * r] * _g.Channels * plane + PositionOffset(q);
-                    for (int t = 0; t < taps; t++) inside[t * width + j] = ReadsImage(t, q);
+                    offsets[j] = runs[3 * r] * _g.Channels * plane + (_positionOffsets == null ? q : _positionOffsets[q]);
+                    for (int t = 0; t < taps; t++) inside[t * width + j] = masks[t * _g.ColumnCols + q] != 0;
                 }
             var row = new RowIndex(k0, taps);
             for (int p = 0; p < depth; p++, row.Next())
@@ -320,12 +317,6 @@ internal static unsafe class CpuConvLowering
                 Zero(dst + cols, width - cols);
             }
         }
-
-        /// <summary>The offset of position q's pixel from its tap's origin.</summary>
-        private int PositionOffset(int q) => _masks != null ? q : _positionOffsets![q];
-
-        /// <summary>Whether tap t at position q reads a pixel inside the image.</summary>
-        private bool ReadsImage(int t, int q) => _masks != null ? _masks[t * _g.ColumnCols + q] != 0 : _inside![t * _g.ColumnCols + q];
 
         /// <summary>Positions [start, start + count) of the image-major columns as runs inside one image, (image, first
         /// position, length) each; returns how many.</summary>
@@ -346,18 +337,18 @@ internal static unsafe class CpuConvLowering
         private void GatherRow(float* dst, RowIndex row, int* runs, int runCount, int* masks)
         {
             var tap = _taps[row.Tap];
-            int positions = _g.ColumnCols;
+            int* tapMask = masks + row.Tap * _g.ColumnCols;
             for (int r = 0; r < runCount; r++)
             {
                 float* image = _images + ((long)runs[3 * r] * _g.Channels + row.Channel) * _g.Height * _g.Width;
                 int first = runs[3 * r + 1], length = runs[3 * r + 2];
-                if (masks != null) GatherShiftedRun(image, dst, masks + row.Tap * positions, tap, _g, first, length);
+                if (_positionOffsets == null) GatherShiftedRun(image, dst, tapMask, tap, _g, first, length);
                 else
-                    fixed (int* offsets = &_positionOffsets![first])
-                    fixed (bool* inside = &_inside![row.Tap * positions + first])
+                    fixed (int* offsets = &_positionOffsets[first])
                     {
                         float* origin = image + tap.Origin;
-                        for (int i = 0; i < length; i++) dst[i] = inside[i] ? origin[offsets[i]] : 0f;
+                        int* inside = tapMask + first;
+                        for (int i = 0; i < length; i++) dst[i] = inside[i] != 0 ? origin[offsets[i]] : 0f;
                     }
                 dst += length;
             }
@@ -380,9 +371,8 @@ internal static unsafe class CpuConvLowering
 
         public void Dispose()
         {
-            if (_masks != null) ArrayPool<int>.Shared.Return(_masks);
+            ArrayPool<int>.Shared.Return(_masks);
             if (_positionOffsets != null) ArrayPool<int>.Shared.Return(_positionOffsets);
-            if (_inside != null) ArrayPool<bool>.Shared.Return(_inside);
         }
     }
 
